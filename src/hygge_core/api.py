@@ -1,0 +1,40 @@
+"""Running flows from Python: what the CLI does, without the CLI."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from hygge_core.config import load_document, resolve_file
+from hygge_core.plugins import load_registry
+from hygge_core.report import Reporter
+from hygge_core.runner import FlowResult, Runner, RunOptions
+from hygge_core.secrets import Redactor, collect_secrets
+
+
+def run_file(
+    path: str,
+    flows: list[str] | None = None,
+    *,
+    concurrency: int = 2,
+    executor: str | None = None,
+    executor_options: dict[str, Any] | None = None,
+    fail_fast: bool = False,
+    quiet: bool = True,
+) -> list[FlowResult]:
+    """Run the flows of a flows.yaml file and return one result per flow.
+
+    Raises `ConfigError` for a bad file, like `hygge run` exiting 2; flow failures are in
+    the results (status "failed"), like `hygge run` exiting 1.
+    """
+    registry = load_registry()
+    plan = resolve_file(load_document(path), registry, only=flows)
+    redact = Redactor(collect_secrets(plan.doc, plan.connections))
+    reporter = Reporter(redact, stream=io.StringIO() if quiet else None)
+    options = RunOptions(
+        concurrency=concurrency,
+        fail_fast=fail_fast,
+        executor=executor,
+        executor_options=executor_options or {},
+    )
+    return Runner(plan, registry, reporter, options).run()

@@ -1,0 +1,352 @@
+"""The `hygge` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hygge_core import __version__
+from hygge_core.config import load_document, resolve_file
+from hygge_core.config.resolve import Plan
+from hygge_core.errors import ConfigError, HyggeError, PluginError
+from hygge_core.plugins import Registry, load_registry
+from hygge_core.report import JsonReporter, LiveReporter, Reporter
+from hygge_core.runner import Runner, RunOptions, describe_error
+from hygge_core.secrets import Redactor, collect_secrets
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="hygge moves data from where it lives (a home) to where it should settle (a store).",
+    pretty_exceptions_enable=False,
+)
+state_app = typer.Typer(
+    help="Show or reset the state flows keep in their stores.", no_args_is_help=True
+)
+app.add_typer(state_app, name="state")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+class LogFormat(StrEnum):
+    """How `hygge run` reports progress."""
+
+    text = "text"
+    json = "json"
+
+
+FileArg = Annotated[str, typer.Argument(help="the flows file, e.g. flows.yaml")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"hygge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="show the version and exit"
+        ),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log more detail")] = False,
+) -> None:
+    """hygge: extract and load, exactly once, at the speed of Arrow."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(message, markup=False)
+    return typer.Exit(code)
+
+
+def _registry() -> Registry:
+    try:
+        registry = load_registry()
+    except PluginError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    for broken in registry.broken:
+        err.print(f"warning: {broken.render()}", markup=False)
+    return registry
+
+
+def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan:
+    try:
+        doc = load_document(file)
+        return resolve_file(doc, registry, only=flows or None)
+    except ConfigError as exc:
+        n = len(exc.problems)
+        raise _fail(f"{exc.render()}\n{n} problem{'s' if n != 1 else ''} in {file}", 2) from None
+
+
+def _redactor(plan: Plan) -> Redactor:
+    return Redactor(collect_secrets(plan.doc, plan.connections))
+
+
+@app.command()
+def run(
+    file: FileArg,
+    flow: Annotated[
+        list[str] | None, typer.Option("--flow", "-f", help="run only this flow (repeatable)")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="flows run at once")] = os.cpu_count() or 2,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan; move nothing")] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="stop every flow at the first failure")
+    ] = False,
+    executor: Annotated[str | None, typer.Option(help="where units run: local, dask, ...")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address")] = None,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="text or json")
+    ] = LogFormat.text,
+) -> None:
+    """Run the flows of FILE: move each home's data into its store, exactly once."""
+    registry = _registry()
+    plan = _plan(file, registry, flow)
+    redact = _redactor(plan)
+    reporter: Reporter
+    if log_format is LogFormat.json:
+        reporter = JsonReporter(redact)
+    elif sys.stderr.isatty() and not dry_run:
+        reporter = LiveReporter(redact)
+    else:
+        reporter = Reporter(redact)
+    options = RunOptions(
+        concurrency=max(1, concurrency),
+        fail_fast=fail_fast,
+        dry_run=dry_run,
+        executor=executor,
+        executor_options={"address": scheduler} if scheduler else {},
+    )
+    try:
+        results = Runner(plan, registry, reporter, options).run()
+    except HyggeError as exc:
+        reporter.close()
+        raise _fail(redact(f"error: {exc}"), 1) from None
+    reporter.close()
+    if dry_run:
+        _print_plan(plan, results, redact)
+        raise typer.Exit(0)
+    reporter.summary(results)
+    raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
+
+
+def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
+    for r in results:
+        flow = plan.flows[r.name]
+        window = f"{r.window.cursor} > {r.window.after!r}" if r.window else "full"
+        if r.status == "failed":
+            out.print(redact(f"{r.name}: cannot plan: {r.error}"), markup=False)
+            continue
+        out.print(
+            redact(
+                f"{r.name}: {flow.home_config.type} → {flow.store_config.type} "
+                f"(mode {flow.store_config.mode}, read {window}), {r.units} work unit(s)"
+            ),
+            markup=False,
+        )
+        for unit in r.plan[:20]:
+            est = f" ~{unit.estimated_rows:,} rows" if unit.estimated_rows else ""
+            out.print(redact(f"  - {unit.id}{est}"), markup=False)
+        if len(r.plan) > 20:
+            out.print(f"  ... {len(r.plan) - 20} more")
+
+
+@app.command()
+def validate(
+    file: FileArg,
+    connect: Annotated[
+        bool, typer.Option("--connect", help="also try every home and store once")
+    ] = False,
+) -> None:
+    """Check FILE without moving data: every problem is reported at once."""
+    registry = _registry()
+    plan = _plan(file, registry)
+    redact = _redactor(plan)
+    failures = 0
+    if connect:
+        runner = Runner(plan, registry, Reporter(redact), RunOptions())
+        for flow in plan.flows.values():
+            ctx = runner.context(flow, "check")
+            for side, obj in (
+                ("home", flow.home_cls(flow.home_config, ctx)),
+                ("store", flow.store_cls(flow.store_config, ctx)),
+            ):
+                try:
+                    problem = obj.check()
+                except Exception as exc:
+                    problem = describe_error(exc)
+                if problem:
+                    failures += 1
+                    out.print(
+                        redact(f"{flow.name}: {side} {obj.describe()}: {problem}"), markup=False
+                    )
+    n = len(plan.flows)
+    if failures:
+        raise _fail(f"{file}: {failures} connection problem(s)", 1)
+    out.print(
+        f"{file}: {n} flow{'s' if n != 1 else ''} valid"
+        + (", all connections answer" if connect else "")
+    )
+
+
+@app.command()
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List installed plugins: distribution, version, types and hooks."""
+    registry = _registry()
+    rows = [
+        {
+            "distribution": p.dist,
+            "version": p.version,
+            "homes": sorted(p.homes),
+            "stores": sorted(p.stores),
+            "executors": sorted(p.executors),
+            "storage": sorted(p.storages),
+            "hooks": sorted(p.hooks),
+        }
+        for p in registry.plugins.values()
+    ]
+    broken = [
+        {"distribution": b.dist, "version": b.version, "error": b.cause} for b in registry.broken
+    ]
+    if as_json:
+        print(json.dumps({"plugins": rows, "broken": broken}, indent=2))
+        return
+    table = Table(title="hygge plugins", title_justify="left")
+    for col in ("distribution", "version", "homes", "stores", "other", "hooks"):
+        table.add_column(col)
+    for r in rows:
+        other = ", ".join(
+            [f"executor:{e}" for e in r["executors"]] + [f"storage:{s}" for s in r["storage"]]
+        )
+        table.add_row(
+            r["distribution"],
+            r["version"],
+            ", ".join(r["homes"]),
+            ", ".join(r["stores"]),
+            other,
+            ", ".join(r["hooks"]),
+        )
+    out.print(table)
+
+
+@app.command()
+def preview(
+    file: FileArg,
+    flow: Annotated[str, typer.Option("--flow", "-f", help="the flow whose home to show")],
+    limit: Annotated[int, typer.Option(help="rows to show")] = 10,
+) -> None:
+    """Show the first rows of a flow's home, as a table."""
+    registry = _registry()
+    plan = _plan(file, registry, [flow])
+    resolved = plan.flows[flow]
+    redact = _redactor(plan)
+    runner = Runner(plan, registry, Reporter(redact), RunOptions())
+    home = resolved.home_cls(resolved.home_config, runner.context(resolved, "preview"))
+    try:
+        schema = home.schema()
+        rows: list[dict[str, Any]] = []
+        for unit in home.plan(None):
+            for batch in home.read(unit):
+                rows.extend(batch.slice(0, limit - len(rows)).to_pylist())
+                if len(rows) >= limit:
+                    break
+            if len(rows) >= limit:
+                break
+    except Exception as exc:
+        raise _fail(redact(f"{flow}: {describe_error(exc)}"), 1) from None
+    finally:
+        home.close()
+    table = Table(title=f"{flow}: {home.describe()}", title_justify="left")
+    for field in schema:
+        table.add_column(f"{field.name}\n{field.type}")
+    for row in rows:
+        table.add_row(*("∅" if row[n] is None else str(row[n]) for n in schema.names))
+    out.print(table)
+
+
+def _store_for(plan: Plan, registry: Registry, name: str) -> Any:
+    resolved = plan.flows[name]
+    runner = Runner(plan, registry, Reporter(), RunOptions())
+    return resolved.store_cls(resolved.store_config, runner.context(resolved, "state"))
+
+
+@state_app.command("show")
+def state_show(
+    file: FileArg,
+    flow: Annotated[str | None, typer.Option("--flow", "-f", help="only this flow")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Print each flow's cursor and its last runs, as its store keeps them."""
+    registry = _registry()
+    plan = _plan(file, registry, [flow] if flow else None)
+    redact = _redactor(plan)
+    states: dict[str, Any] = {}
+    for name in plan.flows:
+        try:
+            state = _store_for(plan, registry, name).read_state()
+        except Exception as exc:
+            raise _fail(redact(f"{name}: {describe_error(exc)}"), 1) from None
+        states[name] = state.model_dump(mode="json") if state else None
+    if as_json:
+        print(redact(json.dumps(states, indent=2, default=str)))
+        return
+    for name, state in states.items():
+        if state is None:
+            out.print(f"{name}: no state (the next run is a full load)")
+            continue
+        cursor = state.get("cursor")
+        shown = f"{cursor['column']} = {_cursor_text(cursor)}" if cursor else "none"
+        out.print(f"{name}: cursor {shown}", markup=False)
+        for r in state["runs"][-5:]:
+            out.print(
+                f"  {r['finished_at']}  run {r['run_id']}  {r['mode']}  {r['rows']:,} rows",
+                markup=False,
+            )
+
+
+def _cursor_text(cursor: dict[str, Any]) -> str:
+    from hygge_core.state import CursorState
+
+    return str(CursorState.model_validate(cursor).python_value())
+
+
+@state_app.command("reset")
+def state_reset(
+    file: FileArg,
+    flow: Annotated[str, typer.Option("--flow", "-f", help="the flow to reset")],
+) -> None:
+    """Forget a flow's cursor and history: its next run is a full load."""
+    registry = _registry()
+    plan = _plan(file, registry, [flow])
+    try:
+        had = _store_for(plan, registry, flow).reset_state()
+    except Exception as exc:
+        raise _fail(_redactor(plan)(f"{flow}: {describe_error(exc)}"), 1) from None
+    out.print(f"{flow}: state reset" if had else f"{flow}: had no state")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

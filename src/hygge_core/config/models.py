@@ -1,0 +1,76 @@
+"""The pydantic models of flows.yaml's own keys. Home and store mappings are validated
+later by the model of the plugin type they name."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RetryConfig(BaseModel):
+    """How a flow retries transient faults: exponential backoff with jitter."""
+
+    model_config = ConfigDict(extra="forbid")
+    attempts: int = Field(default=3, ge=1, description="tries in all, the first included")
+    initial: float = Field(default=1.0, gt=0, description="seconds before the first retry")
+    maximum: float = Field(default=30.0, gt=0, description="longest wait between tries, seconds")
+
+
+class FlowSpec(BaseModel):
+    """One entry under `flows:`."""
+
+    model_config = ConfigDict(extra="forbid")
+    home: dict[str, Any] | str = Field(description="where the data lives: a path or a mapping")
+    store: dict[str, Any] | str = Field(description="where it should settle")
+    schema_drift: Literal["strict", "evolve"] = Field(
+        default="strict", description="strict: fail on any schema change; evolve: add/widen"
+    )
+    parallelism: int | None = Field(
+        default=None, ge=1, description="work units moved at once (default: number of cores)"
+    )
+    memory: str | int = Field(
+        default="256MB", description="byte budget for batches in flight, e.g. 256MB"
+    )
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    description: str | None = None
+
+
+class Defaults(BaseModel):
+    """`defaults:`: options merged into every flow (a flow's own value wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+    home: dict[str, Any] = Field(default_factory=dict)
+    store: dict[str, Any] = Field(default_factory=dict)
+    schema_drift: Literal["strict", "evolve"] | None = None
+    parallelism: int | None = Field(default=None, ge=1)
+    memory: str | int | None = None
+    retry: RetryConfig | None = None
+
+
+class ExecutorSpec(BaseModel):
+    """`executor:`: where work units run (default: local threads)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "local"
+
+
+class FileSpec(BaseModel):
+    """The whole of flows.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    flows: dict[str, Any] = Field(description="flow name → home, store and options")
+    connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+
+
+def parse_bytes(value: str | int) -> int:
+    """`256MB` → 268435456. Accepts B, KB, MB, GB (powers of 1024) and plain integers."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper().replace(" ", "")
+    for suffix, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)):
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(text)

@@ -1,0 +1,405 @@
+"""Turn a loaded flows.yaml into validated flows: types picked, defaults merged, every
+plugin config checked by its own model, every problem located and reported at once."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hygge_core.config.loader import Document, Path
+from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
+from hygge_core.errors import ConfigError, Problem
+from hygge_core.home import HomeConfig
+from hygge_core.plugins import Registry
+from hygge_core.store import StoreConfig
+
+SIDES = ("home", "store")
+
+
+@dataclass
+class ResolvedFlow:
+    """A flow ready to run: plugin classes and their validated configs."""
+
+    name: str
+    home_cls: type
+    home_config: HomeConfig
+    store_cls: type
+    store_config: StoreConfig
+    spec: FlowSpec
+
+    @property
+    def budget(self) -> int:
+        """Bytes of batches the flow may hold in flight."""
+        return parse_bytes(self.spec.memory)
+
+
+@dataclass
+class Plan:
+    """Everything `hygge run` needs from a config file."""
+
+    file: str
+    flows: dict[str, ResolvedFlow]
+    connections: dict[str, dict[str, Any]]
+    executor: ExecutorSpec
+    doc: Document | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _close(word: str, options: list[str]) -> str | None:
+    matches = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+class _Collector:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        path: Path,
+        message: str,
+        *,
+        key: bool = False,
+        hint: str | None = None,
+        flow: str | None = None,
+        side: str | None = None,
+        fld: str | None = None,
+    ) -> None:
+        line, col = self.doc.where(path, key=key)
+        self.problems.append(
+            Problem(
+                message,
+                file=self.doc.file,
+                line=line,
+                column=col,
+                flow=flow,
+                side=side,
+                field=fld,
+                hint=hint,
+            )
+        )
+
+    def pydantic(
+        self,
+        exc: ValidationError,
+        model: type[BaseModel],
+        base: Path,
+        flow: str | None,
+        side: str | None,
+        origins: dict[str, Path] | None = None,
+    ) -> None:
+        """Report each pydantic error at its own line, with a close match where one exists."""
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            fld = ".".join(str(p) for p in loc) if loc else None
+            first = loc[0] if loc else None
+            prefix = (origins or {}).get(str(first), base) if first is not None else base
+            path = (*prefix, *loc)
+            kind = err["type"]
+            hint = None
+            if kind == "extra_forbidden":
+                sub = _submodel(model, loc[:-1])
+                fields = sorted(sub.model_fields) if sub else []
+                guess = _close(str(loc[-1]), fields)
+                hint = (
+                    f"did you mean '{guess}'?"
+                    if guess
+                    else (f"valid fields: {', '.join(fields)}" if fields else None)
+                )
+                self.add(
+                    path,
+                    f"unknown field '{loc[-1]}'",
+                    key=True,
+                    hint=hint,
+                    flow=flow,
+                    side=side,
+                    fld=fld,
+                )
+                continue
+            if kind == "missing":
+                self.add(
+                    path[:-1],
+                    f"required field '{loc[-1]}' is missing",
+                    flow=flow,
+                    side=side,
+                    fld=fld,
+                    key=True,
+                )
+                continue
+            message = err["msg"]
+            if kind == "literal_error":
+                expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+                value = err.get("input")
+                guess = _close(str(value), expected) if expected else None
+                shown = "" if self.doc.is_secret_path(path) else f" '{value}'"
+                message = f"invalid value{shown}: must be one of {', '.join(expected)}"
+                hint = f"did you mean '{guess}'?" if guess else None
+            elif not self.doc.is_secret_path(path) and "input" in err and _short(err["input"]):
+                message = f"{message} (got {err['input']!r})"
+            self.add(path, message, hint=hint, flow=flow, side=side, fld=fld)
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and len(str(value)) <= 60
+
+
+def _submodel(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = current.model_fields.get(str(part))
+        if info is None:
+            return None
+        current = info.annotation
+        args = getattr(current, "__args__", ())
+        for arg in args:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                current = arg
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = None) -> Plan:
+    """Validate the whole document against core's and the plugins' models.
+
+    Raises `ConfigError` with every problem found, each naming file:line, flow, side, field.
+    """
+    c = _Collector(doc)
+    data = doc.data
+    if data is None:
+        raise ConfigError(
+            [
+                Problem(
+                    "the file is empty; it needs a 'flows:' mapping",
+                    file=doc.file,
+                    line=1,
+                    hint="see docs/flows-yaml.md",
+                )
+            ]
+        )
+    if not isinstance(data, dict):
+        c.add((), "the top level must be a mapping with a 'flows:' key")
+        raise ConfigError(c.problems)
+    try:
+        spec = FileSpec.model_validate(
+            {k: v for k, v in data.items() if k != "flows"} | {"flows": data.get("flows") or {}}
+        )
+    except ValidationError as exc:
+        c.pydantic(exc, FileSpec, (), None, None)
+        spec = None
+    if "flows" not in data:
+        c.add((), "missing 'flows:'", hint="add flows: {name: {home: ..., store: ...}}")
+    elif not isinstance(data["flows"], dict) or not data["flows"]:
+        c.add(("flows",), "'flows:' must map flow names to {home, store}")
+    defaults = spec.defaults if spec else Defaults()
+    flows: dict[str, ResolvedFlow] = {}
+    flow_items = data.get("flows") if isinstance(data.get("flows"), dict) else {}
+    if only:
+        for name in only:
+            if name not in flow_items:
+                guess = _close(name, list(flow_items))
+                c.problems.append(
+                    Problem(
+                        f"no flow named '{name}' in {doc.file}",
+                        hint=f"did you mean '{guess}'?"
+                        if guess
+                        else f"flows: {', '.join(flow_items) or 'none'}",
+                    )
+                )
+    used_defaults: dict[str, set[str]] = {"home": set(), "store": set()}
+    for name, raw in flow_items.items():
+        resolved = _resolve_flow(c, registry, str(name), raw, defaults, used_defaults)
+        if resolved is not None and (not only or name in only):
+            flows[str(name)] = resolved
+    for side in SIDES:
+        for key in getattr(defaults, side):
+            if key not in used_defaults[side] and key != "type" and flow_items:
+                c.add(
+                    ("defaults", side, key),
+                    f"no {side} of any flow has a field '{key}'",
+                    key=True,
+                    side=f"defaults → {side}",
+                    fld=key,
+                )
+    if c.problems:
+        raise ConfigError(c.problems)
+    assert spec is not None
+    if spec.executor.type not in registry.executors:
+        known = sorted(registry.executors)
+        guess = _close(spec.executor.type, known)
+        hint = registry.missing_type_hint("executor", spec.executor.type) or (
+            f"did you mean '{guess}'?" if guess else f"installed: {', '.join(known)}"
+        )
+        c.add(("executor", "type"), f"unknown executor '{spec.executor.type}'", hint=hint)
+        raise ConfigError(c.problems)
+    return Plan(
+        file=doc.file, flows=flows, connections=spec.connections, executor=spec.executor, doc=doc
+    )
+
+
+def _resolve_flow(
+    c: _Collector,
+    registry: Registry,
+    name: str,
+    raw: Any,
+    defaults: Defaults,
+    used: dict[str, set[str]],
+) -> ResolvedFlow | None:
+    base: Path = ("flows", name)
+    if not isinstance(raw, dict):
+        c.add(base, "a flow must be a mapping with 'home:' and 'store:'", flow=name)
+        return None
+    ok = True
+    for side in SIDES:
+        if side not in raw or raw[side] in (None, ""):
+            c.add(
+                base,
+                f"missing '{side}:'",
+                key=True,
+                flow=name,
+                side=side,
+                hint=f"add {side}: <path or mapping>",
+            )
+            ok = False
+    options = {k: v for k, v in raw.items() if k not in SIDES}
+    for key in ("schema_drift", "parallelism", "memory", "retry"):
+        default = getattr(defaults, key)
+        if key not in options and default is not None:
+            options[key] = default
+    try:
+        spec = FlowSpec.model_validate({"home": {}, "store": {}, **options})
+    except ValidationError as exc:
+        c.pydantic(exc, FlowSpec, base, name, None)
+        ok = False
+    if not ok:
+        return None
+    parts: dict[str, tuple[type, BaseModel]] = {}
+    for side in SIDES:
+        got = _resolve_side(c, registry, name, side, raw[side], getattr(defaults, side), used)
+        if got is None:
+            ok = False
+        else:
+            parts[side] = got
+    if not ok:
+        return None
+    home_cls, home_config = parts["home"]
+    store_cls, store_config = parts["store"]
+    if store_config.mode not in store_cls.modes:  # type: ignore[attr-defined]
+        modes = sorted(store_cls.modes)  # type: ignore[attr-defined]
+        c.add(
+            (*base, "store", "mode"),
+            f"store type '{store_config.type}' does not support mode '{store_config.mode}'",
+            flow=name,
+            side="store",
+            fld="mode",
+            hint=f"supported: {', '.join(modes)}",
+        )
+        return None
+    if home_config.incremental is not None and not home_cls.supports_incremental:  # type: ignore[attr-defined]
+        c.add(
+            (*base, "home", "incremental"),
+            f"home type '{home_config.type}' cannot read incrementally",
+            flow=name,
+            side="home",
+            fld="incremental",
+        )
+        return None
+    return ResolvedFlow(name, home_cls, home_config, store_cls, store_config, spec)
+
+
+def _resolve_side(
+    c: _Collector,
+    registry: Registry,
+    flow: str,
+    side: str,
+    raw: Any,
+    defaults: dict[str, Any],
+    used: dict[str, set[str]],
+) -> tuple[type, BaseModel] | None:
+    path: Path = ("flows", flow, side)
+    table = registry.homes if side == "home" else registry.stores
+    origins: dict[str, Path] = {}
+    if isinstance(raw, str):
+        type_name = registry.pm.hook.hygge_type_for_path(path=raw, side=side)
+        if type_name is None:
+            hint = _path_hint(raw, registry)
+            c.add(
+                path,
+                f"no installed plugin handles the path '{raw}'",
+                flow=flow,
+                side=side,
+                hint=hint,
+            )
+            return None
+        raw = {"type": type_name, "path": raw}
+    elif not isinstance(raw, dict):
+        c.add(path, f"'{side}:' must be a path or a mapping", flow=flow, side=side)
+        return None
+    type_name = raw.get("type")
+    if type_name is None:
+        c.add(
+            path,
+            "missing 'type'",
+            flow=flow,
+            side=side,
+            fld="type",
+            key=True,
+            hint=f"add type: one of {', '.join(sorted(table)) or '(none installed)'}",
+        )
+        return None
+    cls = table.get(type_name)
+    if cls is None:
+        known = sorted(table)
+        guess = _close(str(type_name), known)
+        hint = registry.missing_type_hint(side, str(type_name))
+        if not hint:
+            hint = (
+                f"did you mean '{guess}'?"
+                if guess
+                else (f"installed {side} types: {', '.join(known) or 'none'}")
+            )
+        c.add(
+            (*path, "type"),
+            f"unknown {side} type '{type_name}'",
+            flow=flow,
+            side=side,
+            fld="type",
+            hint=hint,
+        )
+        return None
+    model: type[BaseModel] = cls.config_model
+    merged = dict(raw)
+    for key, value in defaults.items():
+        if key in model.model_fields:
+            used[side].add(key)
+            if key not in merged:
+                merged[key] = value
+                origins[key] = ("defaults", side)
+    try:
+        config = model.model_validate(merged)
+    except ValidationError as exc:
+        c.pydantic(exc, model, path, flow, side, origins)
+        return None
+    return cls, config
+
+
+def _path_hint(path: str, registry: Registry) -> str:
+    lower = path.lower().rstrip("/")
+    for suffix, dist in (
+        (".parquet", "hygge-parquet"),
+        (".pq", "hygge-parquet"),
+        (".csv", "hygge-csv"),
+        (".csv.gz", "hygge-csv"),
+        (".jsonl", "hygge-csv"),
+        (".ndjson", "hygge-csv"),
+    ):
+        if lower.endswith(suffix) and dist not in registry.plugins:
+            return f"install it: pip install {dist}"
+    if path.endswith("/") and "hygge-parquet" not in registry.plugins:
+        return "directories are Parquet stores by default: pip install hygge-parquet"
+    return "write a mapping with an explicit type: {type: ..., path: ...}"

@@ -1,0 +1,49 @@
+"""The Executor contract: where a flow's work units run."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from hygge_core.home import Home
+from hygge_core.pipeline import BatchCallback, UnitResult
+from hygge_core.store import Store
+from hygge_core.units import WorkUnit
+
+UnitCallback = Callable[[WorkUnit, UnitResult], None]
+
+
+class Executor(ABC):
+    """Runs the work units of flows and returns their staged receipts to the driver.
+
+    The driver (the `hygge run` process) always plans and commits; an executor only moves
+    units. It must return exactly one result per unit or raise: a unit retried after a lost
+    worker must not yield two receipts, because commit publishes every receipt it is given.
+    """
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = options or {}
+
+    @abstractmethod
+    def run_units(
+        self,
+        home: Home,
+        store: Store,
+        units: list[WorkUnit],
+        *,
+        parallelism: int,
+        budget: int,
+        cursor: str | None,
+        on_batch: BatchCallback | None = None,
+        on_unit: UnitCallback | None = None,
+    ) -> list[UnitResult]:
+        """Stage every unit; results in the order of `units`. On error, raise after the
+        units already started have stopped, so the caller can abort what was staged."""
+
+    def describe(self) -> str:
+        """A short description for logs (e.g. the scheduler address)."""
+        return type(self).__name__
+
+    def close(self) -> None:
+        """Release the executor's resources at the end of `hygge run`."""

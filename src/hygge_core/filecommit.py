@@ -1,0 +1,214 @@
+"""The commit protocol of file stores: a commit record first, then moves, then done.
+
+Layout under a store's root (readers such as pyarrow, Spark and DuckDB skip `_` prefixes):
+
+    _hygge_staging/<flow>/<run_id>/...   staged files of a run in progress
+    _hygge/commits/<flow>/<run_id>.json  a decided but unfinished commit
+    _hygge/state/<flow>.json             the flow's committed state
+
+To commit, the record (every staged→final move, every file to delete, the new state) is
+written atomically; from that instant the commit has happened. Then files move, the state
+file is replaced, and the record is removed. A run that finds a record rolls it forward
+before anything else — every step is idempotent — and a staging folder without a record
+belongs to a run that never committed, so it is deleted. That is what makes a crash at any
+instant converge on the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import posixpath
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import fsspec
+
+from hygge_core.errors import PermanentError
+from hygge_core.state import FlowState
+
+STAGING = "_hygge_staging"
+META = "_hygge"
+
+
+def is_hidden(name: str) -> bool:
+    """Whether readers skip this path element (hygge's own folders and dotfiles)."""
+    return name.startswith(("_", "."))
+
+
+class FileCommitter:
+    """Runs the commit protocol for one flow writing into `root` on filesystem `fs`."""
+
+    def __init__(
+        self, fs: fsspec.AbstractFileSystem, root: str, flow: str, *, atomic_rename: bool
+    ) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.flow = flow
+        self.atomic_rename = atomic_rename
+
+    # -- paths ---------------------------------------------------------------------------
+    def staging_dir(self, run_id: str) -> str:
+        """Where run `run_id` stages its files."""
+        return posixpath.join(self.root, STAGING, self.flow, run_id)
+
+    @property
+    def state_path(self) -> str:
+        """The flow's committed state."""
+        return posixpath.join(self.root, META, "state", f"{self.flow}.json")
+
+    @property
+    def records_dir(self) -> str:
+        """Where decided-but-unfinished commit records of this flow live."""
+        return posixpath.join(self.root, META, "commits", self.flow)
+
+    def record_path(self, run_id: str) -> str:
+        """The commit record of run `run_id`."""
+        return posixpath.join(self.records_dir, f"{run_id}.json")
+
+    # -- state ---------------------------------------------------------------------------
+    def read_state(self) -> FlowState | None:
+        """The committed state, or None when the flow never committed here."""
+        try:
+            raw = self.fs.cat_file(self.state_path)
+        except FileNotFoundError:
+            return None
+        return FlowState.model_validate_json(raw)
+
+    def reset_state(self) -> bool:
+        """Delete the state file; True if there was one."""
+        if not self.fs.exists(self.state_path):
+            return False
+        self.fs.rm(self.state_path)
+        return True
+
+    def data_files(self) -> list[str]:
+        """Every published file under the root (hidden folders and files excluded)."""
+        if not self.fs.exists(self.root):
+            return []
+        found = []
+        for path in self.fs.find(self.root):
+            rel = posixpath.relpath(path, self.root)
+            if not any(is_hidden(part) for part in rel.split("/")):
+                found.append(path)
+        return sorted(found)
+
+    # -- protocol ------------------------------------------------------------------------
+    def recover(self, current_run: str | None = None) -> list[str]:
+        """Roll forward every decided commit, then delete staging of runs that never
+        committed. Returns one line per action, for the run log."""
+        done = []
+        for path in sorted(self._list(self.records_dir)):
+            record = json.loads(self.fs.cat_file(path))
+            self._apply(record)
+            done.append(f"completed the interrupted commit of run {record['run_id']}")
+        staging_root = posixpath.join(self.root, STAGING, self.flow)
+        for path in self._list(staging_root):
+            run_id = posixpath.basename(path.rstrip("/"))
+            if run_id != current_run:
+                self.fs.rm(path, recursive=True)
+                done.append(f"removed staging left by run {run_id}, which never committed")
+        return done
+
+    def commit(
+        self, run_id: str, moves: list[tuple[str, str]], deletes: list[str], state: FlowState
+    ) -> None:
+        """Decide the commit by writing its record, then carry it out."""
+        record = {
+            "run_id": run_id,
+            "flow": self.flow,
+            "moves": moves,
+            "deletes": deletes,
+            "state": state.model_dump(mode="json"),
+        }
+        self.write_atomic(self.record_path(run_id), json.dumps(record).encode())
+        self._apply(record)
+
+    def abort(self, run_id: str) -> None:
+        """Delete what run `run_id` staged."""
+        path = self.staging_dir(run_id)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def _apply(self, record: dict[str, Any]) -> None:
+        for src, dst in record["moves"]:
+            if self.fs.exists(src):
+                self._move(src, dst)
+            elif not self.fs.exists(dst):
+                raise PermanentError(
+                    f"commit of run {record['run_id']} cannot finish: staged file {src} is "
+                    f"gone and {dst} was never published; the store at {self.root} was "
+                    "changed by something other than hygge"
+                )
+        for path in record["deletes"]:
+            if self.fs.exists(path):
+                self.fs.rm(path)
+        state = FlowState.model_validate(record["state"])
+        self.write_atomic(self.state_path, state.model_dump_json().encode())
+        self.fs.rm(self.record_path(record["run_id"]))
+        self.abort(record["run_id"])
+
+    def _move(self, src: str, dst: str) -> None:
+        parent = posixpath.dirname(dst)
+        if self.atomic_rename:
+            self.fs.makedirs(parent, exist_ok=True)
+            os.replace(src, dst) if _is_local(self.fs) else self.fs.mv(src, dst)
+        else:
+            # Object stores: a server-side copy, then delete; re-running both is harmless.
+            self.fs.copy(src, dst)
+            self.fs.rm(src)
+
+    def write_atomic(self, path: str, data: bytes) -> None:
+        """Replace `path` with `data` so that readers see the old or the new bytes only."""
+        if self.atomic_rename:
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+            with self.fs.open(tmp, "wb") as f:
+                f.write(data)
+                if _is_local(self.fs):
+                    f.flush()
+                    os.fsync(f.fileno())
+            if _is_local(self.fs):
+                os.replace(tmp, path)
+            else:
+                self.fs.mv(tmp, path)
+        else:
+            self.fs.pipe_file(path, data)  # one PUT: object stores make it visible whole
+
+    def _list(self, path: str) -> list[str]:
+        try:
+            return [p for p in self.fs.ls(path, detail=False) if not p.endswith(".tmp")]
+        except FileNotFoundError:
+            return []
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the flow's lock while it runs (local disks only, where flock exists).
+
+        Two processes running one flow into one store would delete each other's staging.
+        """
+        if not _is_local(self.fs):
+            yield
+            return
+        import fcntl
+
+        path = posixpath.join(self.root, META, "locks", f"{self.flow}.lock")
+        os.makedirs(posixpath.dirname(path), exist_ok=True)
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PermanentError(
+                    f"flow '{self.flow}' is already running into {self.root} "
+                    "in another process; wait for it to finish"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))

@@ -1,0 +1,82 @@
+"""The Home contract: where data lives, and how to read it as Arrow."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from hygge_core.context import FlowContext
+from hygge_core.units import Window, WorkUnit
+
+
+class IncrementalConfig(BaseModel):
+    """`incremental:` on a home: read only rows whose cursor passed the last committed one."""
+
+    model_config = ConfigDict(extra="forbid")
+    cursor: str = Field(description="column whose value only grows (updated_at, id)")
+    lookback: str | int | float | None = Field(
+        default=None,
+        description="re-read this much before the last cursor ('1 hour', '2 days', or a number)",
+    )
+    start: Any = Field(default=None, description="on a first load, read rows after this value")
+
+
+class HomeConfig(BaseModel):
+    """Options every home accepts; plugins subclass it with their own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="the home type, as registered by a plugin")
+    incremental: IncrementalConfig | None = Field(
+        default=None, description="read incrementally by a cursor column"
+    )
+
+
+class Home(ABC):
+    """A place data lives. Plans its read as work units and yields Arrow record batches.
+
+    Lifecycle: constructed on the driver with its validated config; `schema()` and `plan()`
+    run there; `read(unit)` may run in another thread, process or Dask worker, on a copy made
+    by pickling. So hold no open connection in `__init__`: open lazily, and list the
+    attributes that hold open resources in `transient` so they are dropped when pickled.
+    """
+
+    config_model: ClassVar[type[HomeConfig]] = HomeConfig
+    supports_incremental: ClassVar[bool] = False
+    transient: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: HomeConfig, context: FlowContext) -> None:
+        self.config = config
+        self.context = context
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self.transient:
+            state.pop(name, None)
+        return state
+
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """The schema of every batch `read` yields (after column selection)."""
+
+    @abstractmethod
+    def plan(self, window: Window | None) -> list[WorkUnit]:
+        """Split the read into independent units; `window` bounds an incremental read."""
+
+    @abstractmethod
+    def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
+        """Stream one unit's rows as batches of `schema()`, never the whole unit at once."""
+
+    def describe(self) -> str:
+        """A short, secret-free description for logs and the run summary."""
+        return self.config.type
+
+    def check(self) -> str | None:
+        """Try to reach the data once; None if fine, else a one-line reason."""
+        return None
+
+    def close(self) -> None:
+        """Release whatever `read` opened. Called once per copy when the flow ends."""

@@ -1,0 +1,93 @@
+"""The hooks a hygge plugin can implement. This module holds nothing but their specs.
+
+Registration hooks receive a `register` callback and call it once per type they provide;
+hygge attributes each registration to the plugin's distribution, so two distributions that
+register the same type name are reported as a conflict naming both.
+
+Lifecycle hooks are observe-only: their return value is ignored and an exception raised in
+one is logged, never allowed to fail the flow. Metrics, notifications and lineage are
+plugins built on them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hygge_core.events import BatchEvent, FlowEvent, FlowFailedEvent
+
+hookspec = pluggy.HookspecMarker("hygge")
+
+
+@hookspec
+def hygge_register_homes(register: Callable[[str, type], None]) -> None:
+    """Register Home classes: call `register(type_name, HomeClass)` once per type.
+
+    `HomeClass` subclasses `hygge_core.Home` and names its pydantic config model in
+    `config_model`. `type_name` is what users write as `home: {type: NAME}`.
+    """
+
+
+@hookspec
+def hygge_register_stores(register: Callable[[str, type], None]) -> None:
+    """Register Store classes: call `register(type_name, StoreClass)` once per type.
+
+    `StoreClass` subclasses `hygge_core.Store`; users select it with `store: {type: NAME}`.
+    """
+
+
+@hookspec
+def hygge_register_executors(register: Callable[[str, type], None]) -> None:
+    """Register executors: call `register(name, ExecutorClass)` once per executor.
+
+    `ExecutorClass` subclasses `hygge_core.Executor`; users select it with
+    `hygge run --executor NAME` or `executor: {type: NAME}` in flows.yaml. The local thread
+    executor is registered through this same hook by hygge-core itself.
+    """
+
+
+@hookspec
+def hygge_register_storage(register: Callable[[type], None]) -> None:
+    """Register storage backends for file paths: call `register(StorageClass)`.
+
+    `StorageClass` subclasses `hygge_core.Storage` and lists the URL protocols it serves
+    (`s3`, `gs`, ...). Every file-based Home and Store resolves its paths through the
+    registered storages, so a storage plugin extends all of them at once.
+    """
+
+
+@hookspec(firstresult=True)
+def hygge_type_for_path(path: str, side: str) -> str | None:
+    """Return the type name that should handle a bare path, or None to pass.
+
+    Called when a flow writes `home: some/path` or `store: some/path` instead of a mapping.
+    `side` is `"home"` or `"store"`. The first non-None answer wins; implement with
+    `trylast=True` for catch-all answers such as "any directory".
+    """
+
+
+@hookspec
+def hygge_flow_started(event: FlowEvent) -> None:
+    """Observe: a flow's run has started (its plan is known)."""
+
+
+@hookspec
+def hygge_batch_staged(event: BatchEvent) -> None:
+    """Observe: a record batch was handed to the store's staging writer.
+
+    Staged data is not visible to readers until the flow commits; see `hygge_flow_finished`.
+    """
+
+
+@hookspec
+def hygge_flow_finished(event: FlowEvent) -> None:
+    """Observe: a flow committed successfully; `event` carries rows, bytes and seconds."""
+
+
+@hookspec
+def hygge_flow_failed(event: FlowFailedEvent) -> None:
+    """Observe: a flow failed; nothing it staged was published."""

@@ -1,0 +1,121 @@
+"""The Store contract: where data should settle, staged first and committed atomically."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hygge_core.context import FlowContext
+from hygge_core.state import FlowState
+from hygge_core.units import WorkUnit
+
+Mode = Literal["append", "replace", "merge"]
+
+
+class StoreConfig(BaseModel):
+    """Options every store accepts; plugins subclass it with their own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="the store type, as registered by a plugin")
+    mode: Mode = Field(default="append", description="append, replace or merge")
+    keys: list[str] | None = Field(default=None, description="key columns, for mode: merge")
+
+    @model_validator(mode="after")
+    def _merge_needs_keys(self) -> StoreConfig:
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("mode: merge needs keys: [column, ...] naming the key columns")
+        return self
+
+
+@dataclass(frozen=True)
+class StagedUnit:
+    """A receipt for one unit's staged output: plain data, sent back from any worker.
+
+    `payload` is the store's own description of what it staged (file names, a staging
+    table); `commit` receives every receipt of the run.
+    """
+
+    unit_id: str
+    rows: int
+    bytes: int
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(ABC):
+    """A place data settles. Stages each unit's batches, then commits the run atomically.
+
+    The promise a Store keeps: nothing staged is visible to readers until `commit`; `commit`
+    publishes every staged unit and the new `FlowState` in one atomic step (or a step that a
+    later `recover` rolls forward); after a crash at any instant, `recover` brings the store
+    back to the last committed state or completes the interrupted commit.
+
+    `stage` may run in other threads, processes or Dask workers on pickled copies, so open
+    resources lazily and list them in `transient`.
+    """
+
+    config_model: ClassVar[type[StoreConfig]] = StoreConfig
+    modes: ClassVar[frozenset[str]] = frozenset({"append", "replace"})
+    transient: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: StoreConfig, context: FlowContext) -> None:
+        self.config = config
+        self.context = context
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self.transient:
+            state.pop(name, None)
+        return state
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held while the flow runs, to keep a second process off the same target."""
+        yield
+
+    def recover(self) -> list[str]:
+        """Finish or undo what a crashed run left; return one line per thing done."""
+        return []
+
+    @abstractmethod
+    def read_state(self) -> FlowState | None:
+        """This flow's committed state, or None if the flow never committed here."""
+
+    def reset_state(self) -> bool:
+        """Forget this flow's state so the next run is a full load; True if there was one."""
+        return False
+
+    def prepare(self, schema: pa.Schema) -> None:
+        """Check that `schema` can be written before anything is read; raise if not.
+
+        Called once on the driver. Apply the flow's schema-drift policy
+        (`self.context.schema_drift`) here: fail with a column-by-column diff, or evolve.
+        """
+
+    @abstractmethod
+    def stage(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
+        """Write one unit's batches where readers cannot see them; return a receipt."""
+
+    @abstractmethod
+    def commit(self, staged: list[StagedUnit], state: FlowState) -> None:
+        """Publish every staged unit and `state` atomically (see the class docstring)."""
+
+    @abstractmethod
+    def abort(self, staged: list[StagedUnit]) -> None:
+        """Remove what was staged; the store is left exactly as before the run."""
+
+    def describe(self) -> str:
+        """A short, secret-free description for logs and the run summary."""
+        return self.config.type
+
+    def check(self) -> str | None:
+        """Try to reach the target once; None if fine, else a one-line reason."""
+        return None
+
+    def close(self) -> None:
+        """Release open resources."""
