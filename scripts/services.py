@@ -120,7 +120,7 @@ class Context:
         return self.state_dir / "logs"
 
     def saved_port(self, name: str) -> int | None:
-        """The port a service last used, so a restart keeps the same address if it can."""
+        """The port a service last used (see PortPicker)."""
         port = self.record.get("services", {}).get(name, {}).get("port")
         return int(port) if port else None
 
@@ -329,9 +329,12 @@ def http_ok(url: str) -> bool:
 
 
 class PortPicker:
-    """Hands out ports: the one used last time, else the default, else any free one.
+    """Hands out ports: the default, else the one used last time, else any free one.
 
-    Thread-safe, and never hands the same port to two services of one `start`.
+    Default first, so that one clash (say, another checkout's services) does not move a
+    service for good; the last-used port next, so that a service restarted while its default
+    is still taken comes back where the tests' variables point. Thread-safe, and never hands
+    the same port to two services of one `start`.
     """
 
     def __init__(self, ctx: Context) -> None:
@@ -342,7 +345,7 @@ class PortPicker:
     def pick(self, name: str) -> int:
         """A free port for service `name`."""
         with self.lock:
-            for candidate in (self.ctx.saved_port(name), DEFAULT_PORTS[name]):
+            for candidate in (DEFAULT_PORTS[name], self.ctx.saved_port(name)):
                 if candidate and candidate not in self.taken and port_free(candidate):
                     break
             else:
