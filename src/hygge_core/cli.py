@@ -33,8 +33,9 @@ state_app = typer.Typer(
 )
 app.add_typer(state_app, name="state")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Off a terminal there is no width to fit: keep tables whole for logs and pipes.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 
 
 class LogFormat(StrEnum):

@@ -88,7 +88,7 @@ class Reporter:
                 f"{r.seconds:.2f}",
                 f"{r.rows_per_second:,.0f}",
             )
-        out = console or Console(file=sys.stdout, width=120)
+        out = console or Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
         out.print(table)
         for r in results:
             if r.status == "failed" and r.error:
