@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hygge_core import __version__
@@ -275,11 +276,11 @@ def preview(
         raise _fail(redact(f"{flow}: {describe_error(exc)}"), 1) from None
     finally:
         home.close()
-    table = Table(title=f"{flow}: {home.describe()}", title_justify="left")
+    table = Table(title=escape(redact(f"{flow}: {home.describe()}")), title_justify="left")
     for field in schema:
-        table.add_column(f"{field.name}\n{field.type}")
+        table.add_column(escape(f"{field.name}\n{field.type}"))
     for row in rows:
-        table.add_row(*("∅" if row[n] is None else str(row[n]) for n in schema.names))
+        table.add_row(*("∅" if row[n] is None else escape(str(row[n])) for n in schema.names))
     out.print(table)
 
 
