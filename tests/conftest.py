@@ -28,12 +28,17 @@ class Completed:
         return self.out + self.err
 
 
-def run_cli(*args: str, cwd: pathlib.Path | str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300) -> Completed:
+def run_cli(
+    *args: str,
+    cwd: pathlib.Path | str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> Completed:
     """Run `hygge ARGS` in a subprocess, the way users do."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run([HYGGE, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [HYGGE, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -41,3 +46,34 @@ def run_cli(*args: str, cwd: pathlib.Path | str | None = None, env: dict[str, st
 def cli():
     """The `run_cli` helper as a fixture."""
     return run_cli
+
+
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_measured(
+    *args: str,
+    cwd: pathlib.Path | str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> tuple[Completed, int]:
+    """Run `hygge ARGS` and return its result and peak RSS in bytes.
+
+    A wrapper process waits for hygge so that RUSAGE_CHILDREN measures hygge alone.
+    """
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, HYGGE, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    *rest, last = proc.stderr.rstrip("\n").split("\n")
+    return Completed(proc.returncode, proc.stdout, "\n".join(rest)), int(last) * 1024

@@ -25,8 +25,9 @@ def write(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
     return path
 
 
-def check(tmp_path: pathlib.Path, text: str, *expected: str, env: dict[str, str] | None = None
-          ) -> str:
+def check(
+    tmp_path: pathlib.Path, text: str, *expected: str, env: dict[str, str] | None = None
+) -> str:
     path = write(tmp_path, text)
     result = run_cli("run", str(path), env=env)
     assert result.code == 2, result.text
@@ -37,59 +38,89 @@ def check(tmp_path: pathlib.Path, text: str, *expected: str, env: dict[str, str]
 
 
 def test_bad_yaml(tmp_path: pathlib.Path) -> None:
-    check(tmp_path, """
+    check(
+        tmp_path,
+        """
         flows:
           users:
             home: a.parquet
            store: b/
-        """, "{file}:4:", "invalid YAML", "hint: check indentation")
+        """,
+        "{file}:4:",
+        "invalid YAML",
+        "hint: check indentation",
+    )
 
 
 def test_unknown_type_suggests_close_match(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         flows:
           users:
             home: {{type: parqet, path: {src}}}
             store: {{type: parquet, path: out/}}
-        """, "{file}:3:", "flow 'users' → home → field 'type': unknown home type 'parqet'",
-          "did you mean 'parquet'?")
+        """,
+        "{file}:3:",
+        "flow 'users' → home → field 'type': unknown home type 'parqet'",
+        "did you mean 'parquet'?",
+    )
 
 
 def test_misspelled_key_suggests_close_match(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         flows:
           users:
             home: {{type: parquet, path: {src}, colums: [id]}}
             store: out/
-        """, "{file}:3:", "flow 'users' → home → field 'colums': unknown field 'colums'",
-          "did you mean 'columns'?")
+        """,
+        "{file}:3:",
+        "flow 'users' → home → field 'colums': unknown field 'colums'",
+        "did you mean 'columns'?",
+    )
 
 
 def test_misspelled_flow_option(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         flows:
           users:
             home: {src}
             store: out/
             schema_drfit: evolve
-        """, "{file}:5:", "flow 'users'", "unknown field 'schema_drfit'",
-          "did you mean 'schema_drift'?")
+        """,
+        "{file}:5:",
+        "flow 'users'",
+        "unknown field 'schema_drfit'",
+        "did you mean 'schema_drift'?",
+    )
 
 
 def test_missing_home_and_store(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    err = check(tmp_path, f"""
+    err = check(
+        tmp_path,
+        f"""
         flows:
           users:
             home: {src}
           orders:
             store: out/
-        """, "{file}:2:", "flow 'users' → store: missing 'store:'",
-          "{file}:4:", "flow 'orders' → home: missing 'home:'")
+        """,
+        "{file}:2:",
+        "flow 'users' → store: missing 'store:'",
+        "{file}:4:",
+        "flow 'orders' → home: missing 'home:'",
+    )
     assert "2 problems" in err
 
 
 def test_bad_mode(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         flows:
           users:
             home: {src}
@@ -97,43 +128,64 @@ def test_bad_mode(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
               type: parquet
               path: out/
               mode: replce
-        """, "{file}:7:", "flow 'users' → store → field 'mode'", "'replce'",
-          "did you mean 'replace'?")
+        """,
+        "{file}:7:",
+        "flow 'users' → store → field 'mode'",
+        "'replce'",
+        "did you mean 'replace'?",
+    )
 
 
 def test_mode_the_store_does_not_support(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         flows:
           users:
             home: {src}
             store: {{type: parquet, path: out/, mode: merge, keys: [id]}}
-        """, "{file}:4:", "flow 'users' → store → field 'mode'", "'merge'")
+        """,
+        "{file}:4:",
+        "flow 'users' → store → field 'mode'",
+        "'merge'",
+    )
 
 
 def test_unset_env_var(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         flows:
           users:
             home: {src}
             store: ${{HYGGE_TEST_SURELY_UNSET}}/users/
-        """, "{file}:4:", "environment variable HYGGE_TEST_SURELY_UNSET is not set",
-          "${{HYGGE_TEST_SURELY_UNSET:-value}}", env={})
+        """,
+        "{file}:4:",
+        "environment variable HYGGE_TEST_SURELY_UNSET is not set",
+        "${{HYGGE_TEST_SURELY_UNSET:-value}}",
+        env={},
+    )
 
 
 def test_env_default_and_value_are_used(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
         flows:
           users:
             home: ${{SRC}}
             store: ${{OUT:-{tmp_path}/lake}}/users/
-        """)
+        """,
+    )
     result = run_cli("run", str(path), env={"SRC": str(src)})
     assert result.code == 0, result.text
     assert pq.read_table(tmp_path / "lake" / "users").num_rows == 3
 
 
 def test_all_problems_reported_at_once(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    err = check(tmp_path, f"""
+    err = check(
+        tmp_path,
+        f"""
         flows:
           a:
             home: {{type: parqet, path: {src}}}
@@ -141,30 +193,42 @@ def test_all_problems_reported_at_once(tmp_path: pathlib.Path, src: pathlib.Path
           b:
             home: {src}
             store: {{type: parquet, path: out/b/, compresion: zstd}}
-        """, "{file}:3:", "{file}:7:", "did you mean 'compression'?")
+        """,
+        "{file}:3:",
+        "{file}:7:",
+        "did you mean 'compression'?",
+    )
     assert "2 problems" in err
 
 
 def test_unknown_defaults_key(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         defaults:
           store: {{compresion: zstd}}
         flows:
           users:
             home: {src}
             store: out/
-        """, "{file}:2:", "no store of any flow has a field 'compresion'")
+        """,
+        "{file}:2:",
+        "no store of any flow has a field 'compresion'",
+    )
 
 
 def test_defaults_are_merged(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
         defaults:
           store: {{compression: zstd}}
         flows:
           users:
             home: {src}
             store: {tmp_path}/lake/users/
-        """)
+        """,
+    )
     assert run_cli("run", str(path)).code == 0
     meta = pq.ParquetFile(next((tmp_path / "lake" / "users").glob("*.parquet"))).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"

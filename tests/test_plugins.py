@@ -45,8 +45,10 @@ def test_plugins_json_lists_parquet() -> None:
 def test_without_the_parquet_plugin_a_flow_names_the_package(tmp_path: pathlib.Path) -> None:
     pq.write_table(pa.table({"id": [1]}), tmp_path / "a.parquet")
     flows = tmp_path / "flows.yaml"
-    flows.write_text("flows:\n  f:\n    home: {type: parquet, path: a.parquet}\n"
-                     "    store: {type: parquet, path: out/}\n")
+    flows.write_text(
+        "flows:\n  f:\n    home: {type: parquet, path: a.parquet}\n"
+        "    store: {type: parquet, path: out/}\n"
+    )
     result = run_cli("run", str(flows), env={"HYGGE_LOAD_PLUGINS": ""})
     assert result.code == 2
     assert "unknown home type 'parquet'" in result.err
@@ -64,20 +66,30 @@ def test_broken_plugin_is_reported_with_dist_version_and_cause(tmp_path: pathlib
     result = run_cli("plugins", "--json", env=env_with(tmp_path))
     assert result.code == 0, result.text
     broken = json.loads(result.out)["broken"]
-    assert broken == [{"distribution": "hygge-broken", "version": "1.2.3",
-                       "error": "ModuleNotFoundError: No module named 'no_such_module_xyz'"}]
+    assert broken == [
+        {
+            "distribution": "hygge-broken",
+            "version": "1.2.3",
+            "error": "ModuleNotFoundError: No module named 'no_such_module_xyz'",
+        }
+    ]
     assert "plugin hygge-broken 1.2.3 failed to load" in result.err
 
 
 def test_duplicate_type_names_both_distributions(tmp_path: pathlib.Path) -> None:
-    make_dist(tmp_path, "hygge-dupe", "hygge_dupe_mod", """
+    make_dist(
+        tmp_path,
+        "hygge-dupe",
+        "hygge_dupe_mod",
+        """
         from hygge_core import hookimpl
         from hygge_parquet.home import ParquetHome
 
         @hookimpl
         def hygge_register_homes(register):
             register("parquet", ParquetHome)
-        """)
+        """,
+    )
     result = run_cli("plugins", env=env_with(tmp_path))
     assert result.code == 2
     assert "home type 'parquet' is registered by both" in result.err

@@ -39,12 +39,15 @@ def test_example_flows_run_and_print_the_summary(tmp_path: pathlib.Path) -> None
 
 
 def test_directory_to_store_is_exact_and_ordered(tmp_path: pathlib.Path, data: pa.Table) -> None:
-    path = flows(tmp_path, f"""
+    path = flows(
+        tmp_path,
+        f"""
 flows:
   t:
     home: {tmp_path}/in/
     store: {{type: parquet, path: {tmp_path}/out/, row_group_rows: 5000}}
-""")
+""",
+    )
     result = run_cli("run", str(path))
     assert result.code == 0, result.text
     landed = pq.read_table(tmp_path / "out")
@@ -53,18 +56,24 @@ flows:
 
 
 def test_columns_and_glob(tmp_path: pathlib.Path, data: pa.Table) -> None:
-    path = flows(tmp_path, f"""
+    path = flows(
+        tmp_path,
+        f"""
 flows:
   t:
     home: {{type: parquet, path: "{tmp_path}/in/*.parquet", columns: [id, string]}}
     store: {tmp_path}/out/
-""")
+""",
+    )
     assert run_cli("run", str(path)).code == 0
     assert tables_equal(pq.read_table(tmp_path / "out"), data.select(["id", "string"]))
 
 
 def test_append_then_replace(tmp_path: pathlib.Path, data: pa.Table) -> None:
-    body = f"flows:\n  t:\n    home: {tmp_path}/in/\n    store: {{type: parquet, path: {tmp_path}/out/, mode: MODE}}\n"
+    body = (
+        f"flows:\n  t:\n    home: {tmp_path}/in/\n"
+        f"    store: {{type: parquet, path: {tmp_path}/out/, mode: MODE}}\n"
+    )
     append = flows(tmp_path, body.replace("MODE", "append"))
     assert run_cli("run", str(append)).code == 0
     assert run_cli("run", str(append)).code == 0
@@ -74,9 +83,10 @@ def test_append_then_replace(tmp_path: pathlib.Path, data: pa.Table) -> None:
     assert tables_equal(pq.read_table(tmp_path / "out"), data)
 
 
-def test_one_failing_flow_does_not_stop_the_others(tmp_path: pathlib.Path,
-                                                   data: pa.Table) -> None:
-    path = flows(tmp_path, f"""
+def test_one_failing_flow_does_not_stop_the_others(tmp_path: pathlib.Path, data: pa.Table) -> None:
+    path = flows(
+        tmp_path,
+        f"""
 flows:
   good:
     home: {tmp_path}/in/
@@ -84,7 +94,8 @@ flows:
   bad:
     home: {tmp_path}/missing.parquet
     store: {tmp_path}/bad/
-""")
+""",
+    )
     result = run_cli("run", str(path))
     assert result.code == 1
     assert pq.read_table(tmp_path / "good").num_rows == data.num_rows
@@ -93,7 +104,9 @@ flows:
 
 
 def test_fail_fast_skips_flows_not_yet_started(tmp_path: pathlib.Path, data: pa.Table) -> None:
-    path = flows(tmp_path, f"""
+    path = flows(
+        tmp_path,
+        f"""
 flows:
   bad:
     home: {tmp_path}/missing.parquet
@@ -101,7 +114,8 @@ flows:
   later:
     home: {tmp_path}/in/
     store: {tmp_path}/later/
-""")
+""",
+    )
     result = run_cli("run", str(path), "--fail-fast", "--concurrency", "1")
     assert result.code == 1
     assert "skipped" in result.out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pluggy
 
+import hygge_core._allocator  # noqa: F401 - must run before pyarrow loads
 from hygge_core.context import FlowContext
 from hygge_core.errors import (
     ConfigError,

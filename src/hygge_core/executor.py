@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from hygge_core.home import Home
 from hygge_core.pipeline import BatchCallback, UnitResult
@@ -20,7 +20,13 @@ class Executor(ABC):
     The driver (the `hygge run` process) always plans and commits; an executor only moves
     units. It must return exactly one result per unit or raise: a unit retried after a lost
     worker must not yield two receipts, because commit publishes every receipt it is given.
+
+    `reports_batches` says whether `run_units` calls `on_batch` for every batch. An executor
+    whose units run in other processes (Dask) cannot hand batches back and sets it False;
+    it calls `on_unit` as each unit's receipt arrives, and progress is counted per unit.
     """
+
+    reports_batches: ClassVar[bool] = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = options or {}

@@ -82,7 +82,7 @@ class Reporter:
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for r in results:
             table.add_row(
-                r.name,
+                escape(r.name),
                 r.status,
                 f"{r.rows:,}",
                 human_bytes(r.bytes),

@@ -158,7 +158,7 @@ class ParquetHome(Home):
             batch_size=self.config.batch_rows,
             row_groups=unit.payload["row_groups"],
             columns=columns,
-            use_threads=True,
+            use_threads=False,
         ):
             if window is not None and window.after is not None:
                 column = batch.column(window.cursor)
