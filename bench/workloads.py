@@ -1,0 +1,643 @@
+"""What the benchmark runs: each workload and the programs that perform it side by side.
+
+A workload is one movement of the same table (e.g. PostgreSQL → Parquet). Its entries are whole
+programs: ``hygge run`` on a generated ``flows.yaml``, the reference programs in ``programs/``
+(the fastest way a skilled user could do it with one library), and peers (dlt, ingestr) in their
+own venvs. Each entry says where its output lands, so the harness can clear it before a run and
+verify it after.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gen import SQLITE_TABLE, Dataset
+from peers import PEER_ENV, Peer
+from schema import DATA_DIR, PROGRAMS_DIR
+
+WORK_DIR = DATA_DIR / "work"
+
+
+@dataclass
+class PgTarget:
+    """One PostgreSQL server, spelled the way each client wants its connection string."""
+
+    host: str
+    port: str
+    user: str
+    password: str | None
+    dbname: str
+
+    @classmethod
+    def parse(cls, dsn: str) -> PgTarget:
+        """Accept a libpq URL or ``key=value`` string (as ``HYGGE_TEST_PG_DSN`` may be)."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        d = conninfo_to_dict(dsn)
+        return cls(
+            host=str(d.get("host", "127.0.0.1")),
+            port=str(d.get("port", "5432")),
+            user=str(d.get("user", "postgres")),
+            password=str(d["password"]) if d.get("password") else None,
+            dbname=str(d.get("dbname", "postgres")),
+        )
+
+    def url(self, scheme: str = "postgresql", need_password: bool = False) -> str:
+        """A URL; ``need_password`` puts in a dummy one for clients that insist (dlt)."""
+        pw = self.password or ("bench" if need_password else None)
+        auth = quote(self.user, safe="") + (f":{quote(pw, safe='')}" if pw else "")
+        return f"{scheme}://{auth}@{self.host}:{self.port}/{quote(self.dbname, safe='')}"
+
+    @property
+    def libpq(self) -> str:
+        """For psycopg and the ADBC driver."""
+        return self.url()
+
+    @property
+    def sqlalchemy(self) -> str:
+        """For hygge's SQL plugin (SQLAlchemy with psycopg 3)."""
+        return self.url("postgresql+psycopg")
+
+
+@dataclass
+class ParquetOutput:
+    """A Parquet file or folder of part files written by a program."""
+
+    path: Path
+
+
+@dataclass
+class PgOutput:
+    """A PostgreSQL table written by a program; schemas the program creates are dropped too."""
+
+    table: str
+    drop_schemas: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Entry:
+    """One program of one workload."""
+
+    workload: str
+    name: str
+    kind: str  # "hygge", "reference", "peer" or "baseline"
+    rows: int
+    argv: list[str] = field(default_factory=list)
+    output: ParquetOutput | PgOutput | None = None
+    expected_rows: int | None = None  # rows the output must hold (None: no output to check)
+    expected_checksum: str | None = None
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    scratch: list[Path] = field(default_factory=list)  # folders cleared before each run
+    unavailable: str | None = None
+    note: str = ""
+    dlt_default: bool = False  # the "dlt default" configuration the issue compares against
+    runs: int | None = None  # overrides the harness's --runs (peers, start-up)
+
+    @property
+    def slug(self) -> str:
+        return "".join(ch if ch.isalnum() else "-" for ch in self.name.lower()).strip("-")
+
+
+@dataclass
+class Context:
+    """Everything the workload builders need to know about this benchmark run."""
+
+    rows: int
+    data: Dataset
+    peer_data: Dataset
+    python: str
+    hygge: Path | None
+    pg: PgTarget | None
+    peers: dict[str, Peer]
+    peer_runs: int | None
+    scaling: list[Dataset] = field(default_factory=list)
+
+    @property
+    def peer_rows(self) -> int:
+        return self.peer_data.rows
+
+
+def quote_ident(name: str) -> str:
+    """Quote a table name for SQL, allowing a ``schema.table`` dotted name."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def _program(ctx: Context, script: str, *args: object) -> list[str]:
+    return [ctx.python, str(PROGRAMS_DIR / script), *map(str, args)]
+
+
+def _expect(entry: Entry, ds: Dataset) -> Entry:
+    entry.expected_rows = ds.rows
+    entry.expected_checksum = ds.checksum
+    return entry
+
+
+def _workdir(workload: str, slug: str) -> Path:
+    return WORK_DIR / workload / slug
+
+
+def _hygge_entry(
+    ctx: Context,
+    workload: str,
+    home: dict,
+    store: dict,
+    output: ParquetOutput | PgOutput,
+    ds: Dataset,
+    name: str = "hygge",
+) -> Entry:
+    """``hygge run flows.yaml`` with one flow ``bench`` from ``home`` to ``store``."""
+    entry = Entry(workload, name, "hygge", ds.rows, output=output)
+    if ctx.hygge is None:
+        entry.unavailable = "hygge CLI not installed (no .venv/bin/hygge yet)"
+        return _expect(entry, ds)
+    work = _workdir(workload, entry.slug)
+    work.mkdir(parents=True, exist_ok=True)
+    flows = work / "flows.yaml"
+    flows.write_text(
+        yaml.safe_dump({"flows": {"bench": {"home": home, "store": store}}}, sort_keys=False)
+    )
+    entry.argv = [str(ctx.hygge), "run", str(flows)]
+    entry.cwd = work
+    return _expect(entry, ds)
+
+
+def _parquet_store(path: Path) -> dict:
+    return {"type": "parquet", "path": str(path), "mode": "replace"}
+
+
+def _dlt_entry(
+    ctx: Context,
+    workload: str,
+    name: str,
+    args: list[str],
+    output: ParquetOutput | PgOutput,
+    dlt_default: bool,
+) -> Entry:
+    peer = ctx.peers.get("dlt")
+    entry = Entry(
+        workload,
+        name,
+        "peer",
+        ctx.peer_rows,
+        output=output,
+        dlt_default=dlt_default,
+        runs=ctx.peer_runs,
+    )
+    work = _workdir(workload, entry.slug)
+    entry.scratch = [work]
+    if peer is None or peer.python is None:
+        entry.unavailable = peer.error if peer else "peers not requested (--no-peers)"
+        return _expect(entry, ctx.peer_data)
+    entry.argv = [
+        str(peer.python),
+        str(PROGRAMS_DIR / "dlt_pipeline.py"),
+        *args,
+        "--work",
+        str(work / "pipelines"),
+    ]
+    entry.env = {**PEER_ENV, "DLT_DATA_DIR": str(work / "dlt-data")}
+    entry.cwd = None
+    return _expect(entry, ctx.peer_data)
+
+
+def _out(workload: str, slug: str) -> Path:
+    return _workdir(workload, slug) / "out"
+
+
+# --- workloads -------------------------------------------------------------------------------
+
+
+def parquet_to_parquet(ctx: Context) -> list[Entry]:
+    """Parquet file → Parquet: the pure Arrow path, no database in the way."""
+    w, src = "parquet_to_parquet", ctx.data.parquet
+    entries = []
+    for name, script, args in [
+        ("polars scan→sink", "polars_copy.py", ["parquet"]),
+        ("pyarrow iter_batches→writer", "pyarrow_parquet.py", []),
+        ("duckdb COPY", "duckdb_copy.py", ["parquet"]),
+    ]:
+        e = Entry(w, name, "reference", ctx.rows)
+        out = _out(w, e.slug)
+        e.argv, e.output = _program(ctx, script, *args, src, out), ParquetOutput(out)
+        entries.append(_expect(e, ctx.data))
+    out = _out(w, "hygge")
+    entries.append(
+        _hygge_entry(
+            ctx,
+            w,
+            {"type": "parquet", "path": str(src)},
+            _parquet_store(out),
+            ParquetOutput(out),
+            ctx.data,
+        )
+    )
+    return entries
+
+
+def csv_to_parquet(ctx: Context) -> list[Entry]:
+    """CSV file → Parquet: parsing text dominates."""
+    w, src = "csv_to_parquet", ctx.data.csv
+    entries = []
+    for name, script, args in [
+        ("duckdb COPY", "duckdb_copy.py", ["csv"]),
+        ("pyarrow open_csv→writer", "pyarrow_csv.py", []),
+        ("polars scan_csv→sink", "polars_copy.py", ["csv"]),
+    ]:
+        e = Entry(w, name, "reference", ctx.rows)
+        out = _out(w, e.slug)
+        e.argv, e.output = _program(ctx, script, *args, src, out), ParquetOutput(out)
+        entries.append(_expect(e, ctx.data))
+    out = _out(w, "hygge")
+    entries.append(
+        _hygge_entry(
+            ctx,
+            w,
+            {"type": "csv", "path": str(src)},
+            _parquet_store(out),
+            ParquetOutput(out),
+            ctx.data,
+        )
+    )
+    return entries
+
+
+def sqlite_to_parquet(ctx: Context) -> list[Entry]:
+    """SQLite table → Parquet: a single-file database read through a driver."""
+    w = "sqlite_to_parquet"
+    e = Entry(w, "ADBC fetch_record_batch (reader thread)", "reference", ctx.rows)
+    out = _out(w, e.slug)
+    e.argv = _program(ctx, "adbc_to_parquet.py", "sqlite", ctx.data.sqlite, SQLITE_TABLE, out)
+    e.output = ParquetOutput(out)
+    entries = [_expect(e, ctx.data)]
+    peer_url = f"sqlite:///{ctx.peer_data.sqlite}"
+    for backend, default in [("pyarrow", True), ("connectorx", False)]:
+        name = f"dlt sql_database ({backend} backend)"
+        out = _out(w, name.replace(" ", "-"))
+        entries.append(
+            _dlt_entry(
+                ctx,
+                w,
+                name,
+                [
+                    "--source",
+                    "sql",
+                    "--source-url",
+                    peer_url,
+                    "--table",
+                    SQLITE_TABLE,
+                    "--backend",
+                    backend,
+                    "--dest",
+                    "filesystem",
+                    "--out",
+                    out,
+                    "--dataset",
+                    "dlt_bench",
+                ],
+                ParquetOutput(out / "dlt_bench" / "bench"),
+                default,
+            )
+        )
+        entries[-1].scratch.append(out)
+    out = _out(w, "hygge")
+    home = {"type": "sql", "url": f"sqlite:///{ctx.data.sqlite}", "table": SQLITE_TABLE}
+    entries.append(_hygge_entry(ctx, w, home, _parquet_store(out), ParquetOutput(out), ctx.data))
+    return entries
+
+
+def _pg_unavailable(ctx: Context, w: str) -> list[Entry] | None:
+    if ctx.pg is None or ctx.data.pg_table is None:
+        return [
+            Entry(
+                w,
+                "(all programs)",
+                "reference",
+                ctx.rows,
+                unavailable="no PostgreSQL: set HYGGE_BENCH_PG_DSN or HYGGE_TEST_PG_DSN",
+            )
+        ]
+    return None
+
+
+def pg_to_parquet(ctx: Context) -> list[Entry]:
+    """PostgreSQL table → Parquet: network protocol decoding plus Parquet encoding."""
+    w = "pg_to_parquet"
+    if (skip := _pg_unavailable(ctx, w)) is not None:
+        return skip
+    assert ctx.pg is not None
+    e = Entry(w, "ADBC fetch_record_batch (reader thread)", "reference", ctx.rows)
+    out = _out(w, e.slug)
+    e.argv = _program(ctx, "adbc_to_parquet.py", "postgresql", ctx.pg.libpq, ctx.data.pg_table, out)
+    e.output = ParquetOutput(out)
+    entries = [_expect(e, ctx.data)]
+    for backend, default in [("pyarrow", True), ("connectorx", False)]:
+        name = f"dlt sql_database ({backend} backend)"
+        out = _out(w, name.replace(" ", "-"))
+        entries.append(
+            _dlt_entry(
+                ctx,
+                w,
+                name,
+                [
+                    "--source",
+                    "sql",
+                    "--source-url",
+                    ctx.pg.url("postgresql+psycopg2", need_password=True),
+                    "--table",
+                    ctx.peer_data.pg_table or "",
+                    "--backend",
+                    backend,
+                    "--dest",
+                    "filesystem",
+                    "--out",
+                    out,
+                    "--dataset",
+                    "dlt_bench",
+                ],
+                ParquetOutput(out / "dlt_bench" / "bench"),
+                default,
+            )
+        )
+        entries[-1].scratch.append(out)
+    out = _out(w, "hygge")
+    home = {"type": "sql", "url": ctx.pg.sqlalchemy, "table": ctx.data.pg_table}
+    entries.append(_hygge_entry(ctx, w, home, _parquet_store(out), ParquetOutput(out), ctx.data))
+    return entries
+
+
+def parquet_to_pg(ctx: Context) -> list[Entry]:
+    """Parquet file → PostgreSQL table (created by the program; dropped before each run)."""
+    w = "parquet_to_pg"
+    if (skip := _pg_unavailable(ctx, w)) is not None:
+        return skip
+    assert ctx.pg is not None
+    src = ctx.data.parquet
+    entries = []
+    for name, script, args, table in [
+        ("ADBC adbc_ingest (whole table)", "adbc_ingest_pg.py", ["table"], "bench_out_adbc_table"),
+        (
+            "ADBC adbc_ingest (streaming reader)",
+            "adbc_ingest_pg.py",
+            ["stream"],
+            "bench_out_adbc_stream",
+        ),
+        ("psycopg binary COPY", "psycopg_copy_pg.py", ["binary"], "bench_out_psycopg_binary"),
+        ("psycopg CSV COPY", "psycopg_copy_pg.py", ["csv"], "bench_out_psycopg_csv"),
+    ]:
+        e = Entry(w, name, "reference", ctx.rows, output=PgOutput(table))
+        e.argv = _program(ctx, script, *args, src, ctx.pg.libpq, table)
+        entries.append(_expect(e, ctx.data))
+    entries.append(
+        _dlt_entry(
+            ctx,
+            w,
+            "dlt filesystem+read_parquet (defaults)",
+            [
+                "--source",
+                "parquet",
+                "--path",
+                ctx.peer_data.parquet,
+                "--dest",
+                "postgres",
+                "--dest-url",
+                ctx.pg.url(need_password=True),
+                "--dataset",
+                "dlt_bench_in",
+            ],
+            PgOutput("dlt_bench_in.bench", drop_schemas=["dlt_bench_in", "dlt_bench_in_staging"]),
+            True,
+        )
+    )
+    table = "bench_out_hygge"
+    home = {"type": "parquet", "path": str(src)}
+    store = {"type": "sql", "url": ctx.pg.sqlalchemy, "table": table, "mode": "replace"}
+    entries.append(_hygge_entry(ctx, w, home, store, PgOutput(table), ctx.data))
+    return entries
+
+
+def pg_to_pg(ctx: Context) -> list[Entry]:
+    """PostgreSQL table → another table on the same server (read and write both on the wire)."""
+    w = "pg_to_pg"
+    if (skip := _pg_unavailable(ctx, w)) is not None:
+        return skip
+    assert ctx.pg is not None
+    src = ctx.data.pg_table
+    entries = []
+    for name, script, table in [
+        ("ADBC read→adbc_ingest", "adbc_pg_to_pg.py", "bench_out_adbc_pg"),
+        ("psycopg binary COPY pipe", "psycopg_pipe_pg.py", "bench_out_psycopg_pipe"),
+    ]:
+        e = Entry(w, name, "reference", ctx.rows, output=PgOutput(table))
+        e.argv = _program(ctx, script, ctx.pg.libpq, src, table)
+        entries.append(_expect(e, ctx.data))
+    entries.append(
+        _dlt_entry(
+            ctx,
+            w,
+            "dlt sql_database (pyarrow backend)",
+            [
+                "--source",
+                "sql",
+                "--source-url",
+                ctx.pg.url("postgresql+psycopg2", need_password=True),
+                "--table",
+                ctx.peer_data.pg_table or "",
+                "--backend",
+                "pyarrow",
+                "--dest",
+                "postgres",
+                "--dest-url",
+                ctx.pg.url(need_password=True),
+                "--dataset",
+                "dlt_bench_pg",
+            ],
+            PgOutput("dlt_bench_pg.bench", drop_schemas=["dlt_bench_pg", "dlt_bench_pg_staging"]),
+            True,
+        )
+    )
+    entries.append(_ingestr_entry(ctx, w))
+    table = "bench_out_hygge"
+    home = {"type": "sql", "url": ctx.pg.sqlalchemy, "table": src}
+    store = {"type": "sql", "url": ctx.pg.sqlalchemy, "table": table, "mode": "replace"}
+    entries.append(_hygge_entry(ctx, w, home, store, PgOutput(table), ctx.data))
+    return entries
+
+
+def _ingestr_entry(ctx: Context, w: str) -> Entry:
+    """ingestr (a Go binary shipped in its wheel) copying the table with its defaults."""
+    assert ctx.pg is not None
+    peer = ctx.peers.get("ingestr")
+    e = Entry(
+        w,
+        "ingestr 1.0.78 (defaults)",
+        "peer",
+        ctx.peer_rows,
+        runs=ctx.peer_runs,
+        output=PgOutput("ingestr_bench.bench", drop_schemas=["ingestr_bench", "_bruin_staging"]),
+    )
+    work = _workdir(w, e.slug)
+    e.scratch = [work]
+    if peer is None or peer.python is None:
+        e.unavailable = peer.error if peer else "peers not requested (--no-peers)"
+        return _expect(e, ctx.peer_data)
+    url = ctx.pg.url(need_password=True) + "?sslmode=disable"
+    e.argv = [
+        str(peer.bin_dir / "ingestr"),
+        "ingest",
+        "--source-uri",
+        url,
+        "--source-table",
+        f"public.{ctx.peer_data.pg_table}",
+        "--dest-uri",
+        url,
+        "--dest-table",
+        "ingestr_bench.bench",
+        "--yes",
+        "--progress",
+        "log",
+        "--pipelines-dir",
+        str(work / "pipelines"),
+    ]
+    e.env = dict(PEER_ENV)
+    e.cwd = work
+    return _expect(e, ctx.peer_data)
+
+
+def startup(ctx: Context) -> list[Entry]:
+    """Fixed cost of starting: ``hygge --help`` and an empty-file flow vs importing pyarrow."""
+    w = "startup"
+    runs = None  # set by the harness (more runs: these are short and noisy)
+    entries = [
+        Entry(w, "python -c pass", "baseline", 0, argv=[ctx.python, "-c", "pass"], runs=runs),
+        Entry(
+            w,
+            'python -c "import pyarrow"',
+            "reference",
+            0,
+            argv=[ctx.python, "-c", "import pyarrow"],
+            runs=runs,
+        ),
+    ]
+    help_entry = Entry(w, "hygge --help", "hygge", 0, runs=runs)
+    if ctx.hygge is None:
+        help_entry.unavailable = "hygge CLI not installed (no .venv/bin/hygge yet)"
+    else:
+        help_entry.argv = [str(ctx.hygge), "--help"]
+    entries.append(help_entry)
+    out = _out(w, "hygge-empty")
+    empty = Dataset(0, ctx.data.empty_parquet.parent, "0000000000000000")
+    flow = _hygge_entry(
+        ctx,
+        w,
+        {"type": "parquet", "path": str(ctx.data.empty_parquet)},
+        _parquet_store(out),
+        ParquetOutput(out),
+        empty,
+        name="hygge run (empty file)",
+    )
+    flow.rows = 0
+    entries.append(flow)
+    return entries
+
+
+def rss_scaling(ctx: Context) -> list[Entry]:
+    """Parquet → Parquet at 1x, 4x, 10x rows: does peak memory stay flat as data grows?"""
+    w = "rss_scaling"
+    entries = []
+    for ds in ctx.scaling:
+        for name, script, args in [
+            ("polars scan→sink", "polars_copy.py", ["parquet"]),
+            ("pyarrow iter_batches→writer", "pyarrow_parquet.py", []),
+        ]:
+            e = Entry(w, f"{name} @ {ds.rows:,} rows", "reference", ds.rows)
+            out = _out(w, e.slug)
+            e.argv, e.output = _program(ctx, script, *args, ds.parquet, out), ParquetOutput(out)
+            entries.append(_expect(e, ds))
+        out = _out(w, f"hygge-{ds.rows}")
+        entries.append(
+            _hygge_entry(
+                ctx,
+                w,
+                {"type": "parquet", "path": str(ds.parquet)},
+                _parquet_store(out),
+                ParquetOutput(out),
+                ds,
+                name=f"hygge @ {ds.rows:,} rows",
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named workload: its title, builder, and what data it needs."""
+
+    name: str
+    title: str
+    build: Callable[[Context], list[Entry]]
+    formats: tuple[str, ...]
+    peers: tuple[str, ...] = ()
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in [
+        Workload("parquet_to_parquet", "Parquet → Parquet", parquet_to_parquet, ("parquet",)),
+        Workload("csv_to_parquet", "CSV → Parquet", csv_to_parquet, ("parquet", "csv")),
+        Workload(
+            "sqlite_to_parquet",
+            "SQLite → Parquet",
+            sqlite_to_parquet,
+            ("parquet", "sqlite"),
+            ("dlt",),
+        ),
+        Workload(
+            "pg_to_parquet", "PostgreSQL → Parquet", pg_to_parquet, ("parquet", "pg"), ("dlt",)
+        ),
+        Workload(
+            "parquet_to_pg", "Parquet → PostgreSQL", parquet_to_pg, ("parquet", "pg"), ("dlt",)
+        ),
+        Workload(
+            "pg_to_pg", "PostgreSQL → PostgreSQL", pg_to_pg, ("parquet", "pg"), ("dlt", "ingestr")
+        ),
+        Workload("startup", "Start-up", startup, ("parquet",)),
+        Workload(
+            "rss_scaling", "Peak memory as rows grow (Parquet → Parquet)", rss_scaling, ("parquet",)
+        ),
+    ]
+}
+
+
+def clear(entry: Entry, pg_exec: Callable[[str], None] | None) -> None:
+    """Remove what a previous run of ``entry`` left, so each run starts from the same state."""
+    for path in entry.scratch:
+        shutil.rmtree(path, ignore_errors=True)
+    if isinstance(entry.output, ParquetOutput):
+        shutil.rmtree(entry.output.path, ignore_errors=True)
+    elif isinstance(entry.output, PgOutput) and pg_exec is not None:
+        for schema in entry.output.drop_schemas:
+            pg_exec(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        pg_exec(f"DROP TABLE IF EXISTS {quote_ident(entry.output.table)}")
+        # Flush the dropped table's dirty pages now rather than during the next timed run.
+        pg_exec("CHECKPOINT")
+    for path in entry.scratch:
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def hygge_cli() -> Path | None:
+    """The hygge console script, once the core provides one."""
+    candidates = [Path(os.environ["HYGGE_BENCH_CLI"])] if os.environ.get("HYGGE_BENCH_CLI") else []
+    candidates.append(Path(sys.executable).parent / "hygge")
+    candidates.append(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "hygge")
+    return next((c for c in candidates if c.exists()), None)
