@@ -3,6 +3,7 @@
 Layout under a store's root (readers such as pyarrow, Spark and DuckDB skip `_` prefixes):
 
     _hygge_staging/<flow>/<run_id>/...   staged files of a run in progress
+    _hygge_staging/<flow>/<run_id>/_units/<fingerprint>.json   a unit fully staged
     _hygge/commits/<flow>/<run_id>.json  a decided but unfinished commit
     _hygge/state/<flow>.json             the flow's committed state
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import fsspec
 
+from hygge_core import faults
 from hygge_core.errors import PermanentError
 from hygge_core.state import FlowState
 
@@ -97,33 +99,57 @@ class FileCommitter:
 
     # -- protocol ------------------------------------------------------------------------
     def recover(self, current_run: str | None = None) -> list[str]:
-        """Roll forward every decided commit, then delete staging of runs that never
-        committed. Returns one line per action, for the run log."""
+        """Roll forward every decided commit. Returns one line per action, for the run log.
+
+        Staging of runs that never committed is left for `resumable` and removed by the
+        next commit, so work a crashed run finished is not thrown away.
+        """
         done = []
         for path in sorted(self._list(self.records_dir)):
             record = json.loads(self.fs.cat_file(path))
             self._apply(record)
             done.append(f"completed the interrupted commit of run {record['run_id']}")
-        staging_root = posixpath.join(self.root, STAGING, self.flow)
-        for path in self._list(staging_root):
-            run_id = posixpath.basename(path.rstrip("/"))
-            if run_id != current_run:
-                self.fs.rm(path, recursive=True)
-                done.append(f"removed staging left by run {run_id}, which never committed")
         return done
+
+    def stale_runs(self, current_run: str | None) -> list[str]:
+        """Runs of this flow that left staging behind (all but `current_run`)."""
+        staging_root = posixpath.join(self.root, STAGING, self.flow)
+        runs = [posixpath.basename(p.rstrip("/")) for p in self._list(staging_root)]
+        return sorted(r for r in runs if r != current_run)
+
+    def remember(self, run_id: str, fingerprint: str, record: dict[str, Any]) -> None:
+        """Note that a unit of `run_id` is fully staged (see `resumable`)."""
+        path = posixpath.join(self.staging_dir(run_id), "_units", f"{fingerprint}.json")
+        self.write_atomic(path, json.dumps(record).encode())
+
+    def resumable(self, current_run: str | None) -> dict[str, dict[str, Any]]:
+        """Fully staged units of runs that never committed, by fingerprint (newest wins)."""
+        found: dict[str, dict[str, Any]] = {}
+        for run in self.stale_runs(current_run):
+            for path in self._list(posixpath.join(self.staging_dir(run), "_units")):
+                name = posixpath.basename(path)
+                if name.endswith(".json"):
+                    found[name[: -len(".json")]] = json.loads(self.fs.cat_file(path))
+        return found
 
     def commit(
         self, run_id: str, moves: list[tuple[str, str]], deletes: list[str], state: FlowState
     ) -> None:
-        """Decide the commit by writing its record, then carry it out."""
+        """Decide the commit by writing its record, then carry it out.
+
+        Staging of earlier runs that never committed is removed as part of the commit: the
+        units this run adopted from them have moved by then, and the rest is garbage.
+        """
         record = {
             "run_id": run_id,
             "flow": self.flow,
             "moves": moves,
             "deletes": deletes,
+            "cleanup": self.stale_runs(run_id),
             "state": state.model_dump(mode="json"),
         }
         self.write_atomic(self.record_path(run_id), json.dumps(record).encode())
+        faults.point("commit.record")
         self._apply(record)
 
     def abort(self, run_id: str) -> None:
@@ -136,6 +162,7 @@ class FileCommitter:
         for src, dst in record["moves"]:
             if self.fs.exists(src):
                 self._move(src, dst)
+                faults.point("commit.move")
             elif not self.fs.exists(dst):
                 raise PermanentError(
                     f"commit of run {record['run_id']} cannot finish: staged file {src} is "
@@ -147,8 +174,10 @@ class FileCommitter:
                 self.fs.rm(path)
         state = FlowState.model_validate(record["state"])
         self.write_atomic(self.state_path, state.model_dump_json().encode())
+        faults.point("commit.state")
         self.fs.rm(self.record_path(record["run_id"]))
-        self.abort(record["run_id"])
+        for run in [record["run_id"], *record.get("cleanup", [])]:
+            self.abort(run)
 
     def _move(self, src: str, dst: str) -> None:
         parent = posixpath.dirname(dst)

@@ -7,6 +7,8 @@ The same `run_unit` runs in local threads and on Dask workers.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -16,7 +18,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hygge_core import faults
 from hygge_core.home import Home
+from hygge_core.state import cursor_arrow_type, decode_cursor, encode_cursor
 from hygge_core.store import StagedUnit, Store
 from hygge_core.units import WorkUnit
 
@@ -79,6 +83,37 @@ class UnitResult:
     rows: int
     bytes: int
     cursor_max: pa.Scalar | None = None
+    resumed: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain JSON-able data, for `Store.remember`."""
+        cursor = None
+        if self.cursor_max is not None:
+            value, arrow_type = encode_cursor(self.cursor_max)
+            cursor = {"value": value, "arrow_type": arrow_type}
+        staged = {
+            "unit_id": self.staged.unit_id,
+            "rows": self.staged.rows,
+            "bytes": self.staged.bytes,
+            "payload": self.staged.payload,
+        }
+        return {"staged": staged, "rows": self.rows, "bytes": self.bytes, "cursor": cursor}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> UnitResult:
+        """Invert `to_record` (for a unit adopted from a crashed run)."""
+        cursor = record.get("cursor")
+        top = None
+        if cursor is not None:
+            arrow_type = cursor_arrow_type(cursor["arrow_type"])
+            top = pa.scalar(decode_cursor(cursor["value"], cursor["arrow_type"]), arrow_type)
+        return cls(
+            staged=StagedUnit(**record["staged"]),
+            rows=record["rows"],
+            bytes=record["bytes"],
+            cursor_max=top,
+            resumed=True,
+        )
 
 
 BatchCallback = Callable[[WorkUnit, pa.RecordBatch], None]
@@ -131,6 +166,7 @@ def run_unit(
             if on_batch is not None:
                 on_batch(unit, item)
             yield item
+            faults.point("batch.staged")
 
     reader = threading.Thread(target=produce, name=f"hygge-read-{unit.id}", daemon=True)
     reader.start()
@@ -144,4 +180,21 @@ def run_unit(
     top = None
     if maxima:
         top = pc.max(pa.array([m.as_py() for m in maxima], type=maxima[0].type))
-    return UnitResult(staged=staged, rows=counts["rows"], bytes=counts["bytes"], cursor_max=top)
+    result = UnitResult(staged=staged, rows=counts["rows"], bytes=counts["bytes"], cursor_max=top)
+    if store.supports_resume:
+        store.remember(fingerprint(unit), result.to_record())
+    faults.point("unit.staged")
+    return result
+
+
+def fingerprint(unit: WorkUnit) -> str:
+    """What identifies a unit's work across runs: its id, payload and window.
+
+    A unit staged by a crashed run is adopted only by a unit with the same fingerprint, so
+    a changed input (another file size, another incremental window) is read again.
+    """
+    window = None
+    if unit.window is not None:
+        window = [unit.window.cursor, repr(unit.window.after)]
+    text = json.dumps([unit.id, unit.payload, window], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

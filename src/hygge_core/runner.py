@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from hygge_core import faults
 from hygge_core.config.resolve import Plan, ResolvedFlow
 from hygge_core.context import FlowContext
 from hygge_core.errors import HyggeError, PermanentError
@@ -28,7 +29,7 @@ from hygge_core.events import BatchEvent, FlowEvent, FlowFailedEvent
 from hygge_core.executor import Executor
 from hygge_core.home import Home
 from hygge_core.incremental import advance, window_for
-from hygge_core.pipeline import Cancelled, UnitResult
+from hygge_core.pipeline import Cancelled, UnitResult, fingerprint
 from hygge_core.plugins import Registry
 from hygge_core.report import Reporter
 from hygge_core.retry import retrying
@@ -224,15 +225,19 @@ class Runner:
         staged: list[UnitResult] = []
         try:
             cursor = window.cursor if window else None
-            staged = executor.run_units(
+            adopted = self._adopt(flow.name, store, units)
+            todo = [u for u in units if u.seq not in adopted]
+            fresh = executor.run_units(
                 home,
                 store,
-                units,
+                todo,
                 parallelism=flow.spec.parallelism or os.cpu_count() or 2,
                 budget=flow.budget,
                 cursor=cursor,
                 on_batch=on_batch,
             )
+            by_seq = {**adopted, **{u.seq: r for u, r in zip(todo, fresh, strict=True)}}
+            staged = [by_seq[u.seq] for u in units]
             result.rows = sum(r.rows for r in staged)
             result.bytes = sum(r.bytes for r in staged)
             old = state or FlowState(flow=flow.name)
@@ -249,7 +254,9 @@ class Runner:
                 cursor_before=old.cursor.value if old.cursor else None,
                 cursor_after=new_cursor.value if new_cursor else None,
             )
+            faults.point("commit.start")
             store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
+            faults.point("commit.done")
         except BaseException:
             try:
                 store.abort([r.staged for r in staged])
@@ -262,6 +269,23 @@ class Runner:
                 event, rows=result.rows, bytes=result.bytes, seconds=time.monotonic() - started
             ),
         )
+
+    def _adopt(self, flow: str, store: Store, units: list[WorkUnit]) -> dict[int, UnitResult]:
+        """Units that a crashed run already staged, matched by fingerprint, by plan seq."""
+        if not store.supports_resume:
+            return {}
+        done = store.resumable()
+        adopted = {
+            u.seq: UnitResult.from_record(done[fp]) for u in units if (fp := fingerprint(u)) in done
+        }
+        if adopted:
+            rows = sum(r.rows for r in adopted.values())
+            self.reporter.note(
+                flow,
+                f"resumed {len(adopted)} of {len(units)} work unit(s) ({rows:,} rows) "
+                "staged by an interrupted run",
+            )
+        return adopted
 
     def _dry_run(
         self, flow: ResolvedFlow, home: Home, store: Store, result: FlowResult

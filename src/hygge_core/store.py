@@ -62,6 +62,7 @@ class Store(ABC):
     config_model: ClassVar[type[StoreConfig]] = StoreConfig
     modes: ClassVar[frozenset[str]] = frozenset({"append", "replace"})
     transient: ClassVar[tuple[str, ...]] = ()
+    supports_resume: ClassVar[bool] = False
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config
@@ -100,6 +101,21 @@ class Store(ABC):
     @abstractmethod
     def stage(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
         """Write one unit's batches where readers cannot see them; return a receipt."""
+
+    def remember(self, fingerprint: str, record: dict[str, Any]) -> None:
+        """Note that a unit is fully staged, so a run after a crash can adopt it.
+
+        `record` is plain JSON-able data made by core (the receipt, rows, cursor maximum).
+        Stores that set `supports_resume` keep it beside the staged data; others ignore it.
+        """
+
+    def resumable(self) -> dict[str, dict[str, Any]]:
+        """Units staged by earlier runs that never committed, by fingerprint.
+
+        Core adopts those whose fingerprint matches a unit of the new plan instead of
+        reading them again; `commit` then publishes their staged data with the rest.
+        """
+        return {}
 
     @abstractmethod
     def commit(self, staged: list[StagedUnit], state: FlowState) -> None:

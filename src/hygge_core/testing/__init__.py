@@ -15,16 +15,46 @@ plugin runs it with a few lines::
             return my_reader(store_config["path"])      # -> pyarrow.Table
 
 See docs/plugins/testing.md for every fixture, capability flag and check.
+
+The contract classes need pytest; they are imported on first use, so that
+`hygge_core.testing.capabilities` and the data helpers work without it.
 """
 
-from hygge_core.testing.contracts import HomeContract, StoreContract
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hygge_core.testing.capabilities import KIT_TYPES, declared_capabilities
 from hygge_core.testing.data import sample_table, table_checksum, tables_equal
-from hygge_core.testing.harness import FlowHarness
+
+if TYPE_CHECKING:
+    from hygge_core.testing.contracts import HomeContract, SimulatedCrash, StoreContract
+    from hygge_core.testing.harness import FlowHarness
+
+_LAZY = {
+    "HomeContract": "hygge_core.testing.contracts",
+    "StoreContract": "hygge_core.testing.contracts",
+    "SimulatedCrash": "hygge_core.testing.contracts",
+    "FlowHarness": "hygge_core.testing.harness",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hygge_core.testing' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
+    "KIT_TYPES",
     "FlowHarness",
     "HomeContract",
+    "SimulatedCrash",
     "StoreContract",
+    "declared_capabilities",
     "sample_table",
     "table_checksum",
     "tables_equal",

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from hygge_core.api import run_file
+from hygge_core.errors import ConfigError
 from hygge_core.runner import FlowResult
 
 
@@ -24,11 +25,21 @@ class FlowHarness:
         self.root = root
         self.count = 0
 
-    def parquet_source(self, table: pa.Table, name: str = "source") -> dict[str, Any]:
-        """Write `table` as a Parquet file and return a home config reading it."""
+    def parquet_source(
+        self, table: pa.Table, name: str = "source", *, units: int = 1
+    ) -> dict[str, Any]:
+        """Write `table` as a Parquet file and return a home config reading it.
+
+        The file has three row groups; `units=3` makes the home plan one work unit per row
+        group, so a store under test stages several units at once, as in production.
+        """
         path = self.root / f"{name}.parquet"
-        pq.write_table(table, path, row_group_size=max(1, table.num_rows // 3 or 1))
-        return {"type": "parquet", "path": str(path)}
+        group = max(1, -(-table.num_rows // 3))
+        pq.write_table(table, path, row_group_size=group)
+        config: dict[str, Any] = {"type": "parquet", "path": str(path)}
+        if units > 1:
+            config["unit_rows"] = group
+        return config
 
     def parquet_sink(self, name: str = "sink", mode: str = "replace") -> dict[str, Any]:
         """A store config writing Parquet under the harness root."""
@@ -51,6 +62,14 @@ class FlowHarness:
         bad = [f"{r.name}: {r.error}" for r in results if r.status != "ok"]
         assert not bad, "flows failed:\n" + "\n".join(bad)
         return results
+
+    def config_error(self, flows: dict[str, Any], **top: Any) -> str:
+        """The message `hygge run` would print for an invalid `flows`; fails if it is valid."""
+        try:
+            self.run(flows, **top)
+        except ConfigError as exc:
+            return exc.render()
+        raise AssertionError("the flows were accepted, but a config error was expected")
 
     @staticmethod
     def read_parquet_dir(path: str | pathlib.Path) -> pa.Table:

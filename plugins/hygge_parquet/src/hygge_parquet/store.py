@@ -51,7 +51,8 @@ class ParquetStore(Store):
 
     config_model = ParquetStoreConfig
     modes = frozenset({"append", "replace"})
-    transient = ("fs", "_afs", "committer", "_schema")
+    transient = ("fs", "_afs", "committer")
+    supports_resume = True
 
     def __init__(self, config: ParquetStoreConfig, context: FlowContext) -> None:
         super().__init__(config, context)
@@ -84,6 +85,12 @@ class ParquetStore(Store):
 
     def recover(self) -> list[str]:
         return self.committer.recover(current_run=self.context.run_id)
+
+    def remember(self, fingerprint: str, record: dict[str, Any]) -> None:
+        self.committer.remember(self.context.run_id, fingerprint, record)
+
+    def resumable(self) -> dict[str, dict[str, Any]]:
+        return self.committer.resumable(self.context.run_id)
 
     def read_state(self) -> FlowState | None:
         return self.committer.read_state()
