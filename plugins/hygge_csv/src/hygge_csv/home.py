@@ -1,0 +1,219 @@
+"""The CSV and JSON-lines homes: files streamed block by block, one work unit per file."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+
+from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit
+from hygge_csv.columns import schema_of
+from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
+from hygge_csv.files import arrow_filesystem, list_files, open_input
+
+
+class TextHome(Home):
+    """Reads every file a path names as one table with one schema.
+
+    The schema is declared (`columns:`) or inferred from the first block of the first file,
+    once, on the driver; it travels with the pickled home so every worker parses every file
+    with the same types. A file cannot be split without parsing it (quotes may hide
+    newlines), so each file is one work unit and a folder of files spreads over the cores.
+    """
+
+    supports_incremental = True
+    splits = True  # one unit per file
+    # Exact when `columns:` declares the types; inference guesses int64, float64, string...
+    arrow_types = frozenset(
+        {
+            "int32",
+            "int64",
+            "float64",
+            "bool",
+            "string",
+            "timestamp",
+            "timestamp_tz",
+            "date",
+            "decimal",
+        }
+    )
+    transient = ("fs", "afs", "files")
+    format: ClassVar[str] = "text"
+
+    def __init__(self, config: TextHomeConfig, context: FlowContext) -> None:
+        super().__init__(config, context)
+        self.config: TextHomeConfig = config
+        self._schema: pa.Schema | None = None
+
+    @cached_property
+    def fs(self) -> Any:
+        return self.context.filesystem(self.config.path, self.config.connection)[0]
+
+    @cached_property
+    def root(self) -> str:
+        return self.context.filesystem(self.config.path, self.config.connection)[1]
+
+    @cached_property
+    def afs(self) -> Any:
+        return arrow_filesystem(self.fs)
+
+    @cached_property
+    def files(self) -> list[str]:
+        """The files to read, hidden ones (`_hygge_staging`, dotfiles) left out."""
+        files = list_files(self.fs, self.root, self.config.path)
+        if not files:
+            raise PermanentError(f"no {self.format} files under {self.config.path}")
+        return files
+
+    def describe(self) -> str:
+        return f"{self.format} {self.config.path}"
+
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            if self.config.columns:
+                self._schema = schema_of(self.config.columns)
+            else:
+                with self._open(self.files[0]) as stream:
+                    inferred = self._parse(stream, None, self.files[0]).schema
+                # A column empty in the first block has no type yet: text is the safe guess.
+                self._schema = pa.schema(
+                    [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in inferred]
+                )
+        return self._schema
+
+    def plan(self, window: Window | None) -> list[WorkUnit]:
+        units = []
+        for path in self.files:
+            rel = posixpath.relpath(path, self.root) if path != self.root else path
+            units.append(WorkUnit(id=rel, payload={"path": path}))
+        return units
+
+    def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
+        schema = self.schema()
+        path = unit.payload["path"]
+        with self._open(path) as stream:
+            reader = self._parse(stream, schema, path)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowInvalid as exc:
+                    raise self._bad_data(path, exc) from None
+                yield _in_window(self._finish(batch, schema, path), unit.window)
+
+    def _open(self, path: str) -> Any:
+        return open_input(self.afs, path, self.config.compression, self.config.encoding)
+
+    def _parse(self, stream: Any, schema: pa.Schema | None, path: str) -> Any:
+        """A streaming reader of `stream` (it has `.schema` and `read_next_batch()`)."""
+        raise NotImplementedError
+
+    def _finish(self, batch: pa.RecordBatch, schema: pa.Schema, path: str) -> pa.RecordBatch:
+        """Turn a parsed batch into exactly `schema` (for types the parser cannot make)."""
+        return batch
+
+    def _bad_data(self, path: str, exc: Exception) -> PermanentError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "" if self.config.columns else "; declare the column types under columns:"
+        return PermanentError(f"{self.format} file {path}: {first}{hint}")
+
+
+class CsvHome(TextHome):
+    """`type: csv`: delimited text with a header line (or `header: false` and `columns:`)."""
+
+    config_model = CsvHomeConfig
+    format = "csv"
+
+    def __init__(self, config: CsvHomeConfig, context: FlowContext) -> None:
+        super().__init__(config, context)
+        self.config: CsvHomeConfig = config
+
+    def _parse(self, stream: Any, schema: pa.Schema | None, path: str) -> Any:
+        c = self.config
+        names = list(c.columns) if c.columns else None
+        read = pacsv.ReadOptions(
+            block_size=c.block_size,
+            skip_rows=c.skip_rows,
+            column_names=None if c.header else names,
+            autogenerate_column_names=not c.header and names is None,
+        )
+        delimiter = c.delimiter or ("\t" if ".tsv" in path.lower() else ",")
+        parse = pacsv.ParseOptions(
+            delimiter=delimiter,
+            quote_char=c.quote_char or False,
+            escape_char=c.escape_char or False,
+            newlines_in_values=c.quote_char is not None,
+        )
+        convert = pacsv.ConvertOptions(
+            column_types=schema,
+            include_columns=schema.names if schema is not None else names,
+            null_values=c.null_values,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
+        try:
+            return pacsv.open_csv(
+                stream, read_options=read, parse_options=parse, convert_options=convert
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc) and schema is not None:
+                return _Empty(schema)
+            raise self._bad_data(path, exc) from None
+
+
+class JsonlHome(TextHome):
+    """`type: jsonl`: one JSON object per line (`.jsonl`, `.ndjson`)."""
+
+    config_model = JsonlHomeConfig
+    format = "jsonl"
+
+    def _parse(self, stream: Any, schema: pa.Schema | None, path: str) -> Any:
+        read = pajson.ReadOptions(block_size=self.config.block_size)
+        parse = pajson.ParseOptions(
+            explicit_schema=_json_parsable(schema) if schema is not None else None,
+            unexpected_field_behavior="ignore" if schema is not None else "infer",
+        )
+        try:
+            return pajson.open_json(stream, read_options=read, parse_options=parse)
+        except pa.ArrowInvalid as exc:
+            if "Empty JSON" in str(exc) and schema is not None:
+                return _Empty(schema)
+            raise self._bad_data(path, exc) from None
+
+    def _finish(self, batch: pa.RecordBatch, schema: pa.Schema, path: str) -> pa.RecordBatch:
+        if batch.schema.equals(schema):
+            return batch
+        try:
+            return batch.select(schema.names).cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise self._bad_data(path, exc) from None
+
+
+def _json_parsable(schema: pa.Schema) -> pa.Schema:
+    """Arrow's JSON parser reads dates only from numbers; take them as text, cast later."""
+    return pa.schema([f.with_type(pa.string()) if pa.types.is_date(f.type) else f for f in schema])
+
+
+def _in_window(batch: pa.RecordBatch, window: Window | None) -> pa.RecordBatch:
+    """Rows strictly after the window's cursor; NULL cursors never pass (`>` is unknown)."""
+    if window is None or window.after is None:
+        return batch
+    column = batch.column(window.cursor)
+    return batch.filter(pc.greater(column, pa.scalar(window.after, type=column.type)))
+
+
+class _Empty:
+    """A reader over a file with no bytes: no batches, the declared schema."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+
+    def read_next_batch(self) -> pa.RecordBatch:
+        raise StopIteration
