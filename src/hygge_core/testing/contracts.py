@@ -374,14 +374,14 @@ class StoreContract(_Base):
         original = home_cls.read
 
         def failing_read(self_: Any, unit: Any) -> Any:
-            for i, batch in enumerate(original(self_, unit)):
-                if i == 1:
-                    raise RuntimeError("injected read failure")
-                yield batch
+            yield from original(self_, unit)
+            if unit.seq == 2:  # the last unit: the others are fully staged by now
+                raise RuntimeError("injected read failure")
 
         monkeypatch.setattr(home_cls, "read", failing_read)
         flows = self._flow(harness, self.sample(store_config, seed=5), store_config, mode)
         flows[FLOW]["home"]["batch_rows"] = 50
+        flows[FLOW]["parallelism"] = 1  # units in plan order, so the failure comes last
         results = harness.run(flows)
         assert results[0].status == "failed" and "injected" in (results[0].error or ""), results[
             0

@@ -1,0 +1,284 @@
+"""The kit catches broken Stores: deliberately wrong stores must FAIL its checks.
+
+Each broken store is a small subclass of the Parquet store with one realistic bug. They are
+registered through a generated distribution (a `*.dist-info` folder with a `hygge` entry
+point, put on PYTHONPATH: no pip needed), and a generated test module runs the kit against
+them in a pytest subprocess; its JUnit report says which checks failed.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from hygge_core.testing import KIT_TYPES, declared_capabilities, sample_table
+
+BROKEN_STORES = '''
+"""Stores with one bug each, for proving that the hygge kit catches them."""
+
+import posixpath
+
+from hygge_core import hookimpl
+from hygge_parquet.store import ParquetStore
+
+
+class GoodStore(ParquetStore):
+    """The control: the Parquet store unchanged, which must pass."""
+
+
+class CommitsTwiceStore(ParquetStore):
+    """recover() publishes whatever it finds in staging, without a commit record."""
+
+    def recover(self):
+        done = super().recover()
+        staging = posixpath.join(self.root, "_hygge_staging", self.context.flow)
+        if self.fs.exists(staging):
+            for path in self.fs.find(staging):
+                if path.endswith(".parquet"):
+                    self.fs.mv(path, posixpath.join(self.root, posixpath.basename(path)))
+        return done
+
+
+class LeakyStore(ParquetStore):
+    """Every unit leaves a spill file in staging that nothing ever removes."""
+
+    def stage(self, unit, batches):
+        staged = super().stage(unit, batches)
+        spill = posixpath.join(self.root, "_hygge_staging", "spill", f"{unit.seq}.tmp")
+        self.fs.makedirs(posixpath.dirname(spill), exist_ok=True)
+        self.fs.pipe_file(spill, b"scratch")
+        return staged
+
+
+class IgnoresAbortStore(ParquetStore):
+    """abort() does nothing: a failed run's staged files stay behind."""
+
+    def abort(self, staged):
+        pass
+
+
+class EagerStore(ParquetStore):
+    """Publishes each unit as soon as it is staged: readers see a run before it commits."""
+
+    def stage(self, unit, batches):
+        staged = super().stage(unit, batches)
+        for path in staged.payload["files"]:
+            self.fs.copy(path, posixpath.join(self.root, posixpath.basename(path)))
+        return staged
+
+
+@hookimpl
+def hygge_register_stores(register):
+    register("kit_good", GoodStore)
+    register("broken_twice", CommitsTwiceStore)
+    register("broken_leaky", LeakyStore)
+    register("broken_noabort", IgnoresAbortStore)
+    register("broken_eager", EagerStore)
+'''
+
+KIT_TESTS = """
+import pathlib
+
+import pyarrow.parquet as pq
+import pytest
+
+from hygge_core.testing import StoreContract
+
+
+class _Parquetish(StoreContract):
+    modes = {"append", "replace"}
+    rows = 300
+
+    def read_back(self, store_config):
+        path = pathlib.Path(store_config["path"])
+        if not path.exists() or not any(path.glob("*.parquet")):
+            return self.table(rows=0)
+        return pq.read_table(path)
+
+
+def _config(type_name):
+    @pytest.fixture
+    def store_config(self, tmp_path):
+        return {"type": type_name, "path": str(tmp_path / "lake")}
+
+    return store_config
+
+
+class TestGood(_Parquetish):
+    store_config = _config("kit_good")
+
+
+class TestTwice(_Parquetish):
+    store_config = _config("broken_twice")
+
+
+class TestLeaky(_Parquetish):
+    store_config = _config("broken_leaky")
+
+
+class TestNoAbort(_Parquetish):
+    store_config = _config("broken_noabort")
+
+
+class TestEager(_Parquetish):
+    store_config = _config("broken_eager")
+"""
+
+# The checks that matter here; the full kit runs in every plugin's own tests.
+SELECTED = (
+    "round_trip or no_staging_left or failed_run or abort_discards or crash_before_commit "
+    "or recover_after_crash or (crash_at_any_step and commit.record)"
+)
+
+
+@pytest.fixture(scope="module")
+def kit_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    """{test class: {check: "passed" | "failed" | "skipped"}} from one pytest subprocess."""
+    root = tmp_path_factory.mktemp("brokenkit")
+    (root / "broken_stores.py").write_text(BROKEN_STORES)
+    dist = root / "hygge_brokenkit-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hygge-brokenkit\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[hygge]\nbroken = broken_stores\n")
+    (root / "test_generated_kit.py").write_text(KIT_TESTS)
+    report = root / "report.xml"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("HYGGE_LOAD_PLUGINS", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            SELECTED,
+            f"--junitxml={report}",
+            f"--rootdir={root}",
+            str(root / "test_generated_kit.py"),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    outcomes: dict[str, dict[str, str]] = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        cls = case.get("classname", "").rsplit(".", 1)[-1]
+        status = "passed"
+        if case.find("failure") is not None or case.find("error") is not None:
+            status = "failed"
+        elif case.find("skipped") is not None:
+            status = "skipped"
+        outcomes.setdefault(cls, {})[case.get("name", "")] = status
+    assert outcomes, proc.stdout[-3000:]
+    return outcomes
+
+
+def failed(outcomes: dict[str, dict[str, str]], cls: str) -> set[str]:
+    return {name for name, status in outcomes[cls].items() if status == "failed"}
+
+
+def test_the_correct_store_passes_every_selected_check(kit_outcomes) -> None:
+    assert failed(kit_outcomes, "TestGood") == set()
+    passed = {n for n, s in kit_outcomes["TestGood"].items() if s == "passed"}
+    assert "test_crash_before_commit_then_rerun_is_exactly_once" in passed
+    assert "test_crash_at_any_step_then_rerun_converges[commit.record]" in passed
+
+
+def test_kit_catches_a_store_that_commits_twice_after_a_crash(kit_outcomes) -> None:
+    bad = failed(kit_outcomes, "TestTwice")
+    assert "test_recover_after_crash_publishes_nothing" in bad
+    assert "test_crash_before_commit_then_rerun_is_exactly_once" in bad
+
+
+def test_kit_catches_a_store_that_leaks_staging_files(kit_outcomes) -> None:
+    bad = failed(kit_outcomes, "TestLeaky")
+    assert "test_no_staging_left_after_success" in bad
+    assert "test_round_trip_is_exact" not in bad  # the data is right; only the leak is wrong
+
+
+def test_kit_catches_a_store_that_ignores_abort(kit_outcomes) -> None:
+    bad = failed(kit_outcomes, "TestNoAbort")
+    assert {"test_abort_discards_staged_units", "test_failed_run_leaves_store_unchanged"} <= bad
+
+
+def test_kit_catches_a_store_that_publishes_before_commit(kit_outcomes) -> None:
+    bad = failed(kit_outcomes, "TestEager")
+    assert {
+        "test_crash_before_commit_then_rerun_is_exactly_once",
+        "test_abort_discards_staged_units",
+    } <= bad
+
+
+# -- capabilities ------------------------------------------------------------------------
+
+
+def test_capabilities_are_read_from_the_plugin_classes() -> None:
+    from hygge_core.plugins import load_registry
+
+    registry = load_registry()
+    if "csv" not in registry.stores:
+        pytest.skip("hygge-csv is not installed")
+    store = declared_capabilities(registry.stores["csv"], "store")
+    assert store == {
+        "arrow_types": sorted(set(KIT_TYPES) - {"binary"}),
+        "modes": ["append", "replace"],
+    }
+    home = declared_capabilities(registry.homes["csv"], "home")
+    assert home["incremental"] is True and home["splits"] is True
+    parquet = declared_capabilities(registry.stores["parquet"], "store")
+    assert parquet["arrow_types"] == "all"
+
+
+def test_an_unknown_declared_type_is_an_error() -> None:
+    class Odd:
+        arrow_types = frozenset({"int64", "uuid"})
+
+    with pytest.raises(ValueError, match=r"Odd.arrow_types names unknown types \['uuid'\]"):
+        declared_capabilities(Odd, "store")
+
+
+def test_sample_table_holds_exactly_the_declared_types() -> None:
+    table = sample_table(50, types={"string", "date"})
+    assert table.column_names == ["id", "string", "date"]
+    assert table.num_rows == 50
+    assert set(sample_table(5).column_names) == {"id", *KIT_TYPES}
+
+
+def test_kit_module_imports_without_pytest_for_the_cli() -> None:
+    """`hygge plugins` may show capabilities: importing them must not need pytest."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["pytest"] = None  # any import of pytest now fails
+        from hygge_core.testing import declared_capabilities, KIT_TYPES
+        print(len(KIT_TYPES))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(len(KIT_TYPES))
+
+
+def test_contract_classes_still_import_from_the_package() -> None:
+    import hygge_core.testing as kit
+
+    assert kit.StoreContract.__name__ == "StoreContract"
+    assert kit.HomeContract.__name__ == "HomeContract"
+    assert kit.FlowHarness.__name__ == "FlowHarness"
+    with pytest.raises(AttributeError):
+        kit.NoSuchThing  # noqa: B018
+    assert pathlib.Path(kit.__file__).name == "__init__.py"
