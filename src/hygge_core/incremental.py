@@ -81,3 +81,23 @@ def advance(state: FlowState | None, column: str, seen: list[pa.Scalar]) -> Curs
     if old is not None and old.python_value() >= best.as_py():
         return old
     return CursorState(column=column, value=value, arrow_type=arrow_type)
+
+
+def coerce_bound(window: Window, column_type: pa.DataType) -> Window:
+    """The window with `after` as the cursor column's own type (e.g. a `start:` string).
+
+    Arrow parses the text, so '2026-01-01T00:15:00+00:00' becomes an aware timestamp for a
+    timestamptz column and '2026-01-01' a date for a date column.
+    """
+    if window.after is None:
+        return window
+    try:
+        scalar = pa.scalar(window.after)
+        if not scalar.type.equals(column_type):
+            scalar = scalar.cast(column_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise PermanentError(
+            f"incremental bound {window.after!r} is not a valid {column_type} for cursor "
+            f"'{window.cursor}': {exc}"
+        ) from None
+    return Window(cursor=window.cursor, after=scalar.as_py())

@@ -28,11 +28,11 @@ from hygge_core.errors import HyggeError, PermanentError
 from hygge_core.events import BatchEvent, FlowEvent, FlowFailedEvent
 from hygge_core.executor import Executor
 from hygge_core.home import Home
-from hygge_core.incremental import advance, window_for
+from hygge_core.incremental import advance, coerce_bound, window_for
 from hygge_core.pipeline import Cancelled, UnitResult, fingerprint
 from hygge_core.plugins import Registry
 from hygge_core.report import Reporter
-from hygge_core.retry import retrying
+from hygge_core.retry import PERMANENT_ERRNOS, retrying
 from hygge_core.state import FlowState, RunRecord, now_iso
 from hygge_core.storage import StorageResolver
 from hygge_core.store import Store
@@ -150,12 +150,16 @@ class Runner:
             if self.options.dry_run:
                 return self._dry_run(flow, home, store, result)
             with store.lock():
-                for attempt in retrying(flow.spec.retry):
+                for attempt in retrying(
+                    flow.spec.retry, lambda line: self.reporter.note(flow.name, line)
+                ):
                     with attempt:
                         self._attempt(flow, home, store, executor, result, started)
         except Exception as exc:
             result.status = "failed"
             result.error = describe_error(exc)
+            if isinstance(exc, OSError) and not isinstance(exc, HyggeError):
+                result.error = f"{store.describe()}: {result.error}"
             result.seconds = time.monotonic() - started
             if not isinstance(exc, HyggeError | Cancelled):
                 log.debug("flow %s failed", flow.name, exc_info=exc)
@@ -187,8 +191,10 @@ class Runner:
         state = store.read_state()
         window = window_for(flow.home_config.incremental, state)
         schema = home.schema()
-        if window is not None and window.cursor not in schema.names:
-            raise PermanentError(_missing_column(window.cursor, schema))
+        if window is not None:
+            if window.cursor not in schema.names:
+                raise PermanentError(_missing_column(window.cursor, schema))
+            window = coerce_bound(window, schema.field(window.cursor).type)
         store.prepare(schema)
         units = [
             dataclasses.replace(u, window=u.window or window, seq=i)
@@ -325,6 +331,9 @@ def describe_error(exc: BaseException) -> str:
     """One line for the user: our own errors as they are, others with their type."""
     if isinstance(exc, HyggeError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{PERMANENT_ERRNOS[exc.errno]}{where}: free space or fix permissions, then re-run"
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

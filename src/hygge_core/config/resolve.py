@@ -309,6 +309,17 @@ def _resolve_flow(
             fld="incremental",
         )
         return None
+    inc = home_config.incremental
+    if inc is not None and inc.lookback is not None and store_config.mode == "append":
+        c.add(
+            (*base, "home", "incremental", "lookback"),
+            "a lookback re-reads rows already loaded, which append would duplicate",
+            flow=name,
+            side="home",
+            fld="incremental.lookback",
+            hint="use store mode: merge with keys: [...], or drop the lookback",
+        )
+        return None
     return ResolvedFlow(name, home_cls, home_config, store_cls, store_config, spec)
 
 
