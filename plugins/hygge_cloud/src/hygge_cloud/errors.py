@@ -1,0 +1,75 @@
+"""What cloud faults mean to hygge: permanent (fix the config) or transient (retry).
+
+Each provider module classifies its own client's exceptions into a `Fault`; `raise_fault`
+turns that into one of the errors below, with a one-line message that names the URL and
+where the credentials came from — never their values. Every error keeps the built-in
+family the provider raised (`PermissionError`, `ConnectionError`), so code that catches
+those (fsspec, pyarrow) still does, while hygge's runner sees `PermanentError` (fail fast)
+or `TransientError` (retry the attempt with backoff).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hygge_core import PermanentError, TransientError
+
+Kind = Literal["denied", "rejected", "no_credentials", "missing_bucket", "transient"]
+
+
+class AccessDenied(PermanentError, PermissionError):
+    """The credentials work but may not do this (read, write or list here)."""
+
+
+class CredentialsRejected(AccessDenied):
+    """The service does not accept the credentials (unknown key, bad signature, expired)."""
+
+
+class CredentialsMissing(PermanentError):
+    """No credentials were configured and the provider's default chain found none."""
+
+
+class BucketNotFound(PermanentError):
+    """The bucket or container in the URL does not exist.
+
+    Deliberately not a `FileNotFoundError`: callers that treat a missing file as "empty"
+    must not treat a missing bucket that way.
+    """
+
+
+class CloudUnavailable(TransientError, ConnectionError):
+    """Throttling, a 5xx or a dropped connection that survived the client's own retries."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A provider exception, classified: what kind of fault, and a short secret-free detail."""
+
+    kind: Kind
+    detail: str
+
+
+def first_line(text: object, limit: int = 160) -> str:
+    """The first line of a provider message, shortened: enough to recognise, not a dump."""
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def to_error(fault: Fault, url: str, label: str, service: str) -> Exception:
+    """The hygge error for `fault` at `url`; `label` says where credentials came from."""
+    detail = f" ({fault.detail})" if fault.detail else ""
+    if fault.kind == "rejected":
+        return CredentialsRejected(
+            f"{url}: {service} rejected the credentials{detail}; check {label}"
+        )
+    if fault.kind == "denied":
+        return AccessDenied(f"{url}: access denied{detail}; check the permissions of {label}")
+    if fault.kind == "no_credentials":
+        return CredentialsMissing(f"{url}: no {service} credentials found{detail}")
+    if fault.kind == "missing_bucket":
+        return BucketNotFound(
+            f"{url}: {detail or 'the bucket does not exist'}; hygge never creates buckets or "
+            "containers: create it, or fix the path"
+        )
+    return CloudUnavailable(f"{url}: {service} did not answer{detail}; hygge will retry")

@@ -1,0 +1,223 @@
+"""Fixtures for hygge-cloud's tests: the three emulators, fresh buckets, and the CLI.
+
+The emulators come from `scripts/services.py start s3 azure gcs` (moto, Azurite,
+fake-gcs-server) through the HYGGE_TEST_* variables it writes. A missing variable skips
+the test, unless HYGGE_REQUIRE_SERVICES=1 (CI), where it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+# Before anything imports gcsfs (see SERVICES.md): else every call stalls on a gRPC probe.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
+HYGGE = str(pathlib.Path(sys.executable).parent / "hygge")
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def need_env(*names: str) -> list[str]:
+    """The values of the variables; skip without them (fail when services are required)."""
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        message = (
+            f"{', '.join(missing)} not set: run `python3 scripts/services.py start s3 azure gcs` "
+            "and source $HYGGE_SERVICES_DIR/services.env"
+        )
+        if REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    return [os.environ[n] for n in names]
+
+
+def unique(prefix: str) -> str:
+    """A bucket, container or folder name no other test uses (lower case for S3/Azure)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# -- the three object stores -----------------------------------------------------------
+@dataclass
+class Cloud:
+    """One emulated object store, ready for a test: a fresh bucket and how to reach it.
+
+    `fs` is the provider's plain fsspec filesystem (not hygge's), used to arrange and
+    inspect data independently of the code under test. `connection` is the flows.yaml
+    mapping of a named connection; `env` the variables a default-chain run needs.
+    """
+
+    name: str
+    scheme: str
+    bucket: str
+    fs: Any
+    connection: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def url(self, *parts: str) -> str:
+        """`scheme://bucket/parts...`."""
+        return "/".join([f"{self.scheme}://{self.bucket}", *parts])
+
+    def key(self, *parts: str) -> str:
+        """`bucket/parts...`, as the fsspec filesystem names it."""
+        return "/".join([self.bucket, *parts])
+
+    def read(self, *parts: str) -> pa.Table:
+        """What a reader of the dataset sees (pyarrow skips `_`- and `.`-prefixed paths)."""
+        return pq.read_table(self.key(*parts), filesystem=self.fs)
+
+    def files(self, *parts: str) -> list[str]:
+        """Every object under a prefix, hidden ones included."""
+        path = self.key(*parts)
+        return sorted(self.fs.find(path)) if self.fs.exists(path) else []
+
+    def write(self, table: pa.Table, *parts: str, row_group_size: int | None = None) -> None:
+        """Put `table` as one Parquet object."""
+        with self.fs.open(self.key(*parts), "wb") as f:
+            pq.write_table(table, f, row_group_size=row_group_size)
+
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def s3_cloud() -> Cloud:
+    """A fresh bucket on moto."""
+    (endpoint,) = need_env("HYGGE_TEST_S3_ENDPOINT")
+    s3fs = pytest.importorskip("s3fs") if not REQUIRED else __import__("s3fs")
+    fs = s3fs.S3FileSystem(
+        key="testing", secret="testing", endpoint_url=endpoint, use_listings_cache=False
+    )
+    bucket = unique("hygge-cloud")
+    fs.mkdir(bucket)
+    connection = {
+        "type": "s3",
+        "endpoint_url": endpoint,
+        "key": "testing",
+        "secret": "testing",
+        "region": "us-east-1",
+    }
+    return Cloud("s3", "s3", bucket, fs, connection, {**S3_ENV, "AWS_ENDPOINT_URL": endpoint})
+
+
+def azure_cloud() -> Cloud:
+    """A fresh container on Azurite."""
+    (conn_str,) = need_env("HYGGE_TEST_AZURE_CONNECTION_STRING")
+    adlfs = pytest.importorskip("adlfs") if not REQUIRED else __import__("adlfs")
+    fs = adlfs.AzureBlobFileSystem(connection_string=conn_str, use_listings_cache=False)
+    container = unique("hygge-cloud")
+    fs.mkdir(container)
+    connection = {"type": "azure", "connection_string": conn_str}
+    return Cloud(
+        "azure", "az", container, fs, connection, {"AZURE_STORAGE_CONNECTION_STRING": conn_str}
+    )
+
+
+def gcs_cloud() -> Cloud:
+    """A fresh bucket on fake-gcs-server."""
+    (endpoint,) = need_env("HYGGE_TEST_GCS_ENDPOINT")
+    gcsfs = pytest.importorskip("gcsfs") if not REQUIRED else __import__("gcsfs")
+    fs = gcsfs.GCSFileSystem(token="anon", endpoint_url=endpoint, use_listings_cache=False)
+    bucket = unique("hygge-cloud")
+    fs.mkdir(bucket)
+    connection = {"type": "gcs", "endpoint_url": endpoint, "anonymous": True}
+    env = {"STORAGE_EMULATOR_HOST": endpoint, "NO_GCE_CHECK": "true"}
+    return Cloud("gcs", "gs", bucket, fs, connection, env)
+
+
+MAKERS = {"s3": s3_cloud, "azure": azure_cloud, "gcs": gcs_cloud}
+
+
+def _cleanup(cloud: Cloud) -> None:
+    # An emulator bucket left behind costs nothing; a failed cleanup must not hide the
+    # test's own result.
+    with contextlib.suppress(Exception):
+        cloud.fs.rm(cloud.bucket, recursive=True)
+
+
+@pytest.fixture(params=sorted(MAKERS))
+def cloud(request: pytest.FixtureRequest) -> Iterator[Cloud]:
+    """Each of the three object stores in turn, with a fresh bucket."""
+    made = MAKERS[request.param]()
+    yield made
+    _cleanup(made)
+
+
+@pytest.fixture
+def default_chain(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Call with a `Cloud` to make its store reachable through the provider's default
+    credential chain (environment variables), as a flow without `connection:` uses it."""
+
+    def apply(made: Cloud) -> None:
+        for k, v in made.env.items():
+            monkeypatch.setenv(k, v)
+
+    return apply
+
+
+@pytest.fixture
+def s3() -> Iterator[Cloud]:
+    """S3 (moto) alone, with a fresh bucket."""
+    made = s3_cloud()
+    yield made
+    _cleanup(made)
+
+
+@pytest.fixture
+def azure() -> Iterator[Cloud]:
+    """Azure (Azurite) alone, with a fresh container."""
+    made = azure_cloud()
+    yield made
+    _cleanup(made)
+
+
+@pytest.fixture
+def gcs() -> Iterator[Cloud]:
+    """GCS (fake-gcs-server) alone, with a fresh bucket."""
+    made = gcs_cloud()
+    yield made
+    _cleanup(made)
+
+
+# -- the CLI ---------------------------------------------------------------------------
+@dataclass
+class Completed:
+    """A finished `hygge` process."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        """stdout and stderr together."""
+        return self.out + self.err
+
+
+def run_cli(
+    *args: str,
+    cwd: pathlib.Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> Completed:
+    """Run `hygge ARGS` in a subprocess, the way users do."""
+    full = {**os.environ, "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run(
+        [HYGGE, *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout
+    )
+    return Completed(proc.returncode, proc.stdout, proc.stderr)
