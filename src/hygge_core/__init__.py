@@ -5,29 +5,71 @@ The public API for plugin authors is what this module exports; everything else i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pluggy
 
 import hygge_core._allocator  # noqa: F401 - must run before pyarrow loads
-from hygge_core.context import FlowContext
-from hygge_core.errors import (
-    ConfigError,
-    HyggeError,
-    PermanentError,
-    SchemaDriftError,
-    TransientError,
-)
-from hygge_core.executor import Executor
-from hygge_core.filecommit import FileCommitter
-from hygge_core.home import Home, HomeConfig, IncrementalConfig
-from hygge_core.state import CursorState, FlowState, RunRecord
-from hygge_core.storage import ConnectionConfig, Storage
-from hygge_core.store import StagedUnit, Store, StoreConfig
-from hygge_core.units import Window, WorkUnit
 
 __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("hygge")
 """Decorate a plugin module's hook implementations with this marker."""
+
+# The public API, imported on first use so that `hygge --help` does not pay for pyarrow,
+# pydantic and fsspec (PEP 562).
+_EXPORTS = {
+    "ConfigError": "hygge_core.errors",
+    "HyggeError": "hygge_core.errors",
+    "PermanentError": "hygge_core.errors",
+    "SchemaDriftError": "hygge_core.errors",
+    "TransientError": "hygge_core.errors",
+    "FlowContext": "hygge_core.context",
+    "Executor": "hygge_core.executor",
+    "FileCommitter": "hygge_core.filecommit",
+    "Home": "hygge_core.home",
+    "HomeConfig": "hygge_core.home",
+    "IncrementalConfig": "hygge_core.home",
+    "CursorState": "hygge_core.state",
+    "FlowState": "hygge_core.state",
+    "RunRecord": "hygge_core.state",
+    "ConnectionConfig": "hygge_core.storage",
+    "Storage": "hygge_core.storage",
+    "StagedUnit": "hygge_core.store",
+    "Store": "hygge_core.store",
+    "StoreConfig": "hygge_core.store",
+    "Window": "hygge_core.units",
+    "WorkUnit": "hygge_core.units",
+}
+
+if TYPE_CHECKING:
+    from hygge_core.context import FlowContext
+    from hygge_core.errors import (
+        ConfigError,
+        HyggeError,
+        PermanentError,
+        SchemaDriftError,
+        TransientError,
+    )
+    from hygge_core.executor import Executor
+    from hygge_core.filecommit import FileCommitter
+    from hygge_core.home import Home, HomeConfig, IncrementalConfig
+    from hygge_core.state import CursorState, FlowState, RunRecord
+    from hygge_core.storage import ConnectionConfig, Storage
+    from hygge_core.store import StagedUnit, Store, StoreConfig
+    from hygge_core.units import Window, WorkUnit
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hygge_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ConfigError",

@@ -7,21 +7,21 @@ import logging
 import os
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from hygge_core import __version__
-from hygge_core.config import load_document, resolve_file
-from hygge_core.config.resolve import Plan
-from hygge_core.errors import ConfigError, HyggeError, PluginError
-from hygge_core.plugins import Registry, load_registry
-from hygge_core.report import JsonReporter, LiveReporter, Reporter
-from hygge_core.runner import Runner, RunOptions, describe_error
-from hygge_core.secrets import Redactor, collect_secrets
+
+if TYPE_CHECKING:
+    from hygge_core.config.resolve import Plan
+    from hygge_core.plugins import Registry
+    from hygge_core.secrets import Redactor
+
+# Commands import the engine inside their bodies: `hygge --help` and `--version` stay as
+# quick as Python itself, and pyarrow loads only when there is data to move.
 
 app = typer.Typer(
     add_completion=False,
@@ -78,6 +78,9 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 def _registry() -> Registry:
+    from hygge_core.errors import PluginError
+    from hygge_core.plugins import load_registry
+
     try:
         registry = load_registry()
     except PluginError as exc:
@@ -88,6 +91,9 @@ def _registry() -> Registry:
 
 
 def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan:
+    from hygge_core.config import load_document, resolve_file
+    from hygge_core.errors import ConfigError
+
     try:
         doc = load_document(file)
         return resolve_file(doc, registry, only=flows or None)
@@ -97,6 +103,8 @@ def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan
 
 
 def _redactor(plan: Plan) -> Redactor:
+    from hygge_core.secrets import Redactor, collect_secrets
+
     return Redactor(collect_secrets(plan.doc, plan.connections))
 
 
@@ -118,6 +126,10 @@ def run(
     ] = LogFormat.text,
 ) -> None:
     """Run the flows of FILE: move each home's data into its store, exactly once."""
+    from hygge_core.errors import HyggeError
+    from hygge_core.report import JsonReporter, LiveReporter, Reporter
+    from hygge_core.runner import Runner, RunOptions
+
     registry = _registry()
     plan = _plan(file, registry, flow)
     redact = _redactor(plan)
@@ -177,6 +189,9 @@ def validate(
     ] = False,
 ) -> None:
     """Check FILE without moving data: every problem is reported at once."""
+    from hygge_core.report import Reporter
+    from hygge_core.runner import Runner, RunOptions, describe_error
+
     registry = _registry()
     plan = _plan(file, registry)
     redact = _redactor(plan)
@@ -212,6 +227,8 @@ def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """List installed plugins: distribution, version, types and hooks."""
+    from rich.table import Table
+
     registry = _registry()
     rows = [
         {
@@ -256,6 +273,11 @@ def preview(
     limit: Annotated[int, typer.Option(help="rows to show")] = 10,
 ) -> None:
     """Show the first rows of a flow's home, as a table."""
+    from rich.table import Table
+
+    from hygge_core.report import Reporter
+    from hygge_core.runner import Runner, RunOptions, describe_error
+
     registry = _registry()
     plan = _plan(file, registry, [flow])
     resolved = plan.flows[flow]
@@ -285,6 +307,9 @@ def preview(
 
 
 def _store_for(plan: Plan, registry: Registry, name: str) -> Any:
+    from hygge_core.report import Reporter
+    from hygge_core.runner import Runner, RunOptions
+
     resolved = plan.flows[name]
     runner = Runner(plan, registry, Reporter(), RunOptions())
     return resolved.store_cls(resolved.store_config, runner.context(resolved, "state"))
@@ -297,6 +322,8 @@ def state_show(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Print each flow's cursor and its last runs, as its store keeps them."""
+    from hygge_core.runner import describe_error
+
     registry = _registry()
     plan = _plan(file, registry, [flow] if flow else None)
     redact = _redactor(plan)
@@ -336,6 +363,8 @@ def state_reset(
     flow: Annotated[str, typer.Option("--flow", "-f", help="the flow to reset")],
 ) -> None:
     """Forget a flow's cursor and history: its next run is a full load."""
+    from hygge_core.runner import describe_error
+
     registry = _registry()
     plan = _plan(file, registry, [flow])
     try:
