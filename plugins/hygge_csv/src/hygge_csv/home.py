@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any, ClassVar
@@ -166,6 +167,32 @@ class CsvHome(TextHome):
             if "Empty CSV file" in str(exc) and schema is not None:
                 return _Empty(schema)
             raise self._bad_data(path, exc) from None
+
+    def _bad_data(self, path: str, exc: Exception) -> PermanentError:
+        # Arrow numbers the file's columns ("In CSV column #3"); users think in names.
+        error = super()._bad_data(path, exc)
+        match = re.search(r"In CSV column #(\d+)", str(error))
+        if match:
+            names = self._file_columns(path)
+            index = int(match.group(1))
+            if names and index < len(names):
+                return PermanentError(
+                    str(error).replace(match.group(0), f"in column '{names[index]}'", 1)
+                )
+        return error
+
+    def _file_columns(self, path: str) -> list[str] | None:
+        """The column names of `path` as written in its header (None when unreadable)."""
+        if not self.config.header:
+            return list(self.config.columns) if self.config.columns else None
+        try:
+            with self._open(path) as stream:
+                read = pacsv.ReadOptions(block_size=1 << 16, skip_rows=self.config.skip_rows)
+                delimiter = self.config.delimiter or ("\t" if ".tsv" in path.lower() else ",")
+                parse = pacsv.ParseOptions(delimiter=delimiter)
+                return pacsv.open_csv(stream, read_options=read, parse_options=parse).schema.names
+        except (pa.ArrowInvalid, OSError):
+            return None
 
 
 class JsonlHome(TextHome):
