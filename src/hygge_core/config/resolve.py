@@ -196,6 +196,8 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         c.add((), "missing 'flows:'", hint="add flows: {name: {home: ..., store: ...}}")
     elif not isinstance(data["flows"], dict) or not data["flows"]:
         c.add(("flows",), "'flows:' must map flow names to {home, store}")
+    if spec is not None:
+        _check_connections(c, registry, spec.connections)
     defaults = spec.defaults if spec else Defaults()
     flows: dict[str, ResolvedFlow] = {}
     flow_items = data.get("flows") if isinstance(data.get("flows"), dict) else {}
@@ -240,6 +242,26 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
     return Plan(
         file=doc.file, flows=flows, connections=spec.connections, executor=spec.executor, doc=doc
     )
+
+
+def _check_connections(
+    c: _Collector, registry: Registry, connections: dict[str, dict[str, Any]]
+) -> None:
+    """Validate connections whose type a storage plugin owns, so their errors have lines.
+
+    Other types (a SQL connection, say) are checked by the plugin that uses them.
+    """
+    storages = {s.name: s for s in registry.storages.values()}
+    for name, raw in connections.items():
+        storage = storages.get(raw.get("type")) if isinstance(raw, dict) else None
+        if storage is None:
+            continue
+        try:
+            storage.connection_model.model_validate(raw)
+        except ValidationError as exc:
+            c.pydantic(
+                exc, storage.connection_model, ("connections", name), None, f"connection '{name}'"
+            )
 
 
 def _resolve_flow(
