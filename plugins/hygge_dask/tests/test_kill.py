@@ -1,0 +1,188 @@
+"""A worker process killed in the middle of a run: the unit it was staging runs again on
+another worker, over its own half-written staging files, and every row lands once."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hygge_core.runner import FlowResult
+from hygge_core.testing import FlowHarness, tables_equal
+
+pytestmark = pytest.mark.services
+
+FILES, ROWS = 10, 150_000
+
+
+def test_killing_a_worker_mid_unit_still_lands_every_row_once(
+    tmp_path: pathlib.Path, scheduler: str, client: Any, kit: Any, unit_log: Any
+) -> None:
+    source = kit.write_home(tmp_path / "home", files=FILES, rows=ROWS)
+    lake = tmp_path / "lake"
+    flows = {
+        "copy": {
+            # Small batches make a unit last long enough (~0.5 s) to be killed mid-way;
+            # small row groups make the store write while it reads, so the killed attempt
+            # leaves a half-written staging file behind for the re-run to overwrite.
+            "home": {"type": "parquet", "path": str(tmp_path / "home"), "batch_rows": 50},
+            "store": {"type": "parquet", "path": str(lake), "row_group_rows": 10_000},
+        }
+    }
+    pids: dict[str, int] = client.run(os.getpid)
+    assert len(pids) == 2
+    results: list[FlowResult] = []
+    run = threading.Thread(
+        target=lambda: results.extend(
+            FlowHarness(tmp_path).run(flows, executor={"type": "dask", "address": scheduler})
+        )
+    )
+    run.start()
+    victim, unit_key = _kill_a_worker_mid_unit(client, pids, lake)
+    run.join(timeout=300)
+    assert not run.is_alive()
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed process
+
+    (result,) = results
+    assert result.status == "ok", result.error
+    assert result.rows == FILES * ROWS
+    got = kit.read_store(lake)
+    assert got.num_rows == FILES * ROWS
+    assert got.column("id").to_pylist() == list(range(FILES * ROWS))  # no row twice, none lost
+    assert tables_equal(got, source)
+    assert kit.staging_files(lake) == []
+
+    # The killed unit was staged again elsewhere, and each unit's receipt came back once.
+    staged = [r for r in unit_log.records if "staged on" in r.getMessage()]
+    assert len(staged) == FILES
+    index = int(unit_key.rsplit("-", 1)[1])
+    unit_id = f"f{index:02d}.parquet#rg0-0"
+    assert kit.staged_on(unit_log)[unit_id] != victim
+
+
+def _kill_a_worker_mid_unit(
+    client: Any, pids: dict[str, int], lake: pathlib.Path, after: int = 4
+) -> tuple[str, str]:
+    """Wait until a worker is writing a unit's staging file (once `after` staging files
+    exist, so the run is in full swing), then SIGKILL that worker process. Returns its
+    address and the unit's task key."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = len(list((lake / "_hygge_staging").rglob("part-*"))) if lake.exists() else 0
+        if done >= after:
+            for address, keys in client.processing().items():
+                units = [str(k) for k in keys if "-unit-" in str(k)]
+                if address in pids and units:
+                    seq = int(units[0].rsplit("-", 1)[1])
+                    mine = list(lake.rglob(f"_hygge_staging/**/part-*-{seq:05d}-*.parquet"))
+                    if not mine:
+                        continue
+                    os.kill(pids[address], signal.SIGKILL)
+                    return address, units[0]
+        time.sleep(0.01)
+    pytest.fail("no unit was seen running on a worker within 120 s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def fragile_cluster(tmp_path: pathlib.Path) -> Iterator[str]:
+    """A scheduler of our own that gives a unit up after its first worker death
+    (`allowed-failures: 0`), and one nanny-managed worker; stopped by pid afterwards."""
+    dask = shutil.which("dask", path=str(pathlib.Path(sys.executable).parent))
+    if dask is None:
+        pytest.skip("the dask command is not installed in this venv")
+    port = _free_port()
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    logs = tmp_path / "dask-logs"
+    logs.mkdir()
+    argv = [
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port)],
+        [dask, "worker", f"tcp://127.0.0.1:{port}", "--host", "127.0.0.1", "--nthreads", "1"],
+    ]
+    for args in argv:
+        args += ["--dashboard-address", "127.0.0.1:0"]
+    argv[1] += ["--local-directory", str(tmp_path / "worker-space")]
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, args in zip(("scheduler", "worker"), argv, strict=True):
+            with (logs / f"{name}.log").open("wb") as log:
+                started.append(subprocess.Popen(args, env=env, stdout=log, stderr=log))
+            if name == "scheduler":
+                _wait_for_port(port)
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        for proc in reversed(started):  # the worker first: its nanny stops its child
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"the dask scheduler did not listen on 127.0.0.1:{port} within 30 s")
+
+
+def test_a_unit_whose_worker_keeps_dying_fails_the_flow_and_a_rerun_converges(
+    tmp_path: pathlib.Path, fragile_cluster: str, kit: Any
+) -> None:
+    from distributed import Client
+
+    source = kit.write_home(tmp_path / "home", files=4, rows=150_000)
+    lake = tmp_path / "lake"
+    flows = {
+        "copy": {
+            "home": {"type": "parquet", "path": str(tmp_path / "home"), "batch_rows": 50},
+            "store": {"type": "parquet", "path": str(lake), "row_group_rows": 10_000},
+        }
+    }
+    harness = FlowHarness(tmp_path)
+    executor = {"type": "dask", "address": fragile_cluster}
+    with Client(fragile_cluster, timeout=10, set_as_default=False) as client:
+        client.wait_for_workers(1, timeout=30)
+        pids: dict[str, int] = client.run(os.getpid)
+        results: list[FlowResult] = []
+        run = threading.Thread(target=lambda: results.extend(harness.run(flows, executor=executor)))
+        run.start()
+        victim, unit_key = _kill_a_worker_mid_unit(client, pids, lake, after=0)
+        run.join(timeout=300)
+        assert not run.is_alive()
+
+        (failed,) = results
+        assert failed.status == "failed"
+        index = int(unit_key.rsplit("-", 1)[1])
+        assert failed.error == (
+            f"unit f{index:02d}.parquet#rg0-0: the dask workers running it died 1 time(s), "
+            f"the last {victim}; see the worker logs (out of memory?)"
+        )
+        assert not list(lake.glob("*.parquet"))  # nothing of the failed run is visible
+
+        client.wait_for_workers(1, timeout=60)  # the nanny brought a new worker process up
+        (again,) = harness.run(flows, executor=executor)
+    assert again.status == "ok", again.error
+    got = kit.read_store(lake)
+    assert got.column("id").to_pylist() == list(range(4 * 150_000))
+    assert tables_equal(got, source)
+    assert kit.staging_files(lake) == []

@@ -1,0 +1,161 @@
+"""Parquet → Parquet on the real test cluster: same data as the local executor, units on
+both workers, failures that name the unit and the worker and leave nothing behind."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from hygge_dask import DaskExecutor
+from hygge_parquet.home import ParquetHome, ParquetHomeConfig
+from hygge_parquet.store import ParquetStore, ParquetStoreConfig
+
+from hygge_core import FlowContext, PermanentError
+from hygge_core.plugins import load_registry
+from hygge_core.storage import StorageResolver
+from hygge_core.testing import FlowHarness, tables_equal
+
+pytestmark = pytest.mark.services
+
+
+def flow(home: pathlib.Path, store: pathlib.Path, **home_options: Any) -> dict[str, Any]:
+    return {
+        "copy": {
+            "home": {"type": "parquet", "path": str(home), **home_options},
+            "store": {"type": "parquet", "path": str(store), "mode": "replace"},
+        }
+    }
+
+
+def test_forty_files_land_exactly_as_with_the_local_executor(
+    tmp_path: pathlib.Path, scheduler: str, client: Any, kit: Any, unit_log: Any
+) -> None:
+    source = kit.write_home(tmp_path / "home", files=40, rows=2_500)
+    harness = FlowHarness(tmp_path)
+    (local,) = harness.run_ok(flow(tmp_path / "home", tmp_path / "local"))
+    (remote,) = harness.run_ok(
+        flow(tmp_path / "home", tmp_path / "dask"),
+        executor={"type": "dask", "address": scheduler},
+    )
+
+    assert local.rows == remote.rows == 100_000
+    assert local.units == remote.units == 40
+    got = kit.read_store(tmp_path / "dask")
+    assert got.num_rows == 100_000
+    assert got.column("id").to_pylist() == list(range(100_000))  # every row once
+    assert tables_equal(got, kit.read_store(tmp_path / "local"))
+    assert tables_equal(got, source)
+    assert kit.staging_files(tmp_path / "dask") == []
+
+    placed = kit.staged_on(unit_log)
+    assert len(placed) == 40
+    assert set(placed.values()) == kit.workers(client)  # both workers took units
+    assert len(set(placed.values())) == 2
+
+
+def test_cli_scheduler_option_runs_on_the_cluster(
+    tmp_path: pathlib.Path, scheduler: str, kit: Any
+) -> None:
+    """`hygge run flows.yaml --executor dask --scheduler ADDR`, as a user types it."""
+    kit.write_home(tmp_path / "home", files=6, rows=1_000)
+    path = FlowHarness(tmp_path).write(flow(tmp_path / "home", tmp_path / "lake"))
+    hygge = pathlib.Path(sys.executable).parent / "hygge"
+    done = subprocess.run(
+        [str(hygge), "-v", "run", str(path), "--executor", "dask", "--scheduler", scheduler],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[copy] committed 6,000 rows" in done.stderr
+    assert "flow copy: unit f05.parquet#rg0-0 staged on tcp://127.0.0.1:" in done.stderr
+    assert kit.read_store(tmp_path / "lake").column("id").to_pylist() == list(range(6_000))
+
+
+def _corrupt_page(path: pathlib.Path, row_group: int = 0) -> None:
+    """Break the first page header of a row group; the footer stays valid, so planning
+    succeeds on the driver and the read fails on a worker, once it reaches that group."""
+    column = pq.ParquetFile(path).metadata.row_group(row_group).column(0)
+    offset = column.dictionary_page_offset or column.data_page_offset
+    with path.open("r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * 32)
+
+
+def test_failed_unit_names_unit_and_worker_and_publishes_nothing(
+    tmp_path: pathlib.Path, scheduler: str, client: Any, kit: Any
+) -> None:
+    kit.write_home(tmp_path / "home", files=12, rows=1_000)
+    _corrupt_page(tmp_path / "home" / "f05.parquet")
+    (result,) = FlowHarness(tmp_path).run(
+        flow(tmp_path / "home", tmp_path / "lake"),
+        executor={"type": "dask", "address": scheduler},
+    )
+    assert result.status == "failed"
+    assert result.error is not None
+    prefix = "unit f05.parquet#rg0-0 failed on dask worker "
+    assert result.error.startswith(prefix), result.error
+    worker = result.error[len(prefix) :].split(": ", 1)[0]
+    assert worker in kit.workers(client)
+    assert f"{worker}: OSError: Couldn't deserialize thrift: " in result.error
+    lake = tmp_path / "lake"
+    assert not list(lake.glob("*.parquet"))
+    assert kit.staging_files(lake) == []
+
+
+def test_failure_waits_for_running_units_before_the_abort(
+    tmp_path: pathlib.Path, scheduler: str, kit: Any
+) -> None:
+    """A unit failing while others run: the others stop at their next batch, and only
+    then does the runner abort, so no staged file appears after the abort."""
+    # f00 fails in its last row group, while f01 runs on the other worker (units ~0.5 s).
+    kit.write_home(tmp_path / "home", files=3, rows=400_000, row_group=100_000)
+    _corrupt_page(tmp_path / "home" / "f00.parquet", row_group=3)
+    started = time.monotonic()
+    (result,) = FlowHarness(tmp_path).run(
+        flow(tmp_path / "home", tmp_path / "lake", batch_rows=100),
+        executor={"type": "dask", "address": scheduler},
+    )
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error.startswith("unit f00.parquet#rg0-3 failed on dask worker tcp://")
+    time.sleep(1.5)  # longer than a unit's cancel poll: a unit still running would show now
+    assert kit.staging_files(tmp_path / "lake") == []
+    assert not list((tmp_path / "lake").glob("*.parquet"))
+    assert time.monotonic() - started < 60
+
+
+class DriverOnlyStore(ParquetStore):
+    """A store class only the driver can import: it lives in this test module."""
+
+
+def test_a_worker_that_cannot_load_the_plugin_fails_before_any_unit(
+    tmp_path: pathlib.Path, scheduler: str, kit: Any
+) -> None:
+    kit.write_home(tmp_path / "home", files=3, rows=100)
+    ctx = FlowContext(flow="copy", run_id="r1", storage=StorageResolver(load_registry().storages))
+    home = ParquetHome(ParquetHomeConfig(type="parquet", path=str(tmp_path / "home")), ctx)
+    lake = tmp_path / "lake"
+    store = DriverOnlyStore(ParquetStoreConfig(type="parquet", path=str(lake)), ctx)
+    executor = DaskExecutor({"address": scheduler})
+    try:
+        with pytest.raises(PermanentError) as info:
+            executor.run_units(
+                home, store, home.plan(None), parallelism=2, budget=1 << 20, cursor=None
+            )
+    finally:
+        executor.close()
+    module = DriverOnlyStore.__module__.split(".")[0]
+    assert re.fullmatch(
+        r"flow copy: dask worker tcp://127\.0\.0\.1:\d+ cannot load the home and store: "
+        rf"No module named '{module}' \(install \S+ there\) \(and 1 more\); "
+        r"every worker needs hygge-dask and the plugins the driver has",
+        str(info.value),
+    ), str(info.value)
+    assert not lake.exists()  # nothing was staged: no unit ran
