@@ -212,12 +212,131 @@ class Completed:
 def run_cli(
     *args: str,
     cwd: pathlib.Path,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     timeout: float = 300,
 ) -> Completed:
-    """Run `hygge ARGS` in a subprocess, the way users do."""
+    """Run `hygge ARGS` in a subprocess, the way users do (`env` values of None unset)."""
     full = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full = {k: v for k, v in full.items() if v is not None}
     proc = subprocess.run(
         [HYGGE, *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout
     )
     return Completed(proc.returncode, proc.stdout, proc.stderr)
+
+
+# -- S3 that checks credentials --------------------------------------------------------
+@dataclass
+class AuthS3:
+    """A moto server that authenticates every request (the shared one accepts any key).
+
+    `admin` may do anything; `reader` may only read and list; both are (key, secret).
+    """
+
+    endpoint: str
+    admin: tuple[str, str]
+    reader: tuple[str, str]
+    fs: Any
+
+    def connection(self, key: str, secret: str) -> dict[str, Any]:
+        """A flows.yaml connection signing with these credentials."""
+        return {
+            "type": "s3",
+            "endpoint_url": self.endpoint,
+            "key": key,
+            "secret": secret,
+            "region": "us-east-1",
+        }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"moto_server did not listen on {port} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
+    """Started here, not by scripts/services.py: its moto runs without authentication."""
+    need_env("HYGGE_TEST_S3_ENDPOINT")  # the same packages; CI starts that one anyway
+    binary = pathlib.Path(sys.executable).parent / "moto_server"
+    if not binary.exists():
+        message = f"{binary} not found: pip install 'moto[server]' s3fs"
+        if REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    import json
+
+    import boto3
+    import s3fs
+
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto-auth") / "moto.log"
+    # moto lets the first N requests through unauthenticated: exactly the IAM calls below.
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "6"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out, env=env
+        )
+    try:
+        _wait_for_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+
+        def user(name: str, actions: list[str]) -> tuple[str, str]:
+            iam.create_user(UserName=name)
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+            }
+            iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+            k = iam.create_access_key(UserName=name)["AccessKey"]
+            return k["AccessKeyId"], k["SecretAccessKey"]
+
+        admin = user("admin", ["s3:*"])
+        reader = user("reader", ["s3:GetObject", "s3:ListBucket", "s3:HeadBucket"])
+        fs = s3fs.S3FileSystem(
+            key=admin[0], secret=admin[1], endpoint_url=endpoint, skip_instance_cache=True
+        )
+        yield AuthS3(endpoint, admin, reader, fs)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def cli() -> Any:
+    """`run_cli` as a fixture (test modules cannot import conftest under importlib mode)."""
+    return run_cli
+
+
+@pytest.fixture
+def fresh() -> Any:
+    """`unique` as a fixture: a name for a bucket, container or folder no test uses."""
+    return unique

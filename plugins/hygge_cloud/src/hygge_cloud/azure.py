@@ -79,6 +79,7 @@ class AzureRules(Rules):
     """What azure-core, azure-identity and adlfs exceptions mean."""
 
     service = "Azure Storage"
+    bucket_word = "container"
 
     @staticmethod
     def classify(exc: BaseException) -> Fault | None:
@@ -100,7 +101,7 @@ class AzureRules(Rules):
         if not isinstance(exc, ax.HttpResponseError):
             return None
         status = exc.status_code or 0
-        code = str(exc.error_code or "")
+        code = str(getattr(exc.error_code, "value", exc.error_code) or "")
         message = first_line(exc.message or exc)
         detail = f"{code}: {message}" if code else message
         if code == "ContainerNotFound":

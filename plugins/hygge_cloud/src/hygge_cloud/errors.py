@@ -69,7 +69,7 @@ def to_error(fault: Fault, url: str, label: str, service: str) -> Exception:
         return CredentialsMissing(f"{url}: no {service} credentials found{detail}")
     if fault.kind == "missing_bucket":
         return BucketNotFound(
-            f"{url}: {detail or 'the bucket does not exist'}; hygge never creates buckets or "
-            "containers: create it, or fix the path"
+            f"{url}: {fault.detail or 'the bucket does not exist'}; hygge never creates "
+            "buckets or containers: create it, or fix the path"
         )
     return CloudUnavailable(f"{url}: {service} did not answer{detail}; hygge will retry")

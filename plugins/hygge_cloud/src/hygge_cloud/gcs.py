@@ -175,6 +175,6 @@ class GCSStorage(CloudStorage):
                     f"no Google Cloud Storage credentials found ({fault.detail})"
                 ) from None
             raise CredentialsMissing(
-                f"the Google credentials of {kwargs['hygge_label']} cannot be used "
-                f"({type(exc).__name__})"
+                f"the Google credentials of {kwargs['hygge_label']} cannot be used: not a "
+                f"service-account or authorized-user key ({type(exc).__name__})"
             ) from None

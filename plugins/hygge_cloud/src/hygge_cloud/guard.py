@@ -65,6 +65,7 @@ class Rules:
     """What one provider's exceptions mean. Subclasses implement `classify`."""
 
     service: ClassVar[str] = "the object store"
+    bucket_word: ClassVar[str] = "bucket"  # what the provider calls the top level
 
     @staticmethod
     def classify(exc: BaseException) -> Fault | None:
@@ -111,10 +112,15 @@ class GuardedFileSystem:
 
     # -- naming --------------------------------------------------------------------------
     def hygge_url(self, path: Any) -> str:
-        """`scheme://bucket/key` for a path (or the first of a list of paths)."""
+        """`scheme://bucket/key` for a path (or the first of a list of paths).
+
+        Inside a store, hygge's own folders (`_hygge_staging/...`, `_hygge/...`) are cut
+        off: the user wrote the store's URL and recognises that, not a staged part file.
+        """
         if isinstance(path, list | tuple):
             path = path[0] if path else ""
-        return f"{self.hygge_scheme}://{self._strip_protocol(str(path))}"  # type: ignore[attr-defined]
+        stripped = self._strip_protocol(str(path))  # type: ignore[attr-defined]
+        return f"{self.hygge_scheme}://{stripped.split('/_hygge', 1)[0]}"
 
     def hygge_bucket(self, path: Any) -> str:
         """The bucket (container) part of a path."""
@@ -142,7 +148,7 @@ class GuardedFileSystem:
 
     def _hygge_missing_bucket(self, path: Any) -> Exception:
         bucket = self.hygge_bucket(path)
-        fault = Fault("missing_bucket", f"bucket '{bucket}' does not exist")
+        fault = Fault("missing_bucket", f"{self.rules.bucket_word} '{bucket}' does not exist")
         return to_error(fault, self.hygge_url(path), self.hygge_label, self.rules.service)
 
     async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:

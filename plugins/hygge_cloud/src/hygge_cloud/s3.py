@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Literal
 
 import fsspec
@@ -41,9 +42,11 @@ BUSY = frozenset(
         "ServiceUnavailable",
     }
 )
-# botocore retries these itself first (standard mode: throttling, 5xx, dropped
-# connections, with exponential backoff); only what survives reaches hygge.
-CLIENT_RETRIES = {"mode": "standard", "max_attempts": 8}
+# botocore retries throttling, 5xx and dropped connections itself, with exponential
+# backoff and jitter ("standard" mode); only what survives reaches hygge, whose runner then
+# retries the flow attempt. AWS_RETRY_MODE and AWS_MAX_ATTEMPTS tune it, as for any AWS tool.
+DEFAULT_RETRY_MODE = "standard"
+DEFAULT_MAX_ATTEMPTS = 5
 # Connections per filesystem: hygge fetches footers on 16 threads and runs units in
 # parallel; botocore's default of 10 would queue them.
 POOL = 64
@@ -159,7 +162,11 @@ class S3Storage(CloudStorage):
     def filesystem(
         cls, protocol: str, connection: ConnectionConfig | None
     ) -> fsspec.AbstractFileSystem:
-        config: dict[str, Any] = {"retries": CLIENT_RETRIES, "max_pool_connections": POOL}
+        retries = {
+            "mode": os.environ.get("AWS_RETRY_MODE", DEFAULT_RETRY_MODE),
+            "total_max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
+        }
+        config: dict[str, Any] = {"retries": retries, "max_pool_connections": POOL}
         kwargs: dict[str, Any] = {
             "use_listings_cache": False,  # other processes write here: never trust a stale list
             "config_kwargs": config,
