@@ -1,0 +1,202 @@
+"""PostgreSQL: ADBC reads and loads through binary COPY; psycopg for everything else.
+
+Reads run `COPY (SELECT ...) TO STDOUT (FORMAT binary)` through ADBC, which decodes straight
+into Arrow. COPY takes no parameters, so window and range values are not spliced into the SQL:
+they are bound to `set_config('hygge.pN', $1, true)` (transaction-local settings) and the
+SELECT reads them back with `current_setting('hygge.pN')`, cast to the column's type.
+Loads use ADBC's bulk ingest (binary COPY FROM STDIN) into UNLOGGED staging tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import hashlib
+import secrets
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.schema import CreateTable, DropTable
+
+from hygge_core import PermanentError
+from hygge_sql import engines
+from hygge_sql.backends.base import Backend, Binds
+from hygge_sql.backends.feed import Feed
+from hygge_sql.config import TableName
+from hygge_sql.errors import guarded
+from hygge_sql.types import Column, cast_batch
+
+# Compiles SQL for ADBC: `$n` placeholders, and no doubling of `%` (that is psycopg's style).
+_COMPILER = postgresql.dialect(paramstyle="numeric_dollar")
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL 12+ (tested on 15)."""
+
+    name = "postgresql"
+    staging_prefixes = ("UNLOGGED",)  # staging needs no WAL: a crash discards it anyway
+
+    def __init__(self, url: URL, pool_size: int | None = None) -> None:
+        super().__init__(url, pool_size)
+        self.adbc = engines.adbc_available("postgresql")
+
+    def ddl_type(self, t: pa.DataType) -> Any:
+        t = self.storage_arrow(t)
+        if pa.types.is_float64(t):
+            return postgresql.DOUBLE_PRECISION()
+        if pa.types.is_binary(t):
+            return postgresql.BYTEA()
+        if pa.types.is_timestamp(t):
+            return postgresql.TIMESTAMP(timezone=t.tz is not None)
+        if pa.types.is_time(t):
+            return postgresql.TIME()
+        return super().ddl_type(t)
+
+    def publish_expr(self, staged: sa.ColumnElement[Any], target_type: Any) -> Any:
+        # Text into json, uuid or an enum needs an explicit cast; so does bigint into int.
+        if isinstance(target_type, sa.types.NullType):
+            return staged
+        return sa.cast(staged, target_type)
+
+    def query_columns(self, conn: Connection, query: sa.TextClause, sample: int) -> list[Column]:
+        """A temporary view over the query, reflected like a table, then rolled back: the
+        view's columns carry the exact types (numeric precision included)."""
+        name = f"_hygge_q_{secrets.token_hex(6)}"
+        with conn.begin() as tx:
+            view = conn.dialect.identifier_preparer.quote(name)
+            conn.execute(sa.text(f"CREATE TEMPORARY VIEW {view} AS ") + query)  # type: ignore[operator]
+            temp = conn.execute(
+                sa.text("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
+            ).scalar_one()
+            found = self.table_columns(conn, TableName(name, temp))
+            tx.rollback()
+        assert found is not None
+        return found
+
+    def estimate_rows(self, conn: Connection, source: sa.FromClause, where: Any) -> int:
+        if where is None and isinstance(source, sa.TableClause):
+            # The planner's estimate: instant, where count(*) scans the table. A table never
+            # analysed reports -1: count it then.
+            name = conn.dialect.identifier_preparer.format_table(source)
+            estimate = conn.execute(
+                sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"),
+                {"name": name},
+            ).scalar()
+            if estimate is not None and estimate >= 0:
+                return int(estimate)
+        return super().estimate_rows(conn, source, where)
+
+    def bind(self, binds: Binds, value: Any, arrow: pa.DataType) -> sa.ColumnElement[Any]:
+        if not (binds.server and self.adbc):
+            return super().bind(binds, value, arrow)
+        binds.values.append(_setting_text(value))
+        setting = sa.literal_column(f"current_setting('hygge.p{len(binds.values) - 1}')")
+        return sa.cast(setting, self.ddl_type(arrow))
+
+    def read(
+        self,
+        stmt: sa.Select[Any],
+        binds: Binds,
+        columns: list[Column],
+        batch_rows: int,
+        where: str,
+    ) -> Iterator[pa.RecordBatch]:
+        if not (binds.server and self.adbc):
+            yield from super().read(stmt, binds, columns, batch_rows, where)
+            return
+        import adbc_driver_postgresql.dbapi as adbc
+
+        sql = str(stmt.compile(dialect=_COMPILER))
+        schema = pa.schema([(c.name, c.arrow) for c in columns])
+        uri = engines.adbc_postgres_uri(self.url)
+        with guarded(where), adbc.connect(uri) as conn, conn.cursor() as cur:
+            if binds.values:
+                calls = ", ".join(
+                    f"set_config('hygge.p{i}', ${i + 1}, true)" for i in range(len(binds.values))
+                )
+                cur.execute(f"SELECT {calls}", tuple(binds.values))
+                cur.fetchall()
+            cur.execute(sql)
+            for batch in cur.fetch_record_batch():
+                yield cast_batch(batch, schema)
+
+    def stage(
+        self,
+        staging: sa.Table,
+        batches: Iterable[pa.RecordBatch],
+        schema: pa.Schema,
+        batch_rows: int,
+        where: str,
+    ) -> None:
+        if not self.adbc:
+            super().stage(staging, batches, schema, batch_rows, where)
+            return
+        import adbc_driver_postgresql.dbapi as adbc
+
+        feed = Feed(batches)
+        with guarded(where), adbc.connect(engines.adbc_postgres_uri(self.url)) as conn:
+            with conn.cursor() as cur:
+                cur.execute(str(DropTable(staging, if_exists=True).compile(dialect=_COMPILER)))
+                cur.execute(str(CreateTable(staging).compile(dialect=_COMPILER)))
+                reader = pa.RecordBatchReader.from_batches(schema, iter(feed))
+                try:
+                    cur.adbc_ingest(
+                        staging.name, reader, mode="append", db_schema_name=staging.schema
+                    )
+                except Exception:
+                    feed.reraise()
+                    raise
+            conn.commit()
+
+    def upsert(
+        self, target: sa.Table, names: list[str], keys: list[str], source: sa.Select[Any]
+    ) -> Any:
+        stmt = postgresql.insert(target).from_select(names, source)
+        others = [n for n in names if n not in keys]
+        if not others:
+            return stmt.on_conflict_do_nothing(index_elements=keys)
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={n: stmt.excluded[n] for n in others}
+        )
+
+    @contextlib.contextmanager
+    def lock(self, key: str, what: str) -> Iterator[None]:
+        """A session advisory lock, held on its own connection for the whole run."""
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with guarded(what):
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            with guarded(what):
+                got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(number))).scalar()
+            if not got:
+                raise PermanentError(
+                    f"{what}: another hygge run of this flow is writing this table; "
+                    "wait for it to finish"
+                )
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(number)))
+        finally:
+            conn.close()
+
+
+def _setting_text(value: Any) -> str:
+    """A value as text PostgreSQL casts back exactly (the input syntax of its type)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time | decimal.Decimal | int | str):
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    raise PermanentError(f"cannot compare a column with a value of type {type(value).__name__}")

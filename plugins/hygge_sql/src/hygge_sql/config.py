@@ -1,0 +1,184 @@
+"""The flows.yaml options of the SQL home and store, and of `connections:` entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hygge_core import ConnectionConfig, FlowContext, HomeConfig, PermanentError, StoreConfig
+
+
+def _check_url(value: str | None) -> str | None:
+    """Reject what SQLAlchemy cannot parse, without echoing the URL (it may hold a password)."""
+    if value is None:
+        return value
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError(
+            "not a SQLAlchemy database URL; write e.g. sqlite:///data/app.db or "
+            "postgresql://user:password@host:5432/dbname"
+        ) from None
+    return value
+
+
+class SqlConnection(ConnectionConfig):
+    """`connections: {name: {type: sql, ...}}`: a database, by URL or by its parts.
+
+    The parts spare users URL-escaping of passwords with `@`, `/` or `:` in them.
+    """
+
+    type: Literal["sql"] = "sql"
+    url: str | None = Field(default=None, description="a SQLAlchemy URL")
+    drivername: str | None = Field(default=None, description="e.g. postgresql, mysql, sqlite")
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+    database: str | None = None
+    query: dict[str, str] = Field(default_factory=dict, description="URL query options")
+
+    @field_validator("url")
+    @classmethod
+    def _parse_url(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+    @model_validator(mode="after")
+    def _url_or_parts(self) -> SqlConnection:
+        if (self.url is None) == (self.drivername is None):
+            raise ValueError("give either url: or drivername: (with host, database, ...)")
+        return self
+
+    def sqlalchemy_url(self) -> Any:
+        """The connection as a `sqlalchemy.URL`."""
+        from sqlalchemy.engine import URL, make_url
+
+        if self.url is not None:
+            return make_url(self.url)
+        assert self.drivername is not None
+        return URL.create(
+            self.drivername,
+            username=self.username,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            query=self.query,
+        )
+
+
+class _Target(BaseModel):
+    """Where a database table is: the fields the home and the store share."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+
+    url: str | None = Field(default=None, description="a SQLAlchemy URL, e.g. sqlite:///app.db")
+    connection: str | None = Field(default=None, description="a connection under connections:")
+    db_schema: str | None = Field(
+        default=None,
+        alias="schema",
+        description="the schema (namespace) of the table; default: from table, else the "
+        "database's default",
+    )
+    pool_size: int | None = Field(
+        default=None, ge=1, description="connections kept open per process (default: cores + 4)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _parse_url(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+    def _one_database(self) -> None:
+        if (self.url is None) == (self.connection is None):
+            raise ValueError("give either url: or connection: (a name under connections:)")
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A table and its schema (None: the database's default schema)."""
+
+    name: str
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+def table_name(table: str, schema: str | None) -> TableName:
+    """`table: sales.orders` → schema `sales`, table `orders`; an explicit `schema:` wins and
+    then `table` is taken whole (for names that contain a dot)."""
+    if schema is not None:
+        return TableName(table, schema)
+    if "." in table:
+        first, rest = table.split(".", 1)
+        return TableName(rest, first)
+    return TableName(table)
+
+
+class SplitConfig(BaseModel):
+    """`split:`: read a table as key ranges in parallel."""
+
+    model_config = ConfigDict(extra="forbid")
+    column: str = Field(description="an integer, date or timestamp column to split on")
+    units: int | None = Field(
+        default=None, ge=1, le=1024, description="work units; default: one per ~1M rows"
+    )
+
+
+class SqlHomeConfig(_Target, HomeConfig):
+    """`home: {type: sql, ...}`."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+
+    table: str | None = Field(default=None, description="the table to read (schema.table)")
+    query: str | None = Field(default=None, description="a SELECT to read instead of a table")
+    columns: list[str] | None = Field(default=None, description="read only these columns")
+    batch_rows: int = Field(default=131_072, ge=1, description="rows per record batch")
+    split: SplitConfig | None = Field(default=None, description="read key ranges in parallel")
+
+    @model_validator(mode="after")
+    def _source(self) -> SqlHomeConfig:
+        self._one_database()
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either table: or query:")
+        return self
+
+
+class SqlStoreConfig(_Target, StoreConfig):
+    """`store: {type: sql, ...}`."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+
+    table: str = Field(description="the table to write (schema.table); created if missing")
+    batch_rows: int = Field(
+        default=50_000, ge=1, description="rows per INSERT batch on databases without a bulk path"
+    )
+
+    @model_validator(mode="after")
+    def _database(self) -> SqlStoreConfig:
+        self._one_database()
+        return self
+
+
+def resolve_url(config: _Target, context: FlowContext) -> Any:
+    """The `sqlalchemy.URL` a home or store connects to (from `url:` or a named connection)."""
+    from pydantic import ValidationError
+
+    if config.url is not None:
+        from sqlalchemy.engine import make_url
+
+        return make_url(config.url)
+    assert config.connection is not None
+    raw = context.connection(config.connection)
+    try:
+        return SqlConnection.model_validate(raw).sqlalchemy_url()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(connection)"
+        raise PermanentError(f"connection '{config.connection}': {where}: {first['msg']}") from None

@@ -1,0 +1,400 @@
+"""The SQL store: each unit bulk-loads a staging table; one transaction publishes them all.
+
+Staging tables are named `_hygge_stg_<flow>_<run>_<unit>` (hashes of the flow and table, and
+of the run id), so `recover` can tell the tables an interrupted run of this flow left behind
+from the ones the current run is writing, and `abort` can find this run's own.
+
+`commit` runs one transaction: create or alter the target if needed, check merge keys,
+publish (append: INSERT ... SELECT; replace: DELETE then INSERT, so readers see the old rows
+or the new ones, never an empty or half-loaded table; merge: an upsert), write the flow's
+state row, drop the staging tables. On MariaDB/MySQL, where DDL commits by itself, the CREATE
+or ALTER runs just before and the DROPs just after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hygge_core import (
+    FlowContext,
+    FlowState,
+    HyggeError,
+    PermanentError,
+    SchemaDriftError,
+    StagedUnit,
+    Store,
+    WorkUnit,
+)
+from hygge_core.schema import drift
+from hygge_core.secrets import mask_url
+from hygge_sql import statetable
+from hygge_sql.backends import Backend, backend_for, execute_sql
+from hygge_sql.config import SqlStoreConfig, TableName, resolve_url, table_name
+from hygge_sql.engines import normalize_url
+from hygge_sql.errors import guarded
+from hygge_sql.types import canonical, coerce
+
+STAGING = "_hygge_stg_"
+
+
+class SqlStore(Store):
+    """Writes a table of any SQLAlchemy database, exactly once per committed run.
+
+    Loads go through the database's bulk path (ADBC binary COPY on PostgreSQL, ADBC ingest
+    on SQLite, multi-row INSERTs elsewhere). A missing table is created from the Arrow schema
+    with faithful types; an existing one is checked against the flow's schema-drift policy.
+    """
+
+    config_model = SqlStoreConfig
+    modes = frozenset({"append", "replace", "merge"})
+    transient = ("_backend",)
+
+    def __init__(self, config: SqlStoreConfig, context: FlowContext) -> None:
+        super().__init__(config, context)
+        self.config: SqlStoreConfig = config
+        # Set by `prepare` on the driver; plain data, so it travels with pickled copies.
+        self._schema: pa.Schema | None = None
+        self._create = False
+        self._alter: list[str] = []
+
+    # ---- names -------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The backend for this store's database, made on first use (per process)."""
+        found: Backend | None = getattr(self, "_backend", None)
+        if found is None:
+            url = normalize_url(resolve_url(self.config, self.context))
+            found = self._backend = backend_for(url, self.config.pool_size)
+        return found
+
+    @property
+    def table(self) -> TableName:
+        """The target table."""
+        return table_name(self.config.table, self.config.db_schema)
+
+    @property
+    def where(self) -> str:
+        """How errors name this store's table."""
+        return f"table '{self.table}'"
+
+    @property
+    def _secret(self) -> str | None:
+        return self.backend.url.password  # type: ignore[return-value]
+
+    @property
+    def _key(self) -> str:
+        return f"{self.context.flow}\0{self.table}"
+
+    @property
+    def _flow_prefix(self) -> str:
+        return STAGING + hashlib.sha256(self._key.encode()).hexdigest()[:8] + "_"
+
+    @property
+    def _run_prefix(self) -> str:
+        run = hashlib.sha256(self.context.run_id.encode()).hexdigest()[:8]
+        return f"{self._flow_prefix}{run}_"
+
+    def staging_name(self, seq: int) -> str:
+        """The staging table of unit `seq` of this run."""
+        return f"{self._run_prefix}{seq:05d}"
+
+    def describe(self) -> str:
+        try:
+            shown = mask_url(self.backend.url.render_as_string(hide_password=False))
+        except Exception:  # a broken connection entry must not break a log line
+            shown = f"connection '{self.config.connection}'"
+        return f"sql {shown} {self.table} ({self.config.mode})"
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return self.backend.lock(self._key, self.where)
+
+    def recover(self) -> list[str]:
+        left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
+        self._drop(left)
+        return [f"dropped staging table {n} left by an interrupted run" for n in left]
+
+    def abort(self, staged: list[StagedUnit]) -> None:
+        self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
+
+    def _staging_tables(self) -> list[str]:
+        with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
+            names = self.backend.table_names(conn, self.table.schema)
+        return sorted(n for n in names if n.startswith(self._flow_prefix))
+
+    def _drop(self, names: list[str]) -> None:
+        if not names:
+            return
+        with guarded(self.where, self._secret), self.backend.engine.begin() as conn:
+            for name in names:
+                sa.Table(name, sa.MetaData(), schema=self.table.schema).drop(conn, checkfirst=True)
+
+    def read_state(self) -> FlowState | None:
+        with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
+            return statetable.read(conn, self.table.schema, self.context.flow, self.table.name)
+
+    def reset_state(self) -> bool:
+        with guarded(self.where, self._secret), self.backend.engine.begin() as conn:
+            return statetable.delete(conn, self.table.schema, self.context.flow, self.table.name)
+
+    def check(self) -> str | None:
+        try:
+            with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
+                self.backend.table_columns(conn, self.table)
+        except HyggeError as exc:
+            return str(exc)
+        return None
+
+    # ---- prepare -----------------------------------------------------------------------
+
+    def prepare(self, schema: pa.Schema) -> None:
+        """Check the schema against the target (drift policy, merge keys) and decide the DDL
+        the commit will run; nothing is changed yet."""
+        fields = [pa.field(f.name, canonical(f.type, f.name)) for f in schema]
+        names = [f.name for f in fields]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise PermanentError(f"{self.where}: the home has duplicate column(s) {doubled}")
+        if self.config.mode == "merge":
+            missing = [k for k in self.config.keys or [] if k not in names]
+            if missing:
+                raise PermanentError(
+                    f"{self.where}: merge key(s) {', '.join(missing)} not among the home's "
+                    f"columns ({', '.join(names)})"
+                )
+        self._schema = pa.schema(fields)
+        backend = self.backend
+        with guarded(self.where, self._secret):
+            with backend.engine.connect() as conn:
+                existing = backend.table_columns(conn, self.table)
+            with backend.engine.begin() as conn:
+                statetable.ensure(conn, self.table.schema)
+        self._create, self._alter = existing is None, []
+        if existing is None:
+            return
+        old = pa.schema([(c.name, c.arrow) for c in existing])
+        new = pa.schema([(f.name, backend.roundtrip(f.type, f.name)) for f in fields])
+        problem = drift(old, new, self.context.schema_drift)
+        if problem:
+            raise SchemaDriftError(
+                f"{self.where}: "
+                + problem.replace("run with mode: replace to start over", "drop the table")
+            )
+        if self.config.mode == "merge":
+            absent = [k for k in self.config.keys or [] if k not in old.names]
+            if absent:
+                raise PermanentError(f"{self.where} has no merge key column(s) {absent}")
+        target = sa.Table(self.table.name, sa.MetaData(), schema=self.table.schema)
+        dialect = backend.engine.dialect
+        preparer = dialect.identifier_preparer
+        for f in fields:
+            if f.name not in old.names:
+                self._alter.append(
+                    f"ALTER TABLE {preparer.format_table(target)} ADD COLUMN "
+                    f"{preparer.quote(f.name)} {backend.ddl_type(f.type).compile(dialect=dialect)}"
+                )
+            elif not old.field(f.name).type.equals(new.field(f.name).type):
+                self._alter.append(backend.widen(target, f.name, backend.ddl_type(f.type), dialect))
+
+    # ---- stage -------------------------------------------------------------------------
+
+    def _staging_table(self, name: str, schema: pa.Schema) -> sa.Table:
+        backend = self.backend
+        return sa.Table(
+            name,
+            sa.MetaData(),
+            *(sa.Column(f"c{i}", backend.ddl_type(f.type)) for i, f in enumerate(schema)),
+            schema=self.table.schema,
+            prefixes=list(backend.staging_prefixes),
+            **backend.table_kwargs,
+        )
+
+    def stage(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
+        stream: Iterator[pa.RecordBatch] = iter(batches)
+        if self._schema is None:  # staged without prepare (a direct call): use the data's
+            first = next(stream, None)
+            if first is None:
+                return StagedUnit(unit.id, 0, 0, {})
+            self._schema = pa.schema(
+                [pa.field(f.name, canonical(f.type, f.name)) for f in first.schema]
+            )
+            stream = itertools.chain([first], stream)
+        schema = self._schema
+        backend = self.backend
+        storage = pa.schema(
+            [(f"c{i}", backend.storage_arrow(f.type)) for i, f in enumerate(schema)]
+        )
+        counts = {"rows": 0, "bytes": 0}
+
+        def converted() -> Iterator[pa.RecordBatch]:
+            for batch in stream:
+                if not batch.num_rows:
+                    continue
+                arrays = []
+                for i, f in enumerate(schema):
+                    index = batch.schema.get_field_index(f.name)
+                    if index < 0:
+                        raise PermanentError(f"{self.where}: a batch lacks column '{f.name}'")
+                    column = coerce(batch.column(index), f.type, f.name)
+                    arrays.append(coerce(column, storage.field(i).type, f.name))
+                counts["rows"] += batch.num_rows
+                counts["bytes"] += batch.nbytes
+                yield pa.RecordBatch.from_arrays(arrays, schema=storage)
+
+        name = self.staging_name(unit.seq)
+        try:
+            backend.stage(
+                self._staging_table(name, schema),
+                converted(),
+                storage,
+                self.config.batch_rows,
+                self.where,
+            )
+        except PermanentError as exc:
+            if str(exc).startswith(self.where):
+                raise
+            raise PermanentError(f"{self.where}: {exc}") from None
+        return StagedUnit(unit.id, counts["rows"], counts["bytes"], {"table": name})
+
+    # ---- commit ------------------------------------------------------------------------
+
+    def commit(self, staged: list[StagedUnit], state: FlowState) -> None:
+        backend = self.backend
+        tables = [s.payload["table"] for s in staged if s.payload.get("table")]
+        with guarded(self.where, self._secret):
+            if not backend.transactional_ddl:
+                with backend.engine.begin() as conn:
+                    self._ddl(conn)
+            writer = backend.engine.connect().execution_options(hygge_write=True)
+            with writer as conn, conn.begin():
+                if backend.transactional_ddl:
+                    self._ddl(conn)
+                self._publish(conn, tables)
+                statetable.write(conn, self.table.schema, self.context.flow, self.table.name, state)
+                if backend.transactional_ddl:
+                    self._drop_in(conn, tables)
+            if not backend.transactional_ddl:
+                self._drop(tables)
+
+    def _ddl(self, conn: Connection) -> None:
+        if self._create and self._schema is not None:
+            self._target_for_create().create(conn, checkfirst=True)
+        for statement in self._alter:
+            execute_sql(conn, statement)
+
+    def _target_for_create(self) -> sa.Table:
+        assert self._schema is not None
+        backend = self.backend
+        keys = set(self.config.keys or []) if self.config.mode == "merge" else set()
+        columns = [
+            sa.Column(
+                f.name,
+                backend.key_type(f.type) if f.name in keys else backend.ddl_type(f.type),
+                primary_key=f.name in keys,
+                autoincrement=False,
+            )
+            for f in self._schema
+        ]
+        return sa.Table(
+            self.table.name,
+            sa.MetaData(),
+            *columns,
+            schema=self.table.schema,
+            **backend.table_kwargs,
+        )
+
+    def _drop_in(self, conn: Connection, names: list[str]) -> None:
+        for name in names:
+            sa.Table(name, sa.MetaData(), schema=self.table.schema).drop(conn, checkfirst=True)
+
+    def _publish(self, conn: Connection, tables: list[str]) -> None:
+        assert self._schema is not None or not tables
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sa.exc.SAWarning)  # unknown types, skipped CASTs
+            target = sa.Table(
+                self.table.name, sa.MetaData(), schema=self.table.schema, autoload_with=conn
+            )
+        names = self._schema.names if self._schema is not None else []
+        selects = [self._staged_select(name, target, names) for name in tables]
+        if self.config.mode == "replace":
+            conn.execute(sa.delete(target))
+        if self.config.mode == "merge":
+            if selects:
+                self._merge(conn, target, names, selects)
+            return
+        for select in selects:
+            conn.execute(sa.insert(target).from_select(names, select))
+
+    def _staged_select(self, name: str, target: sa.Table, names: list[str]) -> sa.Select[Any]:
+        staged = sa.table(
+            name, *(sa.column(f"c{i}") for i in range(len(names))), schema=self.table.schema
+        )
+        publish = self.backend.publish_expr
+        return sa.select(
+            *(publish(staged.c[f"c{i}"], target.c[n].type).label(n) for i, n in enumerate(names))
+        )
+
+    def _merge(
+        self, conn: Connection, target: sa.Table, names: list[str], selects: list[sa.Select[Any]]
+    ) -> None:
+        keys = list(self.config.keys or [])
+        union = sa.union_all(*selects) if len(selects) > 1 else selects[0]
+        src = union.subquery("hygge_src")
+        nulls = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(src)
+            .where(sa.or_(*(src.c[k].is_(None) for k in keys)))
+        ).scalar()
+        if nulls:
+            raise PermanentError(
+                f"{self.where}: merge key ({', '.join(keys)}) is NULL in {nulls} row(s) of the "
+                "home; nothing was written"
+            )
+        count = sa.func.count().label("n")
+        twice = conn.execute(
+            sa.select(*(src.c[k] for k in keys), count)
+            .group_by(*(src.c[k] for k in keys))
+            .having(sa.func.count() > 1)
+            .limit(1)
+        ).first()
+        if twice is not None:
+            shown = ", ".join(f"{k}={twice[i]!r}" for i, k in enumerate(keys))
+            raise PermanentError(
+                f"{self.where}: merge keys are not unique in the home ({shown} appears "
+                f"{twice[-1]} times); nothing was written"
+            )
+        rows = sa.select(*(src.c[n] for n in names))
+        backend = self.backend
+        upsert = (
+            backend.upsert(target, names, keys, rows)
+            if backend.has_unique(conn, self.table, keys)
+            else None
+        )
+        if upsert is not None:
+            conn.execute(upsert)
+            return
+        # No unique index on the keys: the portable UPDATE, then INSERT of the new keys.
+
+        def match() -> sa.ColumnElement[bool]:
+            return sa.and_(*(target.c[k] == src.c[k] for k in keys))
+
+        others = [n for n in names if n not in keys]
+        if others:
+            conn.execute(
+                sa.update(target)
+                .values({n: sa.select(src.c[n]).where(match()).scalar_subquery() for n in others})
+                .where(sa.exists(sa.select(sa.literal(1)).select_from(src).where(match())))
+            )
+        fresh = rows.where(~sa.exists(sa.select(sa.literal(1)).select_from(target).where(match())))
+        conn.execute(sa.insert(target).from_select(names, fresh))
