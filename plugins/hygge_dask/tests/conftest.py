@@ -8,6 +8,7 @@ unless `HYGGE_REQUIRE_SERVICES=1`, where they fail.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import pathlib
@@ -91,14 +92,28 @@ class Kit:
         return [p for p in (path / "_hygge_staging").rglob("*") if p.is_file()]
 
     @staticmethod
-    def staged_on(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
-        """unit id → worker address, from the executor's log lines."""
-        placed = {}
+    def placements(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
+        """(flow, unit id, worker address) of every staged unit, from the executor's log."""
+        found = []
         for record in caplog.records:
             if record.name == "hygge.dask" and "staged on" in record.getMessage():
-                _, unit, worker = record.args[:3]  # type: ignore[index,misc]
-                placed[str(unit)] = str(worker)
-        return placed
+                flow, unit, worker = record.args[:3]  # type: ignore[index,misc]
+                found.append((str(flow), str(unit), str(worker)))
+        return found
+
+    @classmethod
+    def staged_on(cls, caplog: pytest.LogCaptureFixture) -> dict[str, str]:
+        """unit id → worker address (for runs of a single flow)."""
+        return {unit: worker for _, unit, worker in cls.placements(caplog)}
+
+    need_env = staticmethod(need_env)
+
+    @staticmethod
+    def need_module(name: str) -> Any:
+        """Import an optional package; skip without it unless services are required."""
+        if REQUIRED:
+            return importlib.import_module(name)
+        return pytest.importorskip(name, reason=f"{name} is not installed")
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@ both workers, failures that name the unit and the worker and leave nothing behin
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -17,6 +19,7 @@ from hygge_parquet.home import ParquetHome, ParquetHomeConfig
 from hygge_parquet.store import ParquetStore, ParquetStoreConfig
 
 from hygge_core import FlowContext, PermanentError
+from hygge_core.pipeline import Cancelled
 from hygge_core.plugins import load_registry
 from hygge_core.storage import StorageResolver
 from hygge_core.testing import FlowHarness, tables_equal
@@ -139,10 +142,9 @@ def test_a_worker_that_cannot_load_the_plugin_fails_before_any_unit(
     tmp_path: pathlib.Path, scheduler: str, kit: Any
 ) -> None:
     kit.write_home(tmp_path / "home", files=3, rows=100)
-    ctx = FlowContext(flow="copy", run_id="r1", storage=StorageResolver(load_registry().storages))
-    home = ParquetHome(ParquetHomeConfig(type="parquet", path=str(tmp_path / "home")), ctx)
+    home, plain = _objects(tmp_path, "r1")
     lake = tmp_path / "lake"
-    store = DriverOnlyStore(ParquetStoreConfig(type="parquet", path=str(lake)), ctx)
+    store = DriverOnlyStore(plain.config, plain.context)
     executor = DaskExecutor({"address": scheduler})
     try:
         with pytest.raises(PermanentError) as info:
@@ -159,3 +161,66 @@ def test_a_worker_that_cannot_load_the_plugin_fails_before_any_unit(
         str(info.value),
     ), str(info.value)
     assert not lake.exists()  # nothing was staged: no unit ran
+
+
+def _objects(tmp_path: pathlib.Path, run_id: str) -> tuple[ParquetHome, ParquetStore]:
+    ctx = FlowContext(flow="copy", run_id=run_id, storage=StorageResolver(load_registry().storages))
+    home = ParquetHome(ParquetHomeConfig(type="parquet", path=str(tmp_path / "home")), ctx)
+    store = ParquetStore(ParquetStoreConfig(type="parquet", path=str(tmp_path / "lake")), ctx)
+    return home, store
+
+
+def test_on_unit_reports_each_unit_once_on_the_driver(
+    tmp_path: pathlib.Path, scheduler: str, kit: Any
+) -> None:
+    """Batches stay on the workers (`reports_batches` is False): progress is per unit."""
+    kit.write_home(tmp_path / "home", files=8, rows=1_000)
+    home, store = _objects(tmp_path, "r-progress")
+    units = [dataclasses.replace(u, seq=i) for i, u in enumerate(home.plan(None))]
+    seen: list[tuple[str, int, str]] = []
+    batches: list[Any] = []
+    executor = DaskExecutor({"address": scheduler})
+    assert executor.reports_batches is False
+    try:
+        results = executor.run_units(
+            home,
+            store,
+            units,
+            parallelism=2,
+            budget=1 << 20,
+            cursor="id",
+            on_batch=lambda unit, batch: batches.append(batch),
+            on_unit=lambda unit, r: seen.append((unit.id, r.rows, threading.current_thread().name)),
+        )
+    finally:
+        executor.close()
+    assert sorted(u for u, _, _ in seen) == sorted(u.id for u in units)  # each unit once
+    assert {rows for _, rows, _ in seen} == {1_000}
+    assert {thread for _, _, thread in seen} == {threading.current_thread().name}
+    assert batches == []
+    assert [r.staged.unit_id for r in results] == [u.id for u in units]  # in plan order
+    assert [r.cursor_max.as_py() for r in results] == [f * 1_000 + 999 for f in range(8)]
+    store.abort([r.staged for r in results])
+
+
+def test_on_unit_raising_cancels_the_flow(tmp_path: pathlib.Path, scheduler: str, kit: Any) -> None:
+    """How `--fail-fast` stops a Dask flow: the runner's callback raises `Cancelled`."""
+    kit.write_home(tmp_path / "home", files=6, rows=1_000)
+    home, store = _objects(tmp_path, "r-cancel")
+    units = [dataclasses.replace(u, seq=i) for i, u in enumerate(home.plan(None))]
+    calls = []
+
+    def stop(unit: Any, result: Any) -> None:
+        calls.append(unit.id)
+        raise Cancelled("cancelled: another flow failed (--fail-fast)")
+
+    executor = DaskExecutor({"address": scheduler})
+    try:
+        with pytest.raises(Cancelled, match=r"^cancelled: another flow failed \(--fail-fast\)$"):
+            executor.run_units(
+                home, store, units, parallelism=2, budget=1 << 20, cursor=None, on_unit=stop
+            )
+    finally:
+        executor.close()
+    assert len(calls) == 1  # not called again once the flow is failing
+    store.abort([])

@@ -117,6 +117,10 @@ class DaskExecutor(Executor):
         s = self.settings
         if s.address:
             return Client(s.address, timeout=s.timeout, set_as_default=False)
+        # The scheduler of a LocalCluster runs in this process and would print its INFO lines
+        # through hygge's log handler; its warnings (memory, lost workers) still show.
+        quiet = logging.getLogger("distributed")
+        quiet.setLevel(max(quiet.getEffectiveLevel(), logging.WARNING))
         extra: dict[str, Any] = {}
         if s.memory_limit:
             extra["memory_limit"] = s.memory_limit
@@ -210,6 +214,7 @@ class DaskExecutor(Executor):
         position = {f.key: i for i, f in enumerate(futures)}
         results: list[UnitResult | None] = [None] * len(units)
         placed: Counter[str] = Counter()
+        handled: set[Any] = set()
         failure: BaseException | None = None
         try:
             # Waits for every future, also after a failure: units already running stop at
@@ -219,6 +224,8 @@ class DaskExecutor(Executor):
                 unit = units[i]
                 if future.status != "finished":
                     problem = _explain(unit, future)
+                    handled.add(future.key)
+                    future.release()
                     if failure is None:
                         failure = problem
                         cancel.set()
@@ -228,7 +235,8 @@ class DaskExecutor(Executor):
                 done: UnitDone = future.result()
                 # Forget the key now: were its worker to die later, Dask would recompute a
                 # unit whose receipt we hold, rewriting staged files while they commit.
-                future.cancel()
+                handled.add(future.key)
+                future.release()
                 if results[i] is not None:  # the executor contract; never seen, never allowed
                     raise RuntimeError(f"unit {unit.id} returned twice from dask")
                 results[i] = done.result
@@ -250,10 +258,9 @@ class DaskExecutor(Executor):
         except BaseException:
             # Interrupted or the scheduler vanished: stop what we can, then let the caller abort.
             cancel.set()
-            client.cancel(futures)
+            client.cancel([f for f in futures if f.key not in handled])
             raise
         finally:
-            client.cancel(futures)
             cancel.clear()
         if failure is not None:
             raise failure
