@@ -97,9 +97,11 @@ class TextStore(Store):
 
     @property
     def extension(self) -> str:
-        """File suffix of parts, codec included (`.csv.gz`)."""
+        """Suffix of staged files, codec included: a single file's own (`.tsv.gz`), else
+        the format's first (`.csv`)."""
         codec = CODEC_SUFFIXES.get(self.codec or "", "")
-        return self.suffixes[0] + codec
+        name = self.target.lower().removesuffix(codec) if self.single_file else ""
+        return next((s for s in self.suffixes if name.endswith(s)), self.suffixes[0]) + codec
 
     def describe(self) -> str:
         return f"{self.format} {self.config.path} ({self.config.mode})"
@@ -249,14 +251,6 @@ class CsvStore(TextStore):
     def __init__(self, config: CsvStoreConfig, context: FlowContext) -> None:
         super().__init__(config, context)
         self.config: CsvStoreConfig = config
-
-    @property
-    def extension(self) -> str:
-        if self.single_file and self.target.lower().removesuffix(
-            CODEC_SUFFIXES.get(self.codec or "", "")
-        ).endswith(".tsv"):
-            return ".tsv" + CODEC_SUFFIXES.get(self.codec or "", "")
-        return super().extension
 
     @property
     def delimiter(self) -> str:
