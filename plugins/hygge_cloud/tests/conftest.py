@@ -340,3 +340,108 @@ def cli() -> Any:
 def fresh() -> Any:
     """`unique` as a fixture: a name for a bucket, container or folder no test uses."""
     return unique
+
+
+# -- an S3 endpoint that misbehaves on purpose -----------------------------------------
+class FaultyProxy:
+    """An HTTP proxy in front of moto that answers chosen requests with an S3 error.
+
+    moto cannot throttle or fail, so this stands between the client and it: every request
+    reaches the real emulator except the ones `fail` picks, which get the error body S3
+    itself sends (e.g. 503 SlowDown). `errors` counts the errors served.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.rules: list[dict[str, Any]] = []
+        self.errors = 0
+        self.requests = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _any(self) -> None:
+                proxy.handle(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def fail(self, method: str, count: int, status: int, code: str, message: str) -> None:
+        """Answer the next `count` requests of `method` with this S3 error."""
+        with self.lock:
+            self.rules.append(
+                {"method": method, "left": count, "status": status, "code": code, "msg": message}
+            )
+
+    def _pick(self, method: str) -> dict[str, Any] | None:
+        with self.lock:
+            self.requests += 1
+            for rule in self.rules:
+                if rule["method"] == method and rule["left"] > 0:
+                    rule["left"] -= 1
+                    self.errors += 1
+                    return rule
+        return None
+
+    def handle(self, req: Any) -> None:
+        import http.client
+
+        length = int(req.headers.get("Content-Length") or 0)
+        body = req.rfile.read(length) if length else b""
+        rule = self._pick(req.command)
+        if rule is not None:
+            payload = (
+                '<?xml version="1.0" encoding="UTF-8"?><Error>'
+                f"<Code>{rule['code']}</Code><Message>{rule['msg']}</Message></Error>"
+            ).encode()
+            req.send_response(rule["status"])
+            req.send_header("Content-Type", "application/xml")
+            req.send_header("Content-Length", str(len(payload)))
+            req.end_headers()
+            if req.command != "HEAD":
+                req.wfile.write(payload)
+            return
+        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
+        try:
+            headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
+            conn.request(req.command, req.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            req.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    req.send_header(k, v)
+            req.send_header("Content-Length", str(len(data)))
+            req.end_headers()
+            if req.command != "HEAD":
+                req.wfile.write(data)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def faulty_s3(s3: Cloud) -> Iterator[tuple[Cloud, FaultyProxy]]:
+    """The `s3` bucket, with its connection pointed through a `FaultyProxy`."""
+    proxy = FaultyProxy(s3.connection["endpoint_url"])
+    s3.connection = {**s3.connection, "endpoint_url": proxy.endpoint}
+    try:
+        yield s3, proxy
+    finally:
+        proxy.close()

@@ -72,4 +72,4 @@ def to_error(fault: Fault, url: str, label: str, service: str) -> Exception:
             f"{url}: {fault.detail or 'the bucket does not exist'}; hygge never creates "
             "buckets or containers: create it, or fix the path"
         )
-    return CloudUnavailable(f"{url}: {service} did not answer{detail}; hygge will retry")
+    return CloudUnavailable(f"{url}: {service} is unavailable or throttling{detail}")
