@@ -101,3 +101,42 @@ def read_sql() -> object:
 def sql_tables() -> object:
     """`sql_tables(url, schema=None) -> [table names]`."""
     return table_names
+
+
+class Database:
+    """One database under test: its URL, where tables go, and whether ADBC is used."""
+
+    def __init__(self, kind: str, url: str, schema: str | None = None, adbc: bool = True):
+        self.kind, self.url, self.schema, self.adbc = kind, url, schema, adbc
+
+    def table(self, name: str) -> str:
+        """`name` qualified by the test's schema, as a flows.yaml `table:` value."""
+        return f"{self.schema}.{name}" if self.schema else name
+
+    def engine(self) -> sa.Engine:
+        """A plain SQLAlchemy engine, for checks that bypass hygge."""
+        url = sa.make_url(self.url)
+        if url.get_backend_name() == "postgresql" and "+" not in url.drivername:
+            url = url.set(drivername="postgresql+psycopg")
+        return sa.create_engine(url)
+
+    def __repr__(self) -> str:
+        return f"{self.kind}{'' if self.adbc else '-noadbc'}"
+
+
+DATABASES = ["sqlite", "sqlite-noadbc", "postgres", "postgres-noadbc", "mariadb"]
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Database:
+    """Each database in turn (with and without ADBC where hygge uses it)."""
+    kind, _, variant = request.param.partition("-")
+    adbc = variant != "noadbc"
+    if not adbc:
+        monkeypatch.setenv("HYGGE_SQL_ADBC", "0")
+    if kind == "sqlite":
+        return Database(kind, request.getfixturevalue("sqlite_url"), adbc=adbc)
+    if kind == "postgres":
+        url = request.getfixturevalue("pg_url")
+        return Database(kind, url, request.getfixturevalue("pg_schema"), adbc=adbc)
+    return Database(kind, request.getfixturevalue("mysql_url"), adbc=False)

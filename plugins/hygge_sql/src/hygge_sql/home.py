@@ -20,7 +20,6 @@ from hygge_sql.reading import (
     range_condition,
     source,
     split_points,
-    user_query,
     window_condition,
 )
 from hygge_sql.types import Column, coerce, from_python
@@ -92,7 +91,7 @@ class SqlHome(Home):
         with guarded(self.where, self._secret), backend.engine.connect() as conn:
             if self.table is None:
                 assert self.config.query is not None
-                return backend.query_columns(conn, user_query(self.config.query), 1000)
+                return backend.query_columns(conn, self.config.query, 1000)
             found = backend.table_columns(conn, self.table)
             if found is None:
                 names = backend.table_names(conn, self.table.schema)

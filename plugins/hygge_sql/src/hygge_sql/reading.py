@@ -13,15 +13,14 @@ import sqlalchemy as sa
 
 from hygge_core import PermanentError, Window
 from hygge_sql.backends import Binds
+from hygge_sql.backends.base import query_text
 from hygge_sql.config import TableName
 from hygge_sql.types import Column
 
 
 def user_query(query: str) -> sa.TextClause:
-    """The user's SELECT as a text clause: trailing semicolons dropped, and colons escaped
-    so that `::int` casts and `':x'` strings are not taken for parameters."""
-    text = query.strip().rstrip(";").strip()
-    return sa.text(text.replace(":", "\\:"))
+    """The user's SELECT as a text clause (see `query_text`)."""
+    return sa.text(query_text(query))
 
 
 def source(table: TableName | None, query: str | None, names: list[str]) -> sa.FromClause:

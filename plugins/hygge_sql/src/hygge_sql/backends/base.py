@@ -138,9 +138,9 @@ class Backend:
             found = inspector.get_columns(table.name, schema=table.schema)
         return [Column(c["name"], *self.arrow_type(c["type"])) for c in found]
 
-    def query_columns(self, conn: Connection, query: sa.TextClause, sample: int) -> list[Column]:
+    def query_columns(self, conn: Connection, query: str, sample: int) -> list[Column]:
         """The columns of a SELECT: generic dialects tell no types, so infer from its rows."""
-        result = conn.execute(query)
+        result = conn.execute(sa.text(query_text(query)))
         names = list(result.keys())
         rows = result.fetchmany(sample)
         result.close()
@@ -250,6 +250,14 @@ class Backend:
     def lock(self, key: str, what: str) -> Iterator[None]:
         """Keep a second hygge process off the same flow and table; generic: no lock."""
         yield
+
+
+def query_text(query: str) -> str:
+    """A user's SELECT made ready to nest in hygge's SQL: trailing semicolons dropped, a
+    newline added (a trailing `-- comment` must not swallow what follows), and colons
+    escaped so that `::int` casts and `':x'` strings are not taken for parameters."""
+    text = query.strip().rstrip(";").rstrip()
+    return text.replace(":", "\\:") + "\n"
 
 
 def execute_sql(conn: Connection, sql: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
 from hygge_core import PermanentError
-from hygge_sql.backends.base import Backend
+from hygge_sql.backends.base import Backend, query_text
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
 from hygge_sql.types import Column, decimal_type
@@ -57,6 +57,13 @@ class MysqlBackend(Backend):
         if isinstance(sql_type, sa.Numeric) and not isinstance(sql_type, sa.Float):
             return decimal_type(sql_type.precision, sql_type.scale)
         return super().arrow_type(sql_type)
+
+    def read_expr(self, expr: sa.ColumnElement[Any], column: Column) -> sa.ColumnElement[Any]:
+        if pa.types.is_float32(column.arrow):
+            # The text protocol prints FLOAT with 6 digits; as a DOUBLE it prints exactly.
+            # (CAST(... AS DOUBLE) is missing before MySQL 8.0.17; `* 1e0` keeps -0.0.)
+            return (expr * sa.literal_column("1e0")).label(column.name)
+        return super().read_expr(expr, column)
 
     def storage_arrow(self, t: pa.DataType) -> pa.DataType:
         if pa.types.is_timestamp(t) and t.tz:
@@ -97,13 +104,17 @@ class MysqlBackend(Backend):
             return mysql.VARBINARY(255)
         return self.ddl_type(t)
 
-    def query_columns(self, conn: Connection, query: sa.TextClause, sample: int) -> list[Column]:
+    def query_columns(self, conn: Connection, query: str, sample: int) -> list[Column]:
         """An empty temporary table made from the query, reflected, then dropped: it has the
         exact column types (unsigned, decimal precision, TINYINT(1))."""
         name = f"_hygge_q_{secrets.token_hex(6)}"
         quoted = conn.dialect.identifier_preparer.quote(name)
-        wrapped = sa.text(f"CREATE TEMPORARY TABLE {quoted} AS SELECT * FROM (") + query  # type: ignore[operator]
-        conn.execute(wrapped + sa.text(") AS q LIMIT 0"))  # type: ignore[operator]
+        conn.execute(
+            sa.text(
+                f"CREATE TEMPORARY TABLE {quoted} AS SELECT * FROM ({query_text(query)}) AS q "
+                "LIMIT 0"
+            )
+        )
         try:
             found = self.table_columns(conn, TableName(name))
         finally:

@@ -25,7 +25,7 @@ from sqlalchemy.schema import CreateTable, DropTable
 
 from hygge_core import PermanentError
 from hygge_sql import engines
-from hygge_sql.backends.base import Backend, Binds
+from hygge_sql.backends.base import Backend, Binds, query_text
 from hygge_sql.backends.feed import Feed
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
@@ -63,13 +63,13 @@ class PostgresBackend(Backend):
             return staged
         return sa.cast(staged, target_type)
 
-    def query_columns(self, conn: Connection, query: sa.TextClause, sample: int) -> list[Column]:
+    def query_columns(self, conn: Connection, query: str, sample: int) -> list[Column]:
         """A temporary view over the query, reflected like a table, then rolled back: the
         view's columns carry the exact types (numeric precision included)."""
         name = f"_hygge_q_{secrets.token_hex(6)}"
         with conn.begin() as tx:
             view = conn.dialect.identifier_preparer.quote(name)
-            conn.execute(sa.text(f"CREATE TEMPORARY VIEW {view} AS ") + query)  # type: ignore[operator]
+            conn.execute(sa.text(f"CREATE TEMPORARY VIEW {view} AS {query_text(query)}"))
             temp = conn.execute(
                 sa.text("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
             ).scalar_one()

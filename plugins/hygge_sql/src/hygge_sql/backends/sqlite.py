@@ -31,7 +31,7 @@ from sqlalchemy.types import UserDefinedType
 
 from hygge_core import PermanentError
 from hygge_sql import engines
-from hygge_sql.backends.base import Backend, Binds
+from hygge_sql.backends.base import Backend, Binds, query_text
 from hygge_sql.backends.feed import Feed
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
@@ -222,12 +222,12 @@ class SqliteBackend(Backend):
         ).scalar()
         return _KINDS.get(kind or "", pa.string())
 
-    def query_columns(self, conn: Connection, query: sa.TextClause, sample: int) -> list[Column]:
+    def query_columns(self, conn: Connection, query: str, sample: int) -> list[Column]:
         """A temporary view over the query, described, then rolled back."""
         name = f"_hygge_q_{secrets.token_hex(6)}"
         with conn.begin() as tx:
             view = conn.dialect.identifier_preparer.quote(name)
-            conn.execute(sa.text(f"CREATE TEMPORARY VIEW {view} AS ") + query)  # type: ignore[operator]
+            conn.execute(sa.text(f"CREATE TEMPORARY VIEW {view} AS {query_text(query)}"))
             found = self.table_columns(conn, TableName(name, "temp"))
             tx.rollback()
         assert found is not None
