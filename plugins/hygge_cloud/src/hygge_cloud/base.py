@@ -53,17 +53,18 @@ class CloudStorage(Storage):
             bucket = fs.hygge_bucket(path)
             if sync(fs.loop, fs._hygge_bucket_missing, bucket):
                 raise fs._hygge_missing_bucket(path)
-            fs.ls(path, detail=False)  # raises FileNotFoundError when nothing is there
+            try:
+                fs.ls(path, detail=False)  # credentials, bucket and list access in one request
+            except FileNotFoundError:
+                if not write:
+                    return f"{url}: nothing there (no object or prefix at this path)"
             if write:
                 probe = posixpath.join(path, "_hygge", f"check-{uuid.uuid4().hex}.tmp")
                 fs.pipe_file(probe, b"")
                 fs.rm(probe)
         except HyggeError as exc:
             message = str(exc)
-            return message if "://" in message else f"{url}: {message}"
-        except FileNotFoundError:
-            if not write:
-                return f"{url}: nothing there (no object or prefix at this path)"
+            return message if message.startswith(f"{protocol}://") else f"{url}: {message}"
         except Exception as exc:
             return f"{url}: {type(exc).__name__}: {first_line(exc)}"
         return None
