@@ -140,3 +140,15 @@ def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
         url = request.getfixturevalue("pg_url")
         return Database(kind, url, request.getfixturevalue("pg_schema"), adbc=adbc)
     return Database(kind, request.getfixturevalue("mysql_url"), adbc=False)
+
+
+@pytest.fixture
+def pg_database(pg_url: str, pg_schema: str) -> Database:
+    """PostgreSQL (with ADBC), in a schema of the test's own."""
+    return Database("postgres", pg_url, pg_schema)
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url: str) -> Database:
+    """A fresh SQLite file (with ADBC)."""
+    return Database("sqlite", sqlite_url)
