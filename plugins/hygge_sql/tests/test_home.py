@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from hygge_sql import home as home_module
+from hygge_sql.home import SqlHome, SqlHomeConfig
 
 from hygge_core.context import FlowContext
 from hygge_core.storage import StorageResolver
 from hygge_core.testing import FlowHarness
 from hygge_core.units import Window
-from hygge_sql import home as home_module
-from hygge_sql.home import SqlHome, SqlHomeConfig
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -185,6 +185,6 @@ def test_a_sqlite_home_never_creates_its_database(tmp_path: pathlib.Path) -> Non
     url = f"sqlite:///{tmp_path / 'absent.db'}"
     config = SqlHomeConfig.model_validate({"type": "sql", "url": url, "table": "t"})
     home = SqlHome(config, FlowContext(flow="f", run_id="r", storage=StorageResolver({})))
-    with pytest.raises(Exception, match="SQLite database file .*absent.db does not exist"):
+    with pytest.raises(Exception, match=r"SQLite database file .*absent\.db does not exist"):
         home.schema()
     assert not (tmp_path / "absent.db").exists()
