@@ -45,12 +45,17 @@ class SimulatedCrash(BaseException):
     """Raised to stop a run the way `kill -9` would: no abort, no cleanup."""
 
 
-def _context(flow: str = FLOW, run_id: str | None = None) -> FlowContext:
+def _context(
+    flow: str = FLOW,
+    run_id: str | None = None,
+    connections: dict[str, dict[str, Any]] | None = None,
+) -> FlowContext:
     registry = load_registry()
     return FlowContext(
         flow=flow,
         run_id=run_id or f"kit-{uuid.uuid4().hex[:8]}",
-        storage=StorageResolver(registry.storages),
+        storage=StorageResolver(registry.storages, connections or {}),
+        connections=connections or {},
     )
 
 
@@ -99,10 +104,12 @@ class _Base:
     types: ClassVar[set[str] | None] = None
     rows: ClassVar[int] = 500
     side: ClassVar[str] = ""
+    connections: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Named connections (`connections:` of flows.yaml) the configs under test refer to."""
 
     @pytest.fixture
     def harness(self, tmp_path: pathlib.Path) -> FlowHarness:
-        return FlowHarness(tmp_path)
+        return FlowHarness(tmp_path, connections=self.connections)
 
     def plugin_class(self, type_name: str) -> type:
         """The registered Home or Store class of `type_name`."""
@@ -200,7 +207,9 @@ class StoreContract(_Base):
         path = store_config.get("path")
         if not isinstance(path, str):
             pytest.skip("override staging_leftovers(store_config) so the kit can see staging")
-        fs, root = _context().filesystem(path, store_config.get("connection"))
+        fs, root = _context(connections=self.connections).filesystem(
+            path, store_config.get("connection")
+        )
         root = root.rstrip("/")
         found: list[str] = []
         for base in dict.fromkeys([root, posixpath.dirname(root)]):
@@ -238,7 +247,7 @@ class StoreContract(_Base):
         """A store instance as the runner builds one, for checks that call it directly."""
         cls = self.plugin_class(store_config["type"])
         config = cls.config_model.model_validate({**store_config, "mode": mode})
-        return cls(config, _context(FLOW, run_id))
+        return cls(config, _context(FLOW, run_id, self.connections))
 
     def _flow(
         self,
@@ -501,7 +510,7 @@ class HomeContract(_Base):
     def make_home(self, config: dict[str, Any]) -> Home:
         """A home instance as the runner builds one."""
         cls = self.plugin_class(config["type"])
-        return cls(cls.config_model.model_validate(config), _context())
+        return cls(cls.config_model.model_validate(config), _context(connections=self.connections))
 
     def _sink_flow(
         self, harness: FlowHarness, home: dict[str, Any], **extra: Any

@@ -17,13 +17,19 @@ from hygge_core.runner import FlowResult
 class FlowHarness:
     """Writes flows.yaml files under `root` and runs them in-process.
 
+    `connections` (named connection settings) are written into every flows.yaml, for
+    homes and stores that need `connection: NAME`.
+
     Parquet is the default source and sink for round trips because hygge-parquet is the
     reference plugin; a kit user only supplies the side under test.
     """
 
-    def __init__(self, root: pathlib.Path) -> None:
+    def __init__(
+        self, root: pathlib.Path, connections: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         self.root = root
         self.count = 0
+        self.connections = connections or {}
 
     def parquet_source(
         self, table: pa.Table, name: str = "source", *, units: int = 1
@@ -49,6 +55,8 @@ class FlowHarness:
         """Write a flows.yaml holding `flows` (and any top-level keys) and return its path."""
         self.count += 1
         path = self.root / f"flows-{self.count}.yaml"
+        if self.connections and "connections" not in top:
+            top = {"connections": self.connections, **top}
         path.write_text(yaml.safe_dump({"flows": flows, **top}, sort_keys=False))
         return path
 

@@ -97,8 +97,10 @@ def _inherited(model: type[BaseModel], base: type[BaseModel]) -> set[str]:
     same = set()
     for name, field in base.model_fields.items():
         mine = model.model_fields.get(name)
-        if mine is not None and mine.annotation == field.annotation and (
-            mine.default == field.default
+        if (
+            mine is not None
+            and mine.annotation == field.annotation
+            and (mine.default == field.default)
         ):
             same.add(name)
     return same

@@ -152,18 +152,26 @@ class TextStore(Store):
         files: list[str] = []
         rows = nbytes = in_file = 0
         writer: Any = None
-        for batch in batches:
-            if writer is None or (not self.single_file and in_file >= self.config.file_rows):
-                if writer is not None:
+        try:
+            for batch in batches:
+                if writer is None or (not self.single_file and in_file >= self.config.file_rows):
+                    if writer is not None:
+                        writer.close()
+                    name = f"part-{self.context.run_id}-{unit.seq:05d}-{len(files):03d}"
+                    files.append(posixpath.join(folder, name + self.extension))
+                    writer = self.open_writer(files[-1], batch.schema, header=not self.single_file)
+                    in_file = 0
+                writer.write(batch)
+                in_file += batch.num_rows
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+        except BaseException:
+            # Close before `abort` runs: an object-store writer left open would upload its
+            # part when garbage-collected, after abort emptied the staging folder.
+            if writer is not None:
+                with contextlib.suppress(Exception):
                     writer.close()
-                name = f"part-{self.context.run_id}-{unit.seq:05d}-{len(files):03d}"
-                files.append(posixpath.join(folder, name + self.extension))
-                writer = self.open_writer(files[-1], batch.schema, header=not self.single_file)
-                in_file = 0
-            writer.write(batch)
-            in_file += batch.num_rows
-            rows += batch.num_rows
-            nbytes += batch.nbytes
+            raise
         if writer is not None:
             writer.close()
         return StagedUnit(unit.id, rows, nbytes, {"files": files, "seq": unit.seq})
