@@ -7,6 +7,7 @@ codec; Arrow decompresses and compresses in native code on every filesystem.
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import Any
 
 import fsspec
@@ -32,14 +33,20 @@ def is_hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
+def base_of(root: str) -> str:
+    """The folder a glob starts from; `root` itself when it is no glob."""
+    if any(ch in root for ch in GLOB_CHARS):
+        return re.split(r"[*?\[]", root, maxsplit=1)[0].rsplit("/", 1)[0]
+    return root
+
+
 def list_files(fs: fsspec.AbstractFileSystem, root: str, shown: str) -> list[str]:
     """Every data file that `root` (a file, a directory or a glob) names, in a stable order."""
-    if any(ch in root for ch in GLOB_CHARS):
+    base = base_of(root)
+    if base != root:
         found = sorted(p for p in fs.glob(root) if not fs.isdir(p))
-        base = root.split("*")[0].rsplit("/", 1)[0]
     elif fs.isdir(root):
         found = sorted(fs.find(root))
-        base = root
     elif fs.exists(root):
         return [root]
     else:

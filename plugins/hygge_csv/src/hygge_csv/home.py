@@ -16,7 +16,7 @@ import pyarrow.json as pajson
 from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit
 from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
-from hygge_csv.files import arrow_filesystem, list_files, open_input
+from hygge_csv.files import arrow_filesystem, base_of, list_files, open_input
 
 
 class TextHome(Home):
@@ -89,9 +89,10 @@ class TextHome(Home):
         return self._schema
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
+        base = base_of(self.root)
         units = []
         for path in self.files:
-            rel = posixpath.relpath(path, self.root) if path != self.root else path
+            rel = posixpath.relpath(path, base) if path != base else posixpath.basename(path)
             units.append(WorkUnit(id=rel, payload={"path": path}))
         return units
 
