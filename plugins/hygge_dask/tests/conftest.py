@@ -12,6 +12,11 @@ import importlib
 import logging
 import os
 import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,3 +132,68 @@ def unit_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """The `hygge.dask` log at INFO: one line per staged unit, naming its worker."""
     caplog.set_level(logging.INFO, logger="hygge.dask")
     return caplog
+
+
+class OwnCluster:
+    """A scheduler and workers of a test's own, as separate `dask` processes on 127.0.0.1,
+    for what the shared cluster must not see (other scheduler settings, no worker yet)."""
+
+    def __init__(self, root: pathlib.Path) -> None:
+        dask = shutil.which("dask", path=str(pathlib.Path(sys.executable).parent))
+        if dask is None:
+            pytest.skip("the dask command is not installed in this venv")
+        self.dask = dask
+        self.root = root
+        self.address = ""
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        argv = [self.dask, *argv, "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+        with (self.root / f"{name}-{len(self.started)}.log").open("wb") as log:
+            self.started.append(subprocess.Popen(argv, env=env, stdout=log, stderr=log))
+
+    def scheduler(self, allowed_failures: int | None = None) -> str:
+        """Start the scheduler; returns its address."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        env = dict(os.environ)
+        if allowed_failures is not None:
+            env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(allowed_failures)
+        self._spawn("scheduler", ["scheduler", "--port", str(port)], env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    self.address = f"tcp://127.0.0.1:{port}"
+                    return self.address
+            time.sleep(0.05)
+        pytest.fail(f"the dask scheduler did not listen on 127.0.0.1:{port} within 30 s")
+
+    def worker(self) -> None:
+        """Start one nanny-managed, single-threaded worker process."""
+        space = self.root / "worker-space"
+        argv = ["worker", self.address, "--nthreads", "1", "--local-directory", str(space)]
+        self._spawn("worker", argv, dict(os.environ))
+
+    def stop(self) -> None:
+        """Workers first (each nanny stops its child), then the scheduler; by pid."""
+        for proc in reversed(self.started):
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def own_cluster(tmp_path: pathlib.Path) -> Iterator[OwnCluster]:
+    """Start processes with `.scheduler()` and `.worker()`; all stopped afterwards."""
+    root = tmp_path / "own-dask"
+    root.mkdir()
+    cluster = OwnCluster(root)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

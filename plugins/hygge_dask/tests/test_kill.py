@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -93,62 +88,14 @@ def _kill_a_worker_mid_unit(
     pytest.fail("no unit was seen running on a worker within 120 s")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def fragile_cluster(tmp_path: pathlib.Path) -> Iterator[str]:
-    """A scheduler of our own that gives a unit up after its first worker death
-    (`allowed-failures: 0`), and one nanny-managed worker; stopped by pid afterwards."""
-    dask = shutil.which("dask", path=str(pathlib.Path(sys.executable).parent))
-    if dask is None:
-        pytest.skip("the dask command is not installed in this venv")
-    port = _free_port()
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
-    logs = tmp_path / "dask-logs"
-    logs.mkdir()
-    argv = [
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port)],
-        [dask, "worker", f"tcp://127.0.0.1:{port}", "--host", "127.0.0.1", "--nthreads", "1"],
-    ]
-    for args in argv:
-        args += ["--dashboard-address", "127.0.0.1:0"]
-    argv[1] += ["--local-directory", str(tmp_path / "worker-space")]
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        for name, args in zip(("scheduler", "worker"), argv, strict=True):
-            with (logs / f"{name}.log").open("wb") as log:
-                started.append(subprocess.Popen(args, env=env, stdout=log, stderr=log))
-            if name == "scheduler":
-                _wait_for_port(port)
-        yield f"tcp://127.0.0.1:{port}"
-    finally:
-        for proc in reversed(started):  # the worker first: its nanny stops its child
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    pytest.fail(f"the dask scheduler did not listen on 127.0.0.1:{port} within 30 s")
-
-
 def test_a_unit_whose_worker_keeps_dying_fails_the_flow_and_a_rerun_converges(
-    tmp_path: pathlib.Path, fragile_cluster: str, kit: Any
+    tmp_path: pathlib.Path, own_cluster: Any, kit: Any
 ) -> None:
     from distributed import Client
+
+    # Our own scheduler, which gives a unit up after its first worker death.
+    fragile_cluster = own_cluster.scheduler(allowed_failures=0)
+    own_cluster.worker()
 
     source = kit.write_home(tmp_path / "home", files=4, rows=150_000)
     lake = tmp_path / "lake"

@@ -4,6 +4,7 @@ both workers, failures that name the unit and the worker and leave nothing behin
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pathlib
 import re
 import subprocess
@@ -224,3 +225,33 @@ def test_on_unit_raising_cancels_the_flow(tmp_path: pathlib.Path, scheduler: str
         executor.close()
     assert len(calls) == 1  # not called again once the flow is failing
     store.abort([])
+
+
+def test_units_wait_for_workers_that_join_later(
+    tmp_path: pathlib.Path, own_cluster: Any, kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An autoscaling cluster may have no worker when the run starts: units queue, the
+    plugin check waits for a worker, and the flow completes once one joins."""
+    caplog.set_level(logging.INFO, logger="hygge.dask")
+    source = kit.write_home(tmp_path / "home", files=3, rows=1_000)
+    address = own_cluster.scheduler()
+    results: list[Any] = []
+    run = threading.Thread(
+        target=lambda: results.extend(
+            FlowHarness(tmp_path).run(
+                flow(tmp_path / "home", tmp_path / "lake"),
+                executor={"type": "dask", "address": address},
+            )
+        )
+    )
+    run.start()
+    deadline = time.monotonic() + 30
+    while "no dask worker is connected yet" not in caplog.text:
+        assert time.monotonic() < deadline, "the executor did not report the empty cluster"
+        time.sleep(0.05)
+    assert run.is_alive()  # waiting, not failed
+    own_cluster.worker()
+    run.join(timeout=120)
+    (result,) = results
+    assert result.status == "ok", result.error
+    assert tables_equal(kit.read_store(tmp_path / "lake"), source)

@@ -12,6 +12,7 @@ pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import threading
@@ -170,7 +171,8 @@ class DaskExecutor(Executor):
                 f"flow {flow}: {problems[0]}{more}; every worker needs hygge-dask and the "
                 "plugins the driver has"
             )
-        self._checked.add(kinds)
+        if answers:  # with no worker yet (an autoscaling cluster), ask again next flow
+            self._checked.add(kinds)
 
     # -- running units -------------------------------------------------------------------
     def run_units(
@@ -193,7 +195,10 @@ class DaskExecutor(Executor):
         client = self.client
         self._check_workers(client, flow, home, store)
         objects = _pack(flow, home, store)
-        threads = max(client.nthreads().values(), default=1)
+        nthreads = client.nthreads()
+        if not nthreads:
+            log.warning("flow %s: no dask worker is connected yet; units wait for one", flow)
+        threads = max(nthreads.values(), default=1)
         per_unit = max(1, budget // threads)
         # A fresh token per call: a retried attempt of the same run must never be handed a
         # result Dask still holds from the attempt before, whose staging was aborted.
@@ -261,7 +266,9 @@ class DaskExecutor(Executor):
             client.cancel([f for f in futures if f.key not in handled])
             raise
         finally:
-            cancel.clear()
+            # Drops the event on the scheduler; must not mask the error that got us here.
+            with contextlib.suppress(Exception):
+                cancel.clear()
         if failure is not None:
             raise failure
         log.info(
