@@ -259,11 +259,12 @@ def test_sample_table_holds_exactly_the_declared_types() -> None:
 
 
 def test_kit_module_imports_without_pytest_for_the_cli() -> None:
-    """`hygge plugins` may show capabilities: importing them must not need pytest."""
+    """`hygge plugins` may show capabilities: importing them needs neither pytest nor numpy."""
     code = textwrap.dedent(
         """
         import sys
         sys.modules["pytest"] = None  # any import of pytest now fails
+        sys.modules["numpy"] = None
         from hygge_core.testing import declared_capabilities, KIT_TYPES
         print(len(KIT_TYPES))
         """

@@ -16,8 +16,8 @@ plugin runs it with a few lines::
 
 See docs/plugins/testing.md for every fixture, capability flag and check.
 
-The contract classes need pytest; they are imported on first use, so that
-`hygge_core.testing.capabilities` and the data helpers work without it.
+The contract classes need pytest and the data helpers numpy; both are imported on first
+use, so that `hygge_core.testing.capabilities` (which `hygge plugins` may show) stays light.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hygge_core.testing.capabilities import KIT_TYPES, declared_capabilities
-from hygge_core.testing.data import sample_table, table_checksum, tables_equal
 
 if TYPE_CHECKING:
     from hygge_core.testing.contracts import HomeContract, SimulatedCrash, StoreContract
+    from hygge_core.testing.data import sample_table, table_checksum, tables_equal
     from hygge_core.testing.harness import FlowHarness
 
 _LAZY = {
@@ -36,6 +36,9 @@ _LAZY = {
     "StoreContract": "hygge_core.testing.contracts",
     "SimulatedCrash": "hygge_core.testing.contracts",
     "FlowHarness": "hygge_core.testing.harness",
+    "sample_table": "hygge_core.testing.data",
+    "table_checksum": "hygge_core.testing.data",
+    "tables_equal": "hygge_core.testing.data",
 }
 
 
