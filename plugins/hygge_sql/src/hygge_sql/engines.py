@@ -17,12 +17,11 @@ from sqlalchemy.engine import URL, Engine
 
 from hygge_core import PermanentError
 
-# Which extra of hygge-sql brings the driver a dialect needs.
+# Which extra of hygge-sql brings a (dialect, driver)'s DB-API module.
 EXTRAS = {
-    "postgresql": "hygge-sql[postgres]",
-    "mysql": "hygge-sql[mysql]",
-    "mariadb": "hygge-sql[mysql]",
-    "sqlite": "hygge-sql[sqlite]",
+    ("postgresql", "psycopg"): "hygge-sql[postgres]",
+    ("mysql", "pymysql"): "hygge-sql[mysql]",
+    ("mariadb", "pymysql"): "hygge-sql[mysql]",
 }
 # The driver hygge uses when a URL names none (SQLAlchemy's own defaults are psycopg2 and
 # mysqlclient, which hygge-sql's extras do not install).
@@ -61,8 +60,12 @@ def check_driver(url: URL) -> None:
     try:
         dialect_cls.import_dbapi()
     except ImportError as exc:
-        extra = EXTRAS.get(url.get_backend_name())
-        install = f"pip install '{extra}'" if extra else f"install the module '{exc.name}'"
+        extra = EXTRAS.get((url.get_backend_name(), url.get_driver_name()))
+        install = (
+            f"install it: pip install '{extra}'"
+            if extra
+            else f"install its Python module '{exc.name or url.get_driver_name()}'"
+        )
         raise PermanentError(
             f"the {url.get_backend_name()} driver '{url.get_driver_name()}' is not installed; "
             f"{install}"

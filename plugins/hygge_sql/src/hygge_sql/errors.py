@@ -25,22 +25,24 @@ _TRANSIENT_SQLSTATE = ("08", "40001", "40P01", "57P01", "57P02", "57P03", "53300
 # lost connection, too many connections, lock wait timeout, deadlock.
 _TRANSIENT_MYSQL = {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055}
 _TRANSIENT_TEXT = re.compile(
-    r"connection refused|could not connect|connection reset|server closed the connection"
-    r"|terminating connection|connection timed out|timeout expired|lost connection"
-    r"|can't connect|gone away|database is locked|broken pipe|connection is closed"
-    r"|no connection to the server|the database system is (starting up|shutting down)"
-    r"|ssl syscall error|connection to server .* failed: (?!.*(password|authentication))",
+    r"connection refused|connection reset|server closed the connection|terminating connection"
+    r"|connection timed out|timeout expired|lost connection|can't connect|gone away"
+    r"|database is locked|broken pipe|connection is closed|no connection to the server"
+    r"|the database system is (starting up|shutting down|in recovery mode)"
+    r"|temporary failure in name resolution|ssl syscall error|too many clients",
     re.IGNORECASE,
 )
-_AUTH_TEXT = re.compile(
+# Said while connecting, but no retry will change it: the user must fix the URL or grants.
+_PERMANENT_TEXT = re.compile(
     r"password authentication failed|access denied|authentication failed|no password supplied"
-    r"|peer authentication failed",
+    r"|peer authentication failed|no pg_hba\.conf entry|does not exist|permission denied"
+    r"|unknown database|failed to resolve host|could not translate host name",
     re.IGNORECASE,
 )
 # Noise drivers put in front of the message the server sent.
 _PREFIXES = re.compile(
     r"^(\w+: )?(\[\w+\] )?(Failed to (prepare|execute) query: )?(could not begin COPY: )?"
-    r"(ERROR: +)?",
+    r"(Failed to connect: )?(connection failed: )?(ERROR: +)?",
 )
 
 
@@ -81,6 +83,7 @@ def reason(exc: BaseException, secret: str | None = None) -> str:
     first = re.sub(r"\s*\(Background on this error.*$", "", first)
     first = re.sub(r"^\([\w.]+\)\s*", "", first)  # SQLAlchemy's "(psycopg.errors.X) "
     first = re.sub(r"\.? SQLSTATE: \w+$", "", first)
+    first = re.sub(r"\b(FATAL|ERROR): +", "", first)
     first = mask_url(first)
     if secret and len(secret) >= 3:
         first = first.replace(secret, "***")
@@ -91,7 +94,7 @@ def is_transient(exc: BaseException) -> bool:
     """True for faults a retry may cure: lost or refused connections, a busy database."""
     root = _root(exc)
     text = str(root)
-    if _AUTH_TEXT.search(text):
+    if _PERMANENT_TEXT.search(text):
         return False
     state = _sqlstate(root)
     if state is not None:

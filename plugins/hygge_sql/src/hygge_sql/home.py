@@ -14,7 +14,7 @@ from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, Wo
 from hygge_core.secrets import mask_url
 from hygge_sql.backends import Backend, Binds, backend_for
 from hygge_sql.config import SqlHomeConfig, TableName, resolve_url, table_name
-from hygge_sql.engines import normalize_url
+from hygge_sql.engines import check_driver, normalize_url
 from hygge_sql.errors import guarded
 from hygge_sql.reading import (
     range_condition,
@@ -54,6 +54,10 @@ class SqlHome(Home):
         found: Backend | None = getattr(self, "_backend", None)
         if found is None:
             url = normalize_url(resolve_url(self.config, self.context))
+            try:
+                check_driver(url)
+            except PermanentError as exc:
+                raise PermanentError(f"{self.where}: {exc}") from None
             found = self._backend = backend_for(url, self.config.pool_size)
         return found
 

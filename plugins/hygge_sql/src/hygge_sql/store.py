@@ -39,7 +39,7 @@ from hygge_core.secrets import mask_url
 from hygge_sql import statetable
 from hygge_sql.backends import Backend, backend_for, execute_sql
 from hygge_sql.config import SqlStoreConfig, TableName, resolve_url, table_name
-from hygge_sql.engines import normalize_url
+from hygge_sql.engines import check_driver, normalize_url
 from hygge_sql.errors import guarded
 from hygge_sql.types import canonical, coerce
 
@@ -74,6 +74,10 @@ class SqlStore(Store):
         found: Backend | None = getattr(self, "_backend", None)
         if found is None:
             url = normalize_url(resolve_url(self.config, self.context))
+            try:
+                check_driver(url)
+            except PermanentError as exc:
+                raise PermanentError(f"{self.where}: {exc}") from None
             found = self._backend = backend_for(url, self.config.pool_size)
         return found
 

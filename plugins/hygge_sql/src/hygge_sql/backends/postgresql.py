@@ -58,8 +58,10 @@ class PostgresBackend(Backend):
         return super().ddl_type(t)
 
     def publish_expr(self, staged: sa.ColumnElement[Any], target_type: Any) -> Any:
-        # Text into json, uuid or an enum needs an explicit cast; so does bigint into int.
-        if isinstance(target_type, sa.types.NullType):
+        # Text goes into json, uuid, enum or interval columns only by an explicit cast. Other
+        # columns take PostgreSQL's assignment casts, which refuse what does not fit; an
+        # explicit cast would silently cut a string to a varchar(n).
+        if isinstance(target_type, sa.types.NullType) or not self.arrow_type(target_type)[1]:
             return staged
         return sa.cast(staged, target_type)
 

@@ -1,0 +1,251 @@
+"""What `hygge run` says when a database says no: one line naming the flow and the table,
+exit 1, no secret, no traceback, and nothing published."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+import subprocess
+import sys
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+import yaml
+
+HYGGE = str(pathlib.Path(sys.executable).with_name("hygge"))
+
+
+def hygge_run(
+    tmp_path: pathlib.Path, flows: dict[str, Any], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "flows.yaml"
+    path.write_text(yaml.safe_dump({"flows": flows}, sort_keys=False))
+    return subprocess.run(
+        [HYGGE, "run", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def failure(done: subprocess.CompletedProcess[str], flow: str) -> str:
+    """The one FAILED line of `flow` (checks exit code 1 and no traceback)."""
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith(f"[{flow}] FAILED: ")]
+    assert len(lines) == 1, done.stderr
+    return lines[0].removeprefix(f"[{flow}] FAILED: ")
+
+
+def parquet(tmp_path: pathlib.Path, table: pa.Table) -> str:
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path)
+    return str(path)
+
+
+SOURCE = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["ab", "toolong", "c"]})
+
+
+@pytest.mark.services
+def test_unreachable_server(tmp_path: pathlib.Path, pg_url: str) -> None:
+    """Refused connections are retried (they may be a restarting server), then reported."""
+    url = sa.make_url(pg_url).set(port=9).render_as_string(hide_password=False)
+    done = hygge_run(
+        tmp_path,
+        {
+            "read": {
+                "home": {"type": "sql", "url": url, "table": "src"},
+                "store": "out/",
+                "retry": {"attempts": 2, "initial": 0.1},
+            }
+        },
+    )
+    assert failure(done, "read") == (
+        "table 'src': connection to server at \"127.0.0.1\", port 9 failed: Connection refused"
+    )
+    assert "[read] attempt 1 of 2 failed" in done.stderr
+
+
+def test_unparsable_url_is_a_config_error(tmp_path: pathlib.Path) -> None:
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, SOURCE),
+                "store": {"type": "sql", "url": "db", "table": "t"},
+            }
+        },
+    )
+    assert done.returncode == 2
+    assert "flow 'load' → store → field 'url': Value error, not a SQLAlchemy database URL" in (
+        done.stderr
+    )
+
+
+@pytest.mark.services
+def test_missing_database_is_not_retried(tmp_path: pathlib.Path, pg_url: str) -> None:
+    url = sa.make_url(pg_url).set(database="no_such_db").render_as_string(hide_password=False)
+    done = hygge_run(
+        tmp_path,
+        {"read": {"home": {"type": "sql", "url": url, "table": "src"}, "store": "out/"}},
+    )
+    port = sa.make_url(pg_url).port
+    assert failure(done, "read") == (
+        f"table 'src': connection to server at \"127.0.0.1\", port {port} failed: "
+        'database "no_such_db" does not exist'
+    )
+    assert "attempt 1 of" not in done.stderr
+
+
+@pytest.mark.services
+def test_wrong_password(tmp_path: pathlib.Path, mysql_url: str) -> None:
+    base = sa.make_url(mysql_url)
+    user, right = f"hygge_{secrets.token_hex(3)}", "R1ght-pw"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{right}'"))
+    try:
+        wrong = base.set(username=user, password="wr0ng-Secret").render_as_string(
+            hide_password=False
+        )
+        done = hygge_run(
+            tmp_path,
+            {
+                "load": {
+                    "home": parquet(tmp_path, SOURCE),
+                    "store": {"type": "sql", "url": wrong, "table": "t"},
+                }
+            },
+        )
+        assert failure(done, "load") == (
+            f"table 't': Access denied for user '{user}'@'localhost' (using password: YES)"
+        )
+        assert "wr0ng-Secret" not in done.stdout + done.stderr
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP USER '{user}'@'%'"))
+        engine.dispose()
+
+
+def test_missing_table(tmp_path: pathlib.Path, sqlite_url: str) -> None:
+    done = hygge_run(
+        tmp_path,
+        {"read": {"home": {"type": "sql", "url": sqlite_url, "table": "nope"}, "store": "out/"}},
+    )
+    assert "does not exist" in failure(done, "read")
+    done = hygge_run(
+        tmp_path,
+        {
+            "read": {
+                "home": {"type": "sql", "url": f"sqlite:///{tmp_path / 'x.db'}", "table": "t"},
+                "store": "out/",
+            }
+        },
+    )
+    assert failure(done, "read") == (
+        f"table 't': the SQLite database file {tmp_path / 'x.db'} does not exist"
+    )
+
+
+def _existing(database: Any, ddl: str) -> None:
+    engine = database.engine()
+    with engine.begin() as conn:
+        conn.execute(sa.text(ddl))
+        conn.execute(sa.text(f"INSERT INTO {database.table('t')} VALUES (0, 'old')"))
+    engine.dispose()
+
+
+def _rows(database: Any) -> list[tuple[Any, ...]]:
+    engine = database.engine()
+    with engine.connect() as conn:
+        found = conn.execute(sa.text(f"SELECT * FROM {database.table('t')}")).all()
+        names = sa.inspect(conn).get_table_names(schema=database.schema)
+    engine.dispose()
+    assert not [n for n in names if n.startswith("_hygge_stg_")], names
+    return [tuple(r) for r in found]
+
+
+@pytest.mark.services
+def test_value_the_target_cannot_hold_postgres(tmp_path: pathlib.Path, pg_database: Any) -> None:
+    _existing(pg_database, f"CREATE TABLE {pg_database.table('t')} (id bigint, name varchar(3))")
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, SOURCE),
+                "store": {
+                    "type": "sql",
+                    "url": pg_database.url,
+                    "table": pg_database.table("t"),
+                    "mode": "replace",
+                },
+            }
+        },
+    )
+    assert failure(done, "load") == (
+        f"table '{pg_database.table('t')}': value too long for type character varying(3)"
+    )
+    assert _rows(pg_database) == [(0, "old")]
+
+
+def test_value_the_target_cannot_hold_sqlite(tmp_path: pathlib.Path, sqlite_database: Any) -> None:
+    _existing(sqlite_database, "CREATE TABLE t (id BIGINT, name TEXT NOT NULL)")
+    source = pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", None]})
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, source),
+                "store": {"type": "sql", "url": sqlite_database.url, "table": "t"},
+            }
+        },
+    )
+    assert failure(done, "load") == "table 't': NOT NULL constraint failed: t.name"
+    assert _rows(sqlite_database) == [(0, "old")]
+
+
+def test_value_that_cannot_be_converted(tmp_path: pathlib.Path, sqlite_database: Any) -> None:
+    """A uint64 beyond what SQLite's integers hold is refused at staging, by column."""
+    source = pa.table({"n": pa.array([1, 2**64 - 1], pa.uint64()), "t": pa.array([1, 2])})
+    source = source.append_column(
+        "ns", pa.array([0, 1], pa.timestamp("ns"))
+    )  # nanoseconds do not fit microsecond columns
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, source),
+                "store": {"type": "sql", "url": sqlite_database.url, "table": "u"},
+            }
+        },
+    )
+    message = failure(done, "load")
+    assert message.startswith(
+        "table 'u': column 'ns': cannot convert timestamp[ns] to timestamp[us]"
+    )
+
+
+def test_missing_driver_names_the_extra(tmp_path: pathlib.Path) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "psycopg.py").write_text("raise ImportError('psycopg is not installed here')\n")
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, SOURCE),
+                "store": {"type": "sql", "url": "postgresql://u@127.0.0.1/db", "table": "t"},
+            }
+        },
+        env={"PYTHONPATH": str(shim)},
+    )
+    assert failure(done, "load") == (
+        "table 't': the postgresql driver 'psycopg' is not installed; "
+        "install it: pip install 'hygge-sql[postgres]'"
+    )
