@@ -35,7 +35,7 @@ POINT_RANGE = {
 
 def kill_points() -> int:
     """How many kill points each combination runs (HYGGE_KILL_POINTS; stress: 50)."""
-    return int(os.environ.get("HYGGE_KILL_POINTS", "6"))
+    return int(os.environ.get("HYGGE_KILL_POINTS", "4"))
 
 
 @dataclass

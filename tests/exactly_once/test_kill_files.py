@@ -1,6 +1,6 @@
 """Parquet → Parquet survives `kill -9` at any point: the re-run converges exactly.
 
-The everyday suite runs HYGGE_KILL_POINTS (default 6) kill points per mode; scripts/stress.sh
+The everyday suite runs HYGGE_KILL_POINTS (default 4) kill points per mode; scripts/stress.sh
 runs 50 per mode.
 """
 
