@@ -17,7 +17,7 @@ from hygge_core.testing import FlowHarness, tables_equal
 
 pytestmark = pytest.mark.services
 
-FILES, ROWS = 10, 150_000
+FILES, ROWS = 8, 120_000
 
 
 def test_killing_a_worker_mid_unit_still_lands_every_row_once(
@@ -97,7 +97,7 @@ def test_a_unit_whose_worker_keeps_dying_fails_the_flow_and_a_rerun_converges(
     fragile_cluster = own_cluster.scheduler(allowed_failures=0)
     own_cluster.worker()
 
-    source = kit.write_home(tmp_path / "home", files=4, rows=150_000)
+    source = kit.write_home(tmp_path / "home", files=4, rows=100_000)
     lake = tmp_path / "lake"
     flows = {
         "copy": {
@@ -130,6 +130,6 @@ def test_a_unit_whose_worker_keeps_dying_fails_the_flow_and_a_rerun_converges(
         (again,) = harness.run(flows, executor=executor)
     assert again.status == "ok", again.error
     got = kit.read_store(lake)
-    assert got.column("id").to_pylist() == list(range(4 * 150_000))
+    assert got.column("id").to_pylist() == list(range(4 * 100_000))
     assert tables_equal(got, source)
     assert kit.staging_files(lake) == []
