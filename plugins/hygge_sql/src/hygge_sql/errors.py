@@ -28,7 +28,7 @@ _TRANSIENT_TEXT = re.compile(
     r"connection refused|connection reset|server closed the connection|terminating connection"
     r"|connection timed out|timeout expired|lost connection|can't connect|gone away"
     r"|database is locked|broken pipe|connection is closed|no connection to the server"
-    r"|the database system is (starting up|shutting down|in recovery mode)"
+    r"|the database system is (starting up|shutting down|in recovery mode|not yet accepting)"
     r"|temporary failure in name resolution|ssl syscall error|too many clients",
     re.IGNORECASE,
 )
