@@ -68,7 +68,9 @@ def plugin_files() -> dict[str, str]:
     found = {}
     for path in sorted(PLUGIN.rglob("*")):
         rel = path.relative_to(PLUGIN).as_posix()
-        if path.is_dir() or "__pycache__" in rel or ".egg-info" in rel or rel.startswith("build"):
+        parts = rel.split("/")
+        junk = any(p.startswith((".", "__pycache__")) or p.endswith(".egg-info") for p in parts)
+        if path.is_dir() or junk or parts[0] in ("build", "dist"):
             continue
         found[rel] = path.read_text()
     return found
