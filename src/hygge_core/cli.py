@@ -170,7 +170,8 @@ def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
         out.print(
             redact(
                 f"{r.name}: {flow.home_config.type} → {flow.store_config.type} "
-                f"(mode {flow.store_config.mode}, read {window}), {r.units} work unit(s)"
+                f"(mode {flow.store_config.mode}, read {window}), {r.units} work unit(s)\n"
+                f"  {r.route}"
             ),
             markup=False,
         )

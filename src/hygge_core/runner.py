@@ -64,6 +64,7 @@ class FlowResult:
     recovered: list[str] = field(default_factory=list)
     window: Window | None = None
     plan: list[WorkUnit] = field(default_factory=list)
+    route: str = ""  # "home → store", as their describe() says (secrets masked)
 
     @property
     def rows_per_second(self) -> float:
@@ -299,6 +300,7 @@ class Runner:
         state = store.read_state()
         window = window_for(flow.home_config.incremental, state)
         units = home.plan(window)
+        result.route = f"{home.describe()} → {store.describe()}"
         result.status, result.units, result.window, result.plan = (
             "planned",
             len(units),

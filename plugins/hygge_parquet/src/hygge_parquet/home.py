@@ -67,6 +67,13 @@ class ParquetHome(Home):
     def describe(self) -> str:
         return f"parquet {self.config.path}"
 
+    def check(self) -> str | None:
+        problem = self.context.storage.check(self.config.path, self.config.connection)
+        globbed = any(ch in self.config.path for ch in GLOB_CHARS)
+        if problem is None and not globbed and not self.fs.exists(self.root):
+            return f"no such file or directory: {self.config.path}"
+        return problem
+
     @cached_property
     def files(self) -> list[str]:
         """Every data file of the dataset, in a stable order."""

@@ -80,6 +80,9 @@ class ParquetStore(Store):
     def describe(self) -> str:
         return f"parquet {self.config.path} ({self.config.mode})"
 
+    def check(self) -> str | None:
+        return self.context.storage.check(self.config.path, self.config.connection, write=True)
+
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return self.committer.lock()
 
