@@ -172,7 +172,22 @@ def _as_time(value: Any) -> Any:
     return value
 
 
-def cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """`batch` with every column coerced to `schema` (no copy for columns already right)."""
-    arrays = [coerce(batch.column(i), field.type, field.name) for i, field in enumerate(schema)]
+def detach(batch: pa.RecordBatch, schema: pa.Schema, offset: int = 0) -> pa.RecordBatch:
+    """`batch` coerced to `schema`, in memory of Arrow's own pool.
+
+    A driver's batch (ADBC's, allocated with malloc) stays alive, every column of it, as
+    long as one column is referenced: the batches waiting in hygge's queue and in a
+    Parquet row group would hold several times the bytes the queue's budget counts, and
+    freeing them later in another thread fragments malloc's heap. Columns the conversion
+    did not already copy are copied (a memcpy), so the driver's memory is released here.
+    `offset` skips leading columns (a marker column the reader added).
+    """
+    arrays = []
+    for i, field in enumerate(schema):
+        source = batch.column(i + offset)
+        result = coerce(source, field.type, field.name)
+        shared = {b.address for b in source.buffers() if b is not None}
+        if any(b is not None and b.address in shared for b in result.buffers()):
+            result = pa.concat_arrays([result])
+        arrays.append(result)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

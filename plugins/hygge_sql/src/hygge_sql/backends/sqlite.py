@@ -35,7 +35,7 @@ from hygge_sql.backends.base import Backend, Binds, query_text
 from hygge_sql.backends.feed import Feed
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
-from hygge_sql.types import Column, coerce, decimal_type
+from hygge_sql.types import Column, coerce, decimal_type, detach
 
 _COMPILER = sqlite.dialect(paramstyle="qmark")
 _DECLARED = re.compile(
@@ -261,10 +261,7 @@ class SqliteBackend(Backend):
                 flags = batch.column(0)
                 if pc.max(flags).as_py() == 1:
                     batch = batch.filter(pc.equal(flags, 0))
-                arrays = [
-                    coerce(batch.column(i + 1), c.arrow, c.name) for i, c in enumerate(columns)
-                ]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+                yield detach(batch, schema, offset=1)
 
     def stage(
         self,

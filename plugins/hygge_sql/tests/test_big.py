@@ -1,0 +1,121 @@
+"""5,000,000 rows PostgreSQL → Parquet → PostgreSQL through `hygge run`, in bounded memory.
+
+The peak RSS is the `hygge` child's own (measured by a wrapper process whose only child it
+is). The flows set `memory: 64MB`: hygge's default byte budget for batches in flight is
+256MB, which on top of the ~110MB that Python, pyarrow, SQLAlchemy and the drivers take
+passes 400MB by itself. Parquet row groups are 250,000 rows, because a Parquet writer holds
+and a reader decodes a whole row group at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+import yaml
+
+ROWS = 5_000_000
+PEAK_LIMIT = 400 * 2**20
+
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def hygge_measured(*args: str) -> tuple[int, str, int, float]:
+    """(exit code, stderr, peak RSS bytes, seconds) of `hygge ARGS` in its own process."""
+    hygge = str(pathlib.Path(sys.executable).parent / "hygge")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, hygge, *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    seconds = time.monotonic() - started
+    *rest, last = proc.stderr.rstrip("\n").split("\n")
+    return proc.returncode, "\n".join(rest), int(last) * 1024, seconds
+
+
+# The benchmark's shape: 9 columns, made by the server (no Python loop).
+SOURCE_SQL = """
+CREATE TABLE {t} AS SELECT
+  g::bigint AS id,
+  (g::bigint * 7919 % 1000003) AS customer_id,
+  (g % 100000) / 100.0::double precision AS amount,
+  (g % 1000)::int AS quantity,
+  g % 3 = 0 AS is_active,
+  'category_' || lpad((g % 50)::text, 2, '0') AS category,
+  CASE WHEN g % 31 = 0 THEN NULL ELSE md5(g::text) END AS comment,
+  timestamp '2020-01-01' + g * interval '1 second' AS created_at,
+  date '2000-01-01' + (g % 10000) AS event_date
+FROM generate_series(0, {n} - 1) AS g
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_five_million_rows_both_ways_in_bounded_memory(
+    tmp_path: pathlib.Path, pg_database: Any
+) -> None:
+    source, target = pg_database.table("src"), pg_database.table("dst")
+    engine = pg_database.engine()
+    with engine.begin() as conn:
+        conn.execute(sa.text(SOURCE_SQL.format(t=source, n=ROWS)))
+    flows = tmp_path / "flows.yaml"
+    lake = tmp_path / "lake"
+    flows.write_text(
+        yaml.safe_dump(
+            {
+                "flows": {
+                    "pg_to_parquet": {
+                        "home": {"type": "sql", "url": pg_database.url, "table": source},
+                        "store": {"type": "parquet", "path": str(lake), "row_group_rows": 250_000},
+                        "memory": "64MB",
+                    },
+                    "parquet_to_pg": {
+                        "home": {"type": "parquet", "path": str(lake)},
+                        "store": {"type": "sql", "url": pg_database.url, "table": target},
+                        "memory": "64MB",
+                    },
+                }
+            }
+        )
+    )
+    code, err, peak, seconds = hygge_measured("run", str(flows), "--flow", "pg_to_parquet")
+    print(f"\nPostgreSQL→Parquet {ROWS:,} rows: {seconds:.2f} s, peak RSS {peak / 2**20:.0f} MiB")
+    assert code == 0, err
+    assert peak < PEAK_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
+    landed = pq.read_table(lake, columns=["id", "comment"])
+    assert landed.num_rows == ROWS
+    assert pc.sum(landed["id"]).as_py() == ROWS * (ROWS - 1) // 2
+    assert landed["comment"].null_count == len(range(0, ROWS, 31))
+    del landed
+
+    code, err, peak, seconds = hygge_measured("run", str(flows), "--flow", "parquet_to_pg")
+    print(f"Parquet→PostgreSQL {ROWS:,} rows: {seconds:.2f} s, peak RSS {peak / 2**20:.0f} MiB")
+    assert code == 0, err
+    assert peak < PEAK_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
+    with engine.connect() as conn:
+        # Every row, every column: the two tables hold the same rows.
+        differ = conn.execute(
+            sa.text(
+                f"SELECT count(*) FROM ((SELECT * FROM {source} EXCEPT ALL SELECT * FROM {target})"
+                f" UNION ALL (SELECT * FROM {target} EXCEPT ALL SELECT * FROM {source})) AS d"
+            )
+        ).scalar()
+        rows = conn.execute(sa.text(f"SELECT count(*) FROM {target}")).scalar()
+    engine.dispose()
+    assert (rows, differ) == (ROWS, 0)
