@@ -33,15 +33,19 @@ class SqlConnection(ConnectionConfig):
     The parts spare users URL-escaping of passwords with `@`, `/` or `:` in them.
     """
 
-    type: Literal["sql"] = "sql"
-    url: str | None = Field(default=None, description="a SQLAlchemy URL")
-    drivername: str | None = Field(default=None, description="e.g. postgresql, mysql, sqlite")
-    host: str | None = None
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
-    database: str | None = None
-    query: dict[str, str] = Field(default_factory=dict, description="URL query options")
+    type: Literal["sql"] = Field(default="sql", description="a database connection")
+    url: str | None = Field(default=None, description="a SQLAlchemy URL (or the parts below)")
+    drivername: str | None = Field(
+        default=None, description="postgresql, mysql, mariadb, sqlite, or dialect+driver"
+    )
+    host: str | None = Field(default=None, description="server host name or address")
+    port: int | None = Field(default=None, description="server port")
+    username: str | None = Field(default=None, description="user to log in as")
+    password: str | None = Field(default=None, description="its password (never printed)")
+    database: str | None = Field(default=None, description="database name (SQLite: file path)")
+    query: dict[str, str] = Field(
+        default_factory=dict, description="URL query options, e.g. {sslmode: require}"
+    )
 
     @field_validator("url")
     @classmethod
@@ -75,15 +79,14 @@ class SqlConnection(ConnectionConfig):
 class _Target(BaseModel):
     """Where a database table is: the fields the home and the store share."""
 
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, description="a SQLAlchemy URL, e.g. sqlite:///app.db")
     connection: str | None = Field(default=None, description="a connection under connections:")
-    db_schema: str | None = Field(
+    schema_name: str | None = Field(
         default=None,
-        alias="schema",
-        description="the schema (namespace) of the table; default: from table, else the "
-        "database's default",
+        description="the table's schema, for table names that contain a dot "
+        "(default: the part of table before the first dot, else the database's default)",
     )
     pool_size: int | None = Field(
         default=None, ge=1, description="connections kept open per process (default: cores + 4)"
@@ -111,8 +114,8 @@ class TableName:
 
 
 def table_name(table: str, schema: str | None) -> TableName:
-    """`table: sales.orders` → schema `sales`, table `orders`; an explicit `schema:` wins and
-    then `table` is taken whole (for names that contain a dot)."""
+    """`table: sales.orders` → schema `sales`, table `orders`; with `schema_name:` the
+    table is taken whole (for names that contain a dot)."""
     if schema is not None:
         return TableName(table, schema)
     if "." in table:
@@ -134,7 +137,7 @@ class SplitConfig(BaseModel):
 class SqlHomeConfig(_Target, HomeConfig):
     """`home: {type: sql, ...}`."""
 
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(extra="forbid")
 
     table: str | None = Field(default=None, description="the table to read (schema.table)")
     query: str | None = Field(default=None, description="a SELECT to read instead of a table")
@@ -153,7 +156,7 @@ class SqlHomeConfig(_Target, HomeConfig):
 class SqlStoreConfig(_Target, StoreConfig):
     """`store: {type: sql, ...}`."""
 
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(extra="forbid")
 
     table: str = Field(description="the table to write (schema.table); created if missing")
     batch_rows: int = Field(

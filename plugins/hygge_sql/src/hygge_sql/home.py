@@ -66,7 +66,7 @@ class SqlHome(Home):
         """The table read, or None for a `query:`."""
         if self.config.table is None:
             return None
-        return table_name(self.config.table, self.config.db_schema)
+        return table_name(self.config.table, self.config.schema_name)
 
     @property
     def where(self) -> str:

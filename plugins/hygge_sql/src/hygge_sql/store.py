@@ -84,7 +84,7 @@ class SqlStore(Store):
     @property
     def table(self) -> TableName:
         """The target table."""
-        return table_name(self.config.table, self.config.db_schema)
+        return table_name(self.config.table, self.config.schema_name)
 
     @property
     def where(self) -> str:
