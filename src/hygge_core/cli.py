@@ -70,6 +70,9 @@ def main_options(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if os.environ.get("HYGGE_TRACE_PLUGINS") == "1":
+        # Asking for the trace is asking to see it, whatever the verbosity.
+        logging.getLogger("hygge.plugins").setLevel(logging.INFO)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -230,6 +233,8 @@ def plugins(
     """List installed plugins: distribution, version, types and hooks."""
     from rich.table import Table
 
+    from hygge_core.testing.capabilities import declared_capabilities
+
     registry = _registry()
     rows = [
         {
@@ -240,6 +245,17 @@ def plugins(
             "executors": sorted(p.executors),
             "storage": sorted(p.storages),
             "hooks": sorted(p.hooks),
+            # What the kit checks each type against, as the classes declare it.
+            "capabilities": {
+                **{
+                    f"home:{n}": declared_capabilities(registry.homes[n], "home")
+                    for n in sorted(p.homes)
+                },
+                **{
+                    f"store:{n}": declared_capabilities(registry.stores[n], "store")
+                    for n in sorted(p.stores)
+                },
+            },
         }
         for p in registry.plugins.values()
     ]
@@ -250,7 +266,7 @@ def plugins(
         print(json.dumps({"plugins": rows, "broken": broken}, indent=2))
         return
     table = Table(title="hygge plugins", title_justify="left")
-    for col in ("distribution", "version", "homes", "stores", "other", "hooks"):
+    for col in ("distribution", "version", "homes", "stores", "capabilities", "other", "hooks"):
         table.add_column(col)
     for r in rows:
         other = ", ".join(
@@ -261,10 +277,19 @@ def plugins(
             r["version"],
             ", ".join(r["homes"]),
             ", ".join(r["stores"]),
+            escape("; ".join(_capability_text(k, v) for k, v in r["capabilities"].items())),
             other,
             ", ".join(r["hooks"]),
         )
     out.print(table)
+
+
+def _capability_text(name: str, caps: dict[str, Any]) -> str:
+    """`store:parquet: append, replace` / `home:sql: incremental, splits`."""
+    if "modes" in caps:
+        return f"{name}: {', '.join(caps['modes'])}"
+    flags = [k for k in ("incremental", "splits") if caps.get(k)]
+    return f"{name}: {', '.join(flags) or 'full reads'}"
 
 
 @app.command()

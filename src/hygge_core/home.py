@@ -46,6 +46,8 @@ class Home(ABC):
 
     config_model: ClassVar[type[HomeConfig]] = HomeConfig
     supports_incremental: ClassVar[bool] = False
+    splits: ClassVar[bool] = False
+    arrow_types: ClassVar[tuple[str, ...] | None] = None
     transient: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: HomeConfig, context: FlowContext) -> None:

@@ -63,6 +63,7 @@ class Store(ABC):
     modes: ClassVar[frozenset[str]] = frozenset({"append", "replace"})
     transient: ClassVar[tuple[str, ...]] = ()
     supports_resume: ClassVar[bool] = False
+    arrow_types: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config

@@ -42,6 +42,7 @@ class ParquetHome(Home):
 
     config_model = ParquetHomeConfig
     supports_incremental = True
+    splits = True
     transient = ("_afs", "fs", "files", "_metadata")
 
     def __init__(self, config: ParquetHomeConfig, context: FlowContext) -> None:

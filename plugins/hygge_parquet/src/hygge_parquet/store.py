@@ -130,20 +130,24 @@ class ParquetStore(Store):
         rows = nbytes = 0
         writer: pq.ParquetWriter | None = None
         in_file = 0
-        for group in _row_groups(batches, self.config.row_group_rows):
-            if writer is None or in_file >= self.config.file_rows:
-                if writer is not None:
-                    writer.close()
-                name = f"part-{self.context.run_id}-{unit.seq:05d}-{len(files):03d}.parquet"
-                files.append(posixpath.join(folder, name))
-                writer = self._writer(files[-1], group.schema)
-                in_file = 0
-            writer.write_table(group, row_group_size=self.config.row_group_rows)
-            in_file += group.num_rows
-            rows += group.num_rows
-            nbytes += group.nbytes
-        if writer is not None:
-            writer.close()
+        try:
+            for group in _row_groups(batches, self.config.row_group_rows):
+                if writer is None or in_file >= self.config.file_rows:
+                    if writer is not None:
+                        writer.close()
+                    name = f"part-{self.context.run_id}-{unit.seq:05d}-{len(files):03d}.parquet"
+                    files.append(posixpath.join(folder, name))
+                    writer = self._writer(files[-1], group.schema)
+                    in_file = 0
+                writer.write_table(group, row_group_size=self.config.row_group_rows)
+                in_file += group.num_rows
+                rows += group.num_rows
+                nbytes += group.nbytes
+        finally:
+            # Closed on failure too, before abort runs: an object-store writer left open
+            # would upload its part later, after abort cleaned the staging folder.
+            if writer is not None:
+                writer.close()
         return StagedUnit(unit.id, rows, nbytes, {"files": files})
 
     def commit(self, staged: list[StagedUnit], state: FlowState) -> None:
