@@ -152,3 +152,9 @@ def pg_database(pg_url: str, pg_schema: str) -> Database:
 def sqlite_database(sqlite_url: str) -> Database:
     """A fresh SQLite file (with ADBC)."""
     return Database("sqlite", sqlite_url)
+
+
+@pytest.fixture
+def mysql_database(mysql_url: str) -> Database:
+    """A MariaDB database of the test's own."""
+    return Database("mariadb", mysql_url, adbc=False)

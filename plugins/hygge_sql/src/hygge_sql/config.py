@@ -183,5 +183,8 @@ def resolve_url(config: _Target, context: FlowContext) -> Any:
         return SqlConnection.model_validate(raw).sqlalchemy_url()
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(connection)"
-        raise PermanentError(f"connection '{config.connection}': {where}: {first['msg']}") from None
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise PermanentError(
+            f"connection '{config.connection}': " + (f"{where}: " if where else "") + message
+        ) from None
