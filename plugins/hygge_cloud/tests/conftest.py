@@ -330,6 +330,44 @@ def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
             proc.wait()
 
 
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(code.stdout)
+sys.stderr.write(code.stderr)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code.returncode)
+"""
+
+
+def run_measured(
+    *args: str, cwd: pathlib.Path, env: dict[str, str | None] | None = None, timeout: float = 900
+) -> tuple[Completed, int]:
+    """Run `hygge ARGS` and return its result and its peak RSS in bytes.
+
+    A small wrapper process waits for hygge, so RUSAGE_CHILDREN measures hygge alone (a
+    child forked straight from pytest would inherit pytest's peak).
+    """
+    full = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full = {k: v for k, v in full.items() if v is not None}
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, HYGGE, *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    *rest, last = proc.stderr.rstrip("\n").split("\n")
+    return Completed(proc.returncode, proc.stdout, "\n".join(rest)), int(last) * 1024
+
+
+@pytest.fixture
+def measured() -> Any:
+    """`run_measured` as a fixture."""
+    return run_measured
+
+
 @pytest.fixture
 def cli() -> Any:
     """`run_cli` as a fixture (test modules cannot import conftest under importlib mode)."""
@@ -424,7 +462,9 @@ class FaultyProxy:
             for k, v in resp.getheaders():
                 if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                     req.send_header(k, v)
-            req.send_header("Content-Length", str(len(data)))
+            # A HEAD answer has no body but tells the object's size: pass that on.
+            length = resp.getheader("Content-Length") if req.command == "HEAD" else None
+            req.send_header("Content-Length", length or str(len(data)))
             req.end_headers()
             if req.command != "HEAD":
                 req.wfile.write(data)
@@ -445,3 +485,18 @@ def faulty_s3(s3: Cloud) -> Iterator[tuple[Cloud, FaultyProxy]]:
         yield s3, proxy
     finally:
         proxy.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_filesystems() -> Iterator[None]:
+    """Forget hygge-cloud's filesystem instances after each test.
+
+    fsspec caches instances by their arguments, not by the environment; a test that runs
+    without credentials in its environment must not hand its instance to the next test.
+    """
+    yield
+    from hygge_cloud import azure, gcs, s3
+
+    for module in (s3, azure, gcs):
+        if module.filesystem_class.cache_info().currsize:
+            module.filesystem_class().clear_instance_cache()

@@ -95,3 +95,23 @@ def _assert_nothing_staged(cloud) -> None:
         f for f in cloud.files("lake", "t") if "_hygge_staging" in f or "/_hygge/commits/" in f
     ]
     assert leftovers == []
+
+
+def test_azure_account_in_the_url(azure, tmp_path: pathlib.Path) -> None:
+    """`abfss://container@account.dfs.core.windows.net/dir`, the Spark form: the path is
+    `container/dir` and the account comes from the URL (here it matches the connection)."""
+    harness = FlowHarness(tmp_path)
+    table = sample_table(800, seed=9)
+    pq.write_table(table, tmp_path / "src.parquet")
+    url = f"abfss://{azure.bucket}@devstoreaccount1.dfs.core.windows.net/spark/t"
+    connections = {"lake": azure.connection}
+    store = {"type": "parquet", "path": url, "connection": "lake"}
+    harness.run_ok(
+        {"up": {"home": str(tmp_path / "src.parquet"), "store": store}}, connections=connections
+    )
+    _assert_exact(azure.read("spark", "t"), table)
+    home = {"type": "parquet", "path": url, "connection": "lake"}
+    harness.run_ok(
+        {"down": {"home": home, "store": str(tmp_path / "back") + "/"}}, connections=connections
+    )
+    _assert_exact(pq.read_table(tmp_path / "back"), table)

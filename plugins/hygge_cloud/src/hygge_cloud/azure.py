@@ -177,7 +177,14 @@ async def wait_for_copy(target: Any, status: str | None, source: str, dest: str)
 def filesystem_class() -> type:
     """The guarded adlfs class (built on first use: adlfs is imported lazily)."""
     adlfs = need("adlfs", "azure")
-    return guarded(adlfs.AzureBlobFileSystem, AzureRules, "abfs", _AzureOverrides)
+    return guarded(adlfs.AzureBlobFileSystem, AzureRules, "abfs", _AzureOverrides, module=__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # Pickle finds the guarded class by name here; it is built on first use.
+    if name == "HyggeAzureBlobFileSystem":
+        return filesystem_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AzureStorage(CloudStorage):

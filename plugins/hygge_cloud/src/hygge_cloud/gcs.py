@@ -108,7 +108,14 @@ def filesystem_class() -> type:
     # without gRPC egress, every call then stalls for a minute.
     os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     gcsfs = need("gcsfs", "gcs")
-    return guarded(gcsfs.GCSFileSystem, GCSRules, "gs", _GCSOverrides)
+    return guarded(gcsfs.GCSFileSystem, GCSRules, "gs", _GCSOverrides, module=__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # Pickle finds the guarded class by name here; it is built on first use.
+    if name == "HyggeGCSFileSystem":
+        return filesystem_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _token(connection: GCSConnection | None) -> Any:

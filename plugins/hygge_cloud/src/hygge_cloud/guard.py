@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
@@ -58,6 +59,12 @@ GUARDED = (
 # "Is it there?" answers False for a path in a bucket that does not exist; hygge wants
 # that said, not taken as an empty folder.
 PROBES = frozenset({"_exists", "_isdir", "_isfile"})
+# Calls that change the store: each forgets what listings told (see `_info`).
+MUTATORS = frozenset(
+    {"_pipe_file", "_pipe", "_put_file", "_cp_file", "_copy", "_rm_file", "_rm", "_mkdir"}
+)
+# How long a file seen in a listing may be opened without asking for its size again.
+SEEN_TTL = 300.0
 FILE_METHODS = ("read", "readinto", "readline", "write", "flush", "close")
 
 
@@ -109,6 +116,7 @@ class GuardedFileSystem:
         self.hygge_label = hygge_label
         self.hygge_scheme = hygge_scheme or self.scheme
         self._buckets_seen: set[str] = set()
+        self._files_seen: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # -- naming --------------------------------------------------------------------------
     def hygge_url(self, path: Any) -> str:
@@ -160,6 +168,32 @@ class GuardedFileSystem:
     async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
         await self._mkdir(path)
 
+    # -- what listings told ---------------------------------------------------------------
+    async def _find(self, path: str, *args: Any, detail: bool = False, **kwargs: Any) -> Any:
+        """The provider's listing, remembering each file's details for `_info`."""
+        if args:  # positional options: pass through untouched
+            return await super()._find(path, *args, detail=detail, **kwargs)  # type: ignore[misc]
+        found = await super()._find(path, detail=True, **kwargs)  # type: ignore[misc]
+        now = time.monotonic()
+        for name, info in found.items():
+            if info.get("type") == "file":
+                self._files_seen[name] = (now, info)
+        return found if detail else sorted(found)
+
+    async def _info(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """A file's details: from a recent listing when there is one, else the store.
+
+        Opening a file for reading asks for its size (a HEAD request); pyarrow's fsspec
+        handler asks twice. For a prefix of thousands of small files that tripled the
+        requests of a read. Only positive facts from this filesystem's own listings are
+        reused, for `SEEN_TTL` seconds, and any change made through it forgets them all;
+        reads still send the ETag, so an object replaced meanwhile fails loudly.
+        """
+        seen = self._files_seen.get(self._strip_protocol(path))  # type: ignore[attr-defined]
+        if seen is not None and not (args or kwargs) and time.monotonic() - seen[0] < SEEN_TTL:
+            return dict(seen[1])
+        return await super()._info(path, *args, **kwargs)  # type: ignore[misc]
+
     # -- translation ---------------------------------------------------------------------
     def hygge_translate(self, exc: BaseException, path: Any) -> Exception | None:
         """The hygge error for `exc` raised while working on `path`, or None to keep it."""
@@ -177,6 +211,8 @@ class GuardedFileSystem:
         return to_error(fault, self.hygge_url(path), self.hygge_label, self.rules.service)
 
     def _open(self, path: str, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        if "r" not in mode:
+            self._files_seen.clear()
         try:
             f = super()._open(path, mode, *args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
@@ -194,6 +230,8 @@ def _guard(name: str, method: Callable[..., Coroutine[Any, Any, Any]]) -> Callab
         depth = _DEPTH.get()
         token = _DEPTH.set(depth + 1)
         path = _path_of(name, args, kwargs)
+        if name in MUTATORS:
+            self._files_seen.clear()
         try:
             result = await method(self, *args, **kwargs)
         except Exception as exc:
@@ -235,16 +273,20 @@ def guarded(
     rules: type[Rules],
     scheme: str,
     provider: type | None = None,
+    *,
+    module: str = __name__,
 ) -> type:
     """A subclass of `base` with hygge's error translation and bucket policy.
 
     `provider` holds the provider's own overrides (its bucket check, a safer copy); they
-    come first in the MRO and are guarded like the rest.
+    come first in the MRO and are guarded like the rest. The class is named
+    `Hygge<base name>` in `module`, which must answer that name (a module `__getattr__`),
+    so that instances pickle like the provider's own.
     """
     meta = type(base)  # fsspec's caching metaclass
     bases = (provider, GuardedFileSystem, base) if provider else (GuardedFileSystem, base)
     mixed = meta(f"_Hygge{base.__name__}Base", bases, {"__module__": __name__})
-    namespace: dict[str, Any] = {"rules": rules, "scheme": scheme, "__module__": __name__}
+    namespace: dict[str, Any] = {"rules": rules, "scheme": scheme, "__module__": module}
     for name in GUARDED:
         method = getattr(mixed, name, None)
         if method is None or not inspect.iscoroutinefunction(method):
