@@ -209,6 +209,9 @@ def test_one_run_per_flow_and_table(kind: str, request: pytest.FixtureRequest) -
 def test_recover_spares_the_current_run(tmp_path: pathlib.Path, sqlite_database: Any) -> None:
     """`recover` drops staging of other runs of this flow and table, not the running one's,
     nor another flow's."""
+    engine = sa.create_engine(sqlite_database.url)
+    with engine.begin() as conn:  # an existing target: one staging table per unit
+        conn.execute(sa.text("CREATE TABLE t (id BIGINT, n INT)"))
     old, current = _store(sqlite_database, "run-old"), _store(sqlite_database, "run-now")
     config = SqlStoreConfig.model_validate(
         {"type": "sql", "url": sqlite_database.url, "table": "t"}
@@ -221,8 +224,35 @@ def test_recover_spares_the_current_run(tmp_path: pathlib.Path, sqlite_database:
         store.stage(type("U", (), {"id": "u", "seq": 0})(), iter(V1.to_batches()))  # type: ignore[arg-type]
     lines = current.recover()
     assert lines == [f"dropped staging table {old.staging_name(0)} left by an interrupted run"]
-    engine = sa.create_engine(sqlite_database.url)
     names = sa.inspect(engine).get_table_names()
     engine.dispose()
     assert current.staging_name(0) in names and other_flow.staging_name(0) in names
     assert old.staging_name(0) not in names
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_first_load_renames_one_shared_staging_table(
+    kind: str, request: pytest.FixtureRequest, read_sql: Any
+) -> None:
+    """A missing target: every unit loads one staging table, recorded in a ledger (a unit
+    loaded twice lands once), and the commit renames it into place."""
+    database = request.getfixturevalue(f"{'pg' if kind == 'postgres' else 'sqlite'}_database")
+    store = _store(database, "run-1")
+    store.prepare(V1.schema)
+    unit = type("U", (), {"id": "u", "seq": 0})()
+    first = store.stage(unit, iter(V1.to_batches()))  # type: ignore[arg-type]
+    again = store.stage(unit, iter(V1.to_batches()))  # type: ignore[arg-type]
+    more = pa.table({"id": pa.array([3], pa.int64()), "n": pa.array([30], pa.int32())})
+    other = store.stage(type("U", (), {"id": "v", "seq": 1})(), iter(more.to_batches()))  # type: ignore[arg-type]
+    assert first.payload == again.payload == other.payload
+    assert first.payload["table"].endswith("_all")
+    assert again.rows == 2
+    from hygge_core import FlowState
+
+    store.commit([first, again, other], FlowState(flow="f"))
+    got = read_sql(database.url, database.table("t")).sort_by("id")
+    assert got["id"].to_pylist() == [1, 2, 3]
+    engine = database.engine()
+    names = sa.inspect(engine).get_table_names(schema=database.schema)
+    engine.dispose()
+    assert [n for n in names if n.startswith("_hygge_stg_")] == []

@@ -37,7 +37,7 @@ from hygge_core import (
 from hygge_core.schema import drift
 from hygge_core.secrets import mask_url
 from hygge_sql import statetable
-from hygge_sql.backends import Backend, backend_for, execute_sql
+from hygge_sql.backends import Backend, Ledger, backend_for, execute_sql
 from hygge_sql.config import SqlStoreConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url
 from hygge_sql.errors import guarded
@@ -65,6 +65,8 @@ class SqlStore(Store):
         self._schema: pa.Schema | None = None
         self._create = False
         self._alter: list[str] = []
+        # A first load stages every unit into one table that commit renames into place.
+        self._shared: str | None = None
 
     # ---- names -------------------------------------------------------------------------
 
@@ -111,6 +113,10 @@ class SqlStore(Store):
     def staging_name(self, seq: int) -> str:
         """The staging table of unit `seq` of this run."""
         return f"{self._run_prefix}{seq:05d}"
+
+    @property
+    def _ledger_name(self) -> str:
+        return f"{self._run_prefix}units"
 
     def describe(self) -> str:
         try:
@@ -184,8 +190,16 @@ class SqlStore(Store):
                 existing = backend.table_columns(conn, self.table)
             with backend.engine.begin() as conn:
                 statetable.ensure(conn, self.table.schema)
-        self._create, self._alter = existing is None, []
+        self._create, self._alter, self._shared = existing is None, [], None
         if existing is None:
+            if backend.renames:
+                shared = f"{self._run_prefix}all"
+                with guarded(self.where, self._secret):
+                    backend.create_staging(
+                        self._staging_table(shared, self._schema, shared=True),
+                        self._ledger_table(),
+                    )
+                self._shared = shared
             return
         old = pa.schema([(c.name, c.arrow) for c in existing])
         new = pa.schema([(f.name, backend.roundtrip(f.type, f.name)) for f in fields])
@@ -213,15 +227,24 @@ class SqlStore(Store):
 
     # ---- stage -------------------------------------------------------------------------
 
-    def _staging_table(self, name: str, schema: pa.Schema) -> sa.Table:
+    def _staging_table(self, name: str, schema: pa.Schema, shared: bool = False) -> sa.Table:
         backend = self.backend
         return sa.Table(
             name,
             sa.MetaData(),
             *(sa.Column(f"c{i}", backend.ddl_type(f.type)) for i, f in enumerate(schema)),
             schema=self.table.schema,
-            prefixes=list(backend.staging_prefixes),
+            # The shared table becomes the target: it must be as durable as one.
+            prefixes=[] if shared else list(backend.staging_prefixes),
             **backend.table_kwargs,
+        )
+
+    def _ledger_table(self) -> sa.Table:
+        return sa.Table(
+            self._ledger_name,
+            sa.MetaData(),
+            sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+            schema=self.table.schema,
         )
 
     def stage(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
@@ -256,15 +279,16 @@ class SqlStore(Store):
                 counts["bytes"] += batch.nbytes
                 yield pa.RecordBatch.from_arrays(arrays, schema=storage)
 
-        name = self.staging_name(unit.seq)
+        ledger = None
+        if self._shared is not None:
+            name = self._shared
+            table = self._staging_table(name, schema, shared=True)
+            ledger = Ledger(self._ledger_table(), unit.seq)
+        else:
+            name = self.staging_name(unit.seq)
+            table = self._staging_table(name, schema)
         try:
-            backend.stage(
-                self._staging_table(name, schema),
-                converted(),
-                storage,
-                self.config.batch_rows,
-                self.where,
-            )
+            backend.stage(table, converted(), storage, self.config.batch_rows, self.where, ledger)
         except PermanentError as exc:
             if str(exc).startswith(self.where):
                 raise
@@ -275,21 +299,61 @@ class SqlStore(Store):
 
     def commit(self, staged: list[StagedUnit], state: FlowState) -> None:
         backend = self.backend
-        tables = [s.payload["table"] for s in staged if s.payload.get("table")]
+        tables = list(dict.fromkeys(s.payload["table"] for s in staged if s.payload.get("table")))
+        leftovers = [*tables, *([self._shared, self._ledger_name] if self._shared else [])]
+        leftovers = list(dict.fromkeys(leftovers))
         with guarded(self.where, self._secret):
             if not backend.transactional_ddl:
                 with backend.engine.begin() as conn:
                     self._ddl(conn)
             writer = backend.engine.connect().execution_options(hygge_write=True)
             with writer as conn, conn.begin():
-                if backend.transactional_ddl:
-                    self._ddl(conn)
-                self._publish(conn, tables)
+                renamed = self._publish_by_rename(conn, tables)
+                if not renamed:
+                    if backend.transactional_ddl:
+                        self._ddl(conn)
+                    self._publish(conn, tables)
                 statetable.write(conn, self.table.schema, self.context.flow, self.table.name, state)
                 if backend.transactional_ddl:
-                    self._drop_in(conn, tables)
+                    self._drop_in(conn, [n for n in leftovers if n != renamed])
             if not backend.transactional_ddl:
-                self._drop(tables)
+                self._drop(leftovers)
+
+    def _publish_by_rename(self, conn: Connection, tables: list[str]) -> str | None:
+        """A first load: the shared staging table becomes the target (no copy). Returns the
+        renamed table's name, or None when the target appeared meanwhile (or the run did not
+        stage into a shared table), so the rows are published by INSERT instead."""
+        shared = self._shared
+        if shared is None or self._schema is None or tables not in ([], [shared]):
+            return None
+        if sa.inspect(conn).has_table(self.table.name, schema=self.table.schema):
+            return None
+        backend = self.backend
+        preparer = conn.dialect.identifier_preparer
+        names = self._schema.names
+        staged = sa.table(
+            shared, *(sa.column(f"c{i}") for i in range(len(names))), schema=self.table.schema
+        )
+        if self.config.mode == "merge":
+            keys = list(self.config.keys or [])
+            rows = sa.select(*(staged.c[f"c{names.index(k)}"].label(k) for k in keys))
+            self._check_keys(conn, rows.subquery("hygge_src"), keys)
+        source = sa.Table(shared, sa.MetaData(), schema=self.table.schema)
+        target = sa.Table(self.table.name, sa.MetaData(), schema=self.table.schema)
+        execute_sql(
+            conn,
+            f"ALTER TABLE {preparer.format_table(source)} "
+            f"RENAME TO {preparer.quote(self.table.name)}",
+        )
+        for i, name in enumerate(names):
+            execute_sql(
+                conn,
+                f"ALTER TABLE {preparer.format_table(target)} "
+                f"RENAME COLUMN {preparer.quote(f'c{i}')} TO {preparer.quote(name)}",
+            )
+        if self.config.mode == "merge":
+            execute_sql(conn, backend.key_ddl(target, list(self.config.keys or []), conn.dialect))
+        return shared
 
     def _ddl(self, conn: Connection) -> None:
         if self._create and self._schema is not None:
@@ -355,29 +419,7 @@ class SqlStore(Store):
         keys = list(self.config.keys or [])
         union = sa.union_all(*selects) if len(selects) > 1 else selects[0]
         src = union.subquery("hygge_src")
-        nulls = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(src)
-            .where(sa.or_(*(src.c[k].is_(None) for k in keys)))
-        ).scalar()
-        if nulls:
-            raise PermanentError(
-                f"{self.where}: merge key ({', '.join(keys)}) is NULL in {nulls} row(s) of the "
-                "home; nothing was written"
-            )
-        count = sa.func.count().label("n")
-        twice = conn.execute(
-            sa.select(*(src.c[k] for k in keys), count)
-            .group_by(*(src.c[k] for k in keys))
-            .having(sa.func.count() > 1)
-            .limit(1)
-        ).first()
-        if twice is not None:
-            shown = ", ".join(f"{k}={twice[i]!r}" for i, k in enumerate(keys))
-            raise PermanentError(
-                f"{self.where}: merge keys are not unique in the home ({shown} appears "
-                f"{twice[-1]} times); nothing was written"
-            )
+        self._check_keys(conn, src, keys)
         rows = sa.select(*(src.c[n] for n in names))
         backend = self.backend
         upsert = (
@@ -402,3 +444,29 @@ class SqlStore(Store):
             )
         fresh = rows.where(~sa.exists(sa.select(sa.literal(1)).select_from(target).where(match())))
         conn.execute(sa.insert(target).from_select(names, fresh))
+
+    def _check_keys(self, conn: Connection, src: sa.Subquery, keys: list[str]) -> None:
+        """Fail before publishing when a merge key is NULL or repeats in the run's rows."""
+        nulls = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(src)
+            .where(sa.or_(*(src.c[k].is_(None) for k in keys)))
+        ).scalar()
+        if nulls:
+            raise PermanentError(
+                f"{self.where}: merge key ({', '.join(keys)}) is NULL in {nulls} row(s) of the "
+                "home; nothing was written"
+            )
+        count = sa.func.count().label("n")
+        twice = conn.execute(
+            sa.select(*(src.c[k] for k in keys), count)
+            .group_by(*(src.c[k] for k in keys))
+            .having(sa.func.count() > 1)
+            .limit(1)
+        ).first()
+        if twice is not None:
+            shown = ", ".join(f"{k}={twice[i]!r}" for i, k in enumerate(keys))
+            raise PermanentError(
+                f"{self.where}: merge keys are not unique in the home ({shown} appears "
+                f"{twice[-1]} times); nothing was written"
+            )

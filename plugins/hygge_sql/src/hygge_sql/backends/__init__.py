@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
-from hygge_sql.backends.base import Backend, Binds, execute_sql
+from hygge_sql.backends.base import Backend, Binds, Ledger, execute_sql
 
-__all__ = ["Backend", "Binds", "backend_for", "execute_sql"]
+__all__ = ["Backend", "Binds", "Ledger", "backend_for", "execute_sql"]
 
 
 def backend_for(url: URL, pool_size: int | None = None) -> Backend:

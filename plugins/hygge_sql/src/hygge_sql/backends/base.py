@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -21,6 +22,29 @@ from hygge_sql import engines
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
 from hygge_sql.types import Column, arrow_for_sqlalchemy, canonical, coerce, from_python
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The table where units loading into a shared staging table record themselves, so a
+    unit run twice (a Dask task retried after its worker vanished) is loaded once."""
+
+    table: sa.Table
+    seq: int
+
+    def insert(self) -> sa.Insert:
+        """The statement recording this unit."""
+        return sa.insert(self.table).values(seq=self.seq)
+
+
+class _AlreadyLoaded(Exception):
+    """The ledger already holds this unit."""
+
+
+def drain(batches: Iterable[pa.RecordBatch]) -> None:
+    """Read a batch stream to its end (the counts core keeps come from reading it)."""
+    for _ in batches:
+        pass
 
 
 class Binds:
@@ -45,6 +69,9 @@ class Backend:
 
     name: ClassVar[str] = "generic"
     transactional_ddl: ClassVar[bool] = True
+    # A first load may publish by renaming the run's staging table into place (needs DDL
+    # inside the transaction that also writes the state row).
+    renames: ClassVar[bool] = False
     staging_prefixes: ClassVar[tuple[str, ...]] = ()
     table_kwargs: ClassVar[dict[str, Any]] = {}
 
@@ -218,25 +245,52 @@ class Backend:
         schema: pa.Schema,
         batch_rows: int,
         where: str,
-    ) -> None:
-        """(Re)create the staging table and load `batches` into it (storage form, columns
-        named like the staging table's)."""
+        ledger: Ledger | None = None,
+    ) -> bool:
+        """Load `batches` (storage form, columns named like the staging table's) into
+        `staging`, (re)created first — or, with a `ledger`, into a table the run's units
+        share, recording the unit in the ledger in the same transaction. Returns False,
+        having read `batches` to the end, when the ledger shows the unit already loaded."""
         with guarded(where):
-            with self.engine.begin() as conn:
-                staging.drop(conn, checkfirst=True)
-                staging.create(conn)
+            if ledger is None:
+                with self.engine.begin() as conn:
+                    staging.drop(conn, checkfirst=True)
+                    staging.create(conn)
             insert = staging.insert()
             writer = self.engine.connect().execution_options(hygge_write=True)
-            with writer as conn, conn.begin():
-                for batch in batches:
-                    for start in range(0, batch.num_rows, batch_rows):
-                        conn.execute(insert, batch.slice(start, batch_rows).to_pylist())
+            try:
+                with writer as conn, conn.begin():
+                    if ledger is not None:
+                        try:
+                            conn.execute(ledger.insert())
+                        except sa.exc.IntegrityError:
+                            raise _AlreadyLoaded from None
+                    for batch in batches:
+                        for start in range(0, batch.num_rows, batch_rows):
+                            conn.execute(insert, batch.slice(start, batch_rows).to_pylist())
+            except _AlreadyLoaded:
+                drain(batches)
+                return False
+        return True
+
+    def create_staging(self, *tables: sa.Table) -> None:
+        """(Re)create staging tables that a run's units share."""
+        with self.engine.begin() as conn:
+            for table in tables:
+                table.drop(conn, checkfirst=True)
+                table.create(conn)
 
     def upsert(
         self, target: sa.Table, names: list[str], keys: list[str], source: sa.Select[Any]
     ) -> Any | None:
         """An INSERT ... ON CONFLICT-style statement, or None to UPDATE then INSERT."""
         return None
+
+    def key_ddl(self, table: sa.Table, keys: list[str], dialect: Any) -> str:
+        """The statement that makes `keys` the table's key (after a first load by rename)."""
+        preparer = dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(k) for k in keys)
+        return f"ALTER TABLE {preparer.format_table(table)} ADD PRIMARY KEY ({columns})"
 
     def widen(self, table: sa.Table, column: str, new_type: Any, dialect: Any) -> str:
         """The ALTER TABLE statement that widens `column` to `new_type`."""

@@ -1,10 +1,15 @@
-"""Handing a batch stream to a driver's bulk loader without losing the stream's own error."""
+"""Loading a batch stream through ADBC's bulk ingest, without losing the stream's own error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateTable, DropTable
+
+from hygge_sql.backends.base import Ledger, drain
 
 
 class Feed:
@@ -30,3 +35,40 @@ class Feed:
         """Raise the stream's own error, if it had one."""
         if self.error is not None:
             raise self.error
+
+
+def ingest(
+    conn: Any,
+    staging: sa.Table,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    ledger: Ledger | None,
+    compiler: Any,
+    reshape: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] = lambda b: b,
+) -> bool:
+    """Load `batches` into `staging` in one transaction of the ADBC connection `conn`, the
+    way `Backend.stage` describes (creating the table, or recording the unit in `ledger`)."""
+    from adbc_driver_manager.dbapi import IntegrityError
+
+    with conn.cursor() as cur:
+        if ledger is None:
+            cur.execute(str(DropTable(staging, if_exists=True).compile(dialect=compiler)))
+            cur.execute(str(CreateTable(staging).compile(dialect=compiler)))
+        else:
+            compiled = ledger.insert().compile(dialect=compiler)
+            params = [compiled.params[name] for name in compiled.positiontup or []]
+            try:
+                cur.execute(str(compiled), params)
+            except IntegrityError:
+                conn.rollback()
+                drain(batches)
+                return False
+        feed = Feed(batches)
+        reader = pa.RecordBatchReader.from_batches(schema, reshape(iter(feed)))
+        try:
+            cur.adbc_ingest(staging.name, reader, mode="append", db_schema_name=staging.schema)
+        except Exception:
+            feed.reraise()
+            raise
+    conn.commit()
+    return True

@@ -21,12 +21,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.schema import CreateTable, DropTable
 
 from hygge_core import PermanentError
 from hygge_sql import engines
-from hygge_sql.backends.base import Backend, Binds, query_text
-from hygge_sql.backends.feed import Feed
+from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
+from hygge_sql.backends.feed import ingest
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
 from hygge_sql.types import Column, detach
@@ -39,6 +38,7 @@ class PostgresBackend(Backend):
     """PostgreSQL 12+ (tested on 15)."""
 
     name = "postgresql"
+    renames = True
     staging_prefixes = ("UNLOGGED",)  # staging needs no WAL: a crash discards it anyway
 
     def __init__(self, url: URL, pool_size: int | None = None) -> None:
@@ -134,26 +134,14 @@ class PostgresBackend(Backend):
         schema: pa.Schema,
         batch_rows: int,
         where: str,
-    ) -> None:
+        ledger: Ledger | None = None,
+    ) -> bool:
         if not self.adbc:
-            super().stage(staging, batches, schema, batch_rows, where)
-            return
+            return super().stage(staging, batches, schema, batch_rows, where, ledger)
         import adbc_driver_postgresql.dbapi as adbc
 
-        feed = Feed(batches)
         with guarded(where), adbc.connect(engines.adbc_postgres_uri(self.url)) as conn:
-            with conn.cursor() as cur:
-                cur.execute(str(DropTable(staging, if_exists=True).compile(dialect=_COMPILER)))
-                cur.execute(str(CreateTable(staging).compile(dialect=_COMPILER)))
-                reader = pa.RecordBatchReader.from_batches(schema, _slices(iter(feed)))
-                try:
-                    cur.adbc_ingest(
-                        staging.name, reader, mode="append", db_schema_name=staging.schema
-                    )
-                except Exception:
-                    feed.reraise()
-                    raise
-            conn.commit()
+            return ingest(conn, staging, batches, schema, ledger, _COMPILER, _slices)
 
     def upsert(
         self, target: sa.Table, names: list[str], keys: list[str], source: sa.Select[Any]

@@ -26,13 +26,12 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.types import UserDefinedType
 
 from hygge_core import PermanentError
 from hygge_sql import engines
-from hygge_sql.backends.base import Backend, Binds, query_text
-from hygge_sql.backends.feed import Feed
+from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
+from hygge_sql.backends.feed import ingest
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
 from hygge_sql.types import Column, coerce, decimal_type, detach
@@ -122,6 +121,7 @@ class SqliteBackend(Backend):
     """SQLite 3.35+, from a `sqlite:///path/to/file.db` URL."""
 
     name = "sqlite"
+    renames = True
 
     def __init__(self, url: URL, pool_size: int | None = None) -> None:
         super().__init__(url, pool_size)
@@ -270,28 +270,22 @@ class SqliteBackend(Backend):
         schema: pa.Schema,
         batch_rows: int,
         where: str,
-    ) -> None:
+        ledger: Ledger | None = None,
+    ) -> bool:
         with _writer(self.path):
             if not self.adbc:
-                super().stage(staging, batches, schema, batch_rows, where)
-                return
+                return super().stage(staging, batches, schema, batch_rows, where, ledger)
             import adbc_driver_sqlite.dbapi as adbc
 
-            feed = Feed(batches)
-            with guarded(where), adbc.connect(self.path) as conn, conn.cursor() as cur:
-                cur.execute("PRAGMA busy_timeout = 60000")
-                cur.fetchall()
-                cur.execute(str(DropTable(staging, if_exists=True).compile(dialect=_COMPILER)))
-                cur.execute(str(CreateTable(staging).compile(dialect=_COMPILER)))
-                reader = pa.RecordBatchReader.from_batches(schema, iter(feed))
-                try:
-                    cur.adbc_ingest(
-                        staging.name, reader, mode="append", db_schema_name=staging.schema
-                    )
-                except Exception:
-                    feed.reraise()
-                    raise
-                conn.commit()
+            with guarded(where), adbc.connect(self.path) as conn:
+                with conn.cursor() as cur:
+                    cur.execute("PRAGMA busy_timeout = 60000")
+                    cur.fetchall()
+                return ingest(conn, staging, batches, schema, ledger, _COMPILER)
+
+    def create_staging(self, *tables: sa.Table) -> None:
+        with _writer(self.path):
+            super().create_staging(*tables)
 
     def upsert(
         self, target: sa.Table, names: list[str], keys: list[str], source: sa.Select[Any]
@@ -305,6 +299,14 @@ class SqliteBackend(Backend):
         return stmt.on_conflict_do_update(
             index_elements=keys, set_={n: stmt.excluded[n] for n in others}
         )
+
+    def key_ddl(self, table: sa.Table, keys: list[str], dialect: Any) -> str:
+        # SQLite adds no primary key to an existing table; a unique index serves ON CONFLICT.
+        preparer = dialect.identifier_preparer
+        index = preparer.quote(f"{table.name}_hygge_key")
+        prefix = f"{preparer.quote_schema(table.schema)}." if table.schema else ""
+        columns = ", ".join(preparer.quote(k) for k in keys)
+        return f"CREATE UNIQUE INDEX {prefix}{index} ON {preparer.quote(table.name)} ({columns})"
 
     def widen(self, table: sa.Table, column: str, new_type: Any, dialect: Any) -> str:
         raise PermanentError(
