@@ -147,7 +147,8 @@ def run(
         concurrency=max(1, concurrency),
         fail_fast=fail_fast,
         dry_run=dry_run,
-        executor=executor,
+        # A scheduler address only means something to the Dask executor.
+        executor=executor or ("dask" if scheduler else None),
         executor_options={"address": scheduler} if scheduler else {},
     )
     try:

@@ -229,6 +229,18 @@ class Runner:
                 ),
             )
 
+        def on_unit(unit: WorkUnit, done: UnitResult) -> None:
+            # Executors that run units in other processes (Dask) cannot report batches:
+            # progress, and the --fail-fast stop, come per unit instead.
+            if self.stop.is_set():
+                raise Cancelled("cancelled: another flow failed (--fail-fast)")
+            if executor.reports_batches:
+                return
+            with lock:
+                result.rows += done.rows
+                result.bytes += done.bytes
+            self.reporter.progress(flow.name, done.rows, done.bytes)
+
         staged: list[UnitResult] = []
         try:
             cursor = window.cursor if window else None
@@ -242,6 +254,7 @@ class Runner:
                 budget=flow.budget,
                 cursor=cursor,
                 on_batch=on_batch,
+                on_unit=on_unit,
             )
             by_seq = {**adopted, **{u.seq: r for u, r in zip(todo, fresh, strict=True)}}
             staged = [by_seq[u.seq] for u in units]
