@@ -23,6 +23,7 @@ import os
 import posixpath
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import fsspec
@@ -159,7 +160,8 @@ class FileCommitter:
             self.fs.rm(path, recursive=True)
 
     def _apply(self, record: dict[str, Any]) -> None:
-        for src, dst in record["moves"]:
+        def move(pair: list[str]) -> None:
+            src, dst = pair
             if self.fs.exists(src):
                 self._move(src, dst)
                 faults.point("commit.move")
@@ -169,6 +171,15 @@ class FileCommitter:
                     f"gone and {dst} was never published; the store at {self.root} was "
                     "changed by something other than hygge"
                 )
+
+        if self.atomic_rename:
+            for pair in record["moves"]:
+                move(pair)
+        else:
+            # Object stores: each move is a server-side copy and a delete, two round trips;
+            # they are independent and idempotent, so they run side by side.
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(move, record["moves"]))
         for path in record["deletes"]:
             if self.fs.exists(path):
                 self.fs.rm(path)
@@ -186,8 +197,9 @@ class FileCommitter:
             os.replace(src, dst) if _is_local(self.fs) else self.fs.mv(src, dst)
         else:
             # Object stores: a server-side copy, then delete; re-running both is harmless.
-            self.fs.copy(src, dst)
-            self.fs.rm(src)
+            # cp_file/rm_file skip the listing that copy/rm make first.
+            self.fs.cp_file(src, dst)
+            self.fs.rm_file(src)
 
     def write_atomic(self, path: str, data: bytes) -> None:
         """Replace `path` with `data` so that readers see the old or the new bytes only."""
