@@ -249,3 +249,86 @@ def test_missing_driver_names_the_extra(tmp_path: pathlib.Path) -> None:
         "table 't': the postgresql driver 'psycopg' is not installed; "
         "install it: pip install 'hygge-sql[postgres]'"
     )
+
+
+@pytest.mark.services
+def test_a_lost_connection_is_retried(tmp_path: pathlib.Path, pg_database: Any) -> None:
+    """The server ends hygge's session mid-read (as a restart would): the attempt fails as a
+    transient fault, is retried, and the flow lands every row once."""
+    import threading
+    import time
+
+    table = pg_database.table("src")
+    engine = pg_database.engine()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {table} AS SELECT g AS id, md5(g::text) AS s "
+                "FROM generate_series(1, 2000000) AS g"
+            )
+        )
+    killed: list[int] = []
+
+    def terminate() -> None:
+        deadline = time.monotonic() + 60
+        with engine.connect() as conn:
+            while not killed and time.monotonic() < deadline:
+                pids = (
+                    conn.execute(
+                        sa.text(
+                            "SELECT pid FROM pg_stat_activity WHERE state = 'active' "
+                            "AND query LIKE 'COPY (SELECT%' AND query LIKE '%' || :t || '%'"
+                        ),
+                        {"t": pg_database.schema},
+                    )
+                    .scalars()
+                    .all()
+                )
+                for pid in pids:
+                    conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+                    killed.append(pid)
+                conn.rollback()
+                time.sleep(0.01)
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    done = hygge_run(
+        tmp_path,
+        {
+            "read": {
+                "home": {"type": "sql", "url": pg_database.url, "table": table},
+                "store": {"type": "parquet", "path": str(tmp_path / "out"), "mode": "replace"},
+                "retry": {"attempts": 3, "initial": 0.2},
+            }
+        },
+    )
+    killer.join()
+    engine.dispose()
+    assert killed, "the read finished before it could be interrupted"
+    assert done.returncode == 0, done.stderr
+    assert "[read] attempt 1 of 3 failed (table" in done.stderr, done.stderr
+    got = pq.read_table(tmp_path / "out")
+    assert got.num_rows == 2_000_000 and len(set(got["id"].to_pylist())) == 2_000_000
+
+
+def test_a_value_of_the_wrong_kind_in_sqlite(tmp_path: pathlib.Path) -> None:
+    """SQLite lets an INTEGER column hold text; reading it as int64 fails, naming both."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "mixed.db")
+    db.execute("CREATE TABLE m (id INTEGER, v INTEGER)")
+    db.executemany("INSERT INTO m VALUES (?, ?)", [(1, 1), (2, "x")])
+    db.commit()
+    db.close()
+    done = hygge_run(
+        tmp_path,
+        {
+            "mixed": {
+                "home": {"type": "sql", "url": f"sqlite:///{tmp_path / 'mixed.db'}", "table": "m"},
+                "store": "out/",
+            }
+        },
+    )
+    assert failure(done, "mixed").startswith(
+        "table 'm': column 'v': cannot convert string to int64"
+    )

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
 
 from hygge_core import HyggeError, PermanentError, TransientError
 from hygge_core.secrets import mask_url
@@ -111,6 +114,20 @@ def translate(exc: BaseException, where: str, secret: str | None = None) -> Hygg
     if is_transient(exc):
         return TransientError(message)
     return PermanentError(message)
+
+
+def stream(reader: Any, where: str, secret: str | None = None) -> Iterator[Any]:
+    """The batches of a driver's `RecordBatchReader` (ADBC's), with its failures — which
+    pyarrow raises as `OSError` or `ArrowInvalid`, carrying the driver's message — turned
+    into hygge errors naming `where` (a connection lost mid-read is transient)."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as exc:
+            raise translate(exc, where, secret) from None
+        yield batch
 
 
 @contextlib.contextmanager

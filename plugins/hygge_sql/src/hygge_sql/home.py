@@ -204,7 +204,12 @@ class SqlHome(Home):
         ):
             if condition is not None:
                 stmt = stmt.where(condition)
-        yield from backend.read(stmt, binds, columns, self.config.batch_rows, self.where)
+        try:
+            yield from backend.read(stmt, binds, columns, self.config.batch_rows, self.where)
+        except PermanentError as exc:  # a value that does not convert names its column only
+            if str(exc).startswith(self.where):
+                raise
+            raise PermanentError(f"{self.where}: {exc}") from None
 
     def check(self) -> str | None:
         try:

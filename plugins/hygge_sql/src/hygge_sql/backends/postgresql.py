@@ -27,7 +27,7 @@ from hygge_sql import engines
 from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
 from hygge_sql.backends.feed import ingest
 from hygge_sql.config import TableName
-from hygge_sql.errors import guarded
+from hygge_sql.errors import guarded, stream
 from hygge_sql.types import Column, detach
 
 # Compiles SQL for ADBC: `$n` placeholders, and no doubling of `%` (that is psycopg's style).
@@ -124,7 +124,7 @@ class PostgresBackend(Backend):
                 cur.execute(f"SELECT {calls}", tuple(binds.values))
                 cur.fetchall()
             cur.execute(sql)
-            for batch in cur.fetch_record_batch():
+            for batch in stream(cur.fetch_record_batch(), where, self.url.password):
                 yield detach(batch, schema)
 
     def stage(

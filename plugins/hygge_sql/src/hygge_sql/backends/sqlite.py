@@ -33,7 +33,7 @@ from hygge_sql import engines
 from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
 from hygge_sql.backends.feed import ingest
 from hygge_sql.config import TableName
-from hygge_sql.errors import guarded
+from hygge_sql.errors import guarded, stream
 from hygge_sql.types import Column, coerce, decimal_type, detach
 
 _COMPILER = sqlite.dialect(paramstyle="qmark")
@@ -257,7 +257,7 @@ class SqliteBackend(Backend):
         with guarded(where), adbc.connect(self.path) as conn, conn.cursor() as cur:
             cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
             cur.execute(str(compiled), params or None)
-            for batch in cur.fetch_record_batch():
+            for batch in stream(cur.fetch_record_batch(), where):
                 flags = batch.column(0)
                 if pc.max(flags).as_py() == 1:
                     batch = batch.filter(pc.equal(flags, 0))
