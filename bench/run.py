@@ -312,6 +312,11 @@ def parse_args() -> argparse.Namespace:
         help="runs of each rss_scaling program (default: min(3, --runs); they are long)",
     )
     p.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        help="only rebuild the Markdown page of an earlier run from its .json, then exit",
+    )
+    p.add_argument(
         "--keep-outputs", action="store_true", help="leave the last outputs under bench/.data/work"
     )
     p.add_argument(
@@ -322,9 +327,42 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def rerender(json_path: Path) -> str:
+    """The results page of an earlier run, rebuilt from its ``.json`` (after report changes)."""
+    raw = json.loads(json_path.read_text())
+    summaries = []
+    for d in raw["entries"]:
+        entry = Entry(d["workload"], d["name"], d["kind"], d["rows"])
+        if d["status"] == "n/a":
+            entry.unavailable = d["reason"]
+        # Files written before the flag was saved: dlt's default configuration by its name.
+        entry.dlt_default = d.get(
+            "dlt_default",
+            d["name"].startswith("dlt")
+            and ("pyarrow backend" in d["name"] or "defaults" in d["name"]),
+        )
+        runs = [report.RunResult(**r) for r in d["runs"]]
+        summaries.append(report.Summary(entry, runs))
+    main_rows = raw.get("rows") or max(
+        (
+            s.entry.rows
+            for s in summaries
+            if s.entry.kind == "reference" and s.entry.workload != "rss_scaling"
+        ),
+        default=0,
+    )
+    machine = [tuple(row) for row in raw["machine"]]
+    return report.render(raw["header"], machine, summaries, main_rows)
+
+
 def main() -> int:
     """Entry point; returns 0 unless a program that should work failed or gave a wrong answer."""
     args = parse_args()
+    if args.render:
+        page = rerender(Path(args.render))
+        Path(args.render).with_suffix(".md").write_text(page)
+        log(f"rewrote {Path(args.render).with_suffix('.md')}")
+        return 0
     rows = args.rows or (100_000 if args.quick else 5_000_000)
     runs = args.runs or (1 if args.quick else 5)
     peers_on = args.peers if args.peers is not None else not args.quick
@@ -418,9 +456,12 @@ def main() -> int:
     else:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         stem = f"{now:%Y-%m-%d}-{host}"
+        if (RESULTS_DIR / f"{stem}.md").exists():
+            stem += f"-{now:%H%M}"  # keep an earlier run of the same day
         (RESULTS_DIR / f"{stem}.md").write_text(page)
         (RESULTS_DIR / "latest.md").write_text(page)
         raw = {
+            "rows": rows,
             "header": header,
             "machine": machine,
             "entries": [
@@ -429,6 +470,7 @@ def main() -> int:
                     "name": s.entry.name,
                     "kind": s.entry.kind,
                     "rows": s.entry.rows,
+                    "dlt_default": s.entry.dlt_default,
                     "status": s.status,
                     "reason": s.reason,
                     "runs": [asdict(r) for r in s.runs],
