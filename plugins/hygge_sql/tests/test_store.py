@@ -256,3 +256,17 @@ def test_first_load_renames_one_shared_staging_table(
     names = sa.inspect(engine).get_table_names(schema=database.schema)
     engine.dispose()
     assert [n for n in names if n.startswith("_hygge_stg_")] == []
+
+
+def test_a_sqlite_store_makes_its_folder(tmp_path: pathlib.Path, read_sql: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'folder' / 'app.db'}"
+    pq.write_table(V1, tmp_path / "in.parquet")
+    FlowHarness(tmp_path).run_ok(
+        {
+            "f": {
+                "home": {"type": "parquet", "path": str(tmp_path / "in.parquet")},
+                "store": {"type": "sql", "url": url, "table": "t"},
+            }
+        }
+    )
+    assert read_sql(url, "t").sort_by("id").equals(V1)

@@ -128,9 +128,12 @@ class SqlStore(Store):
     # ---- lifecycle ---------------------------------------------------------------------
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
+        self.backend.ensure_database()  # the first thing a run does with its store
         return self.backend.lock(self._key, self.where)
 
     def recover(self) -> list[str]:
+        if self.backend.missing_database():
+            return []
         left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
         self._drop(left)
         return [f"dropped staging table {n} left by an interrupted run" for n in left]
@@ -151,10 +154,14 @@ class SqlStore(Store):
                 sa.Table(name, sa.MetaData(), schema=self.table.schema).drop(conn, checkfirst=True)
 
     def read_state(self) -> FlowState | None:
+        if self.backend.missing_database():  # (a SQLite file not made yet): never ran here
+            return None
         with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
             return statetable.read(conn, self.table.schema, self.context.flow, self.table.name)
 
     def reset_state(self) -> bool:
+        if self.backend.missing_database():
+            return False
         with guarded(self.where, self._secret), self.backend.engine.begin() as conn:
             return statetable.delete(conn, self.table.schema, self.context.flow, self.table.name)
 
@@ -185,6 +192,7 @@ class SqlStore(Store):
                 )
         self._schema = pa.schema(fields)
         backend = self.backend
+        backend.ensure_database()
         with guarded(self.where, self._secret):
             with backend.engine.connect() as conn:
                 existing = backend.table_columns(conn, self.table)

@@ -151,6 +151,9 @@ class Backend:
 
     # ---- catalog -----------------------------------------------------------------------
 
+    def ensure_database(self) -> None:
+        """Make what a store needs before it connects (a SQLite file's folder)."""
+
     def missing_database(self) -> str | None:
         """Why there is nothing to read at all (a database file that does not exist)."""
         return None

@@ -191,6 +191,12 @@ class SqliteBackend(Backend):
 
     # ---- catalog -----------------------------------------------------------------------
 
+    def ensure_database(self) -> None:
+        # SQLite creates the file, not its folder; a store path is created like a lake's.
+        if self.path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(folder, exist_ok=True)
+
     def missing_database(self) -> str | None:
         # Connecting would create an empty file; a home must not invent its database.
         if self.path != ":memory:" and not os.path.exists(self.path):
