@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, Connection
 from hygge_core import PermanentError
 from hygge_sql import engines
 from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
-from hygge_sql.backends.feed import ingest
+from hygge_sql.backends.ingest import ingest
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded, stream
 from hygge_sql.types import Column, detach

@@ -31,7 +31,7 @@ from sqlalchemy.types import UserDefinedType
 from hygge_core import PermanentError
 from hygge_sql import engines
 from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
-from hygge_sql.backends.feed import ingest
+from hygge_sql.backends.ingest import ingest
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded, stream
 from hygge_sql.types import Column, coerce, decimal_type, detach
