@@ -87,8 +87,9 @@ def adbc_available(backend: str) -> bool:
 
 
 def default_pool_size() -> int:
-    """Enough connections for every unit of a flow to read or load at once, plus commit and
-    the flow lock."""
+    """Connections kept open: enough for every unit of a flow to read or load at once (one
+    per core, hygge's default parallelism), plus commit and the flow lock. More are opened
+    when more units run at once (`parallelism:`, several flows) and closed when returned."""
     return (os.cpu_count() or 2) + 4
 
 
@@ -117,9 +118,11 @@ def _create(url: URL, size: int) -> Engine:
         connect_args["timeout"] = 60  # seconds to wait for another writer's lock
         # A file database: a small pool; an in-memory one must keep its single connection.
         if url.database and url.database != ":memory:":
-            kwargs.update(pool_size=size, max_overflow=size)
+            kwargs.update(pool_size=size, max_overflow=-1)
     else:
-        kwargs.update(pool_size=size, max_overflow=size, pool_recycle=3600)
+        # No cap on overflow: hygge's own concurrency bounds it, and a capped pool would
+        # make units wait for (and time out on) connections other units hold.
+        kwargs.update(pool_size=size, max_overflow=-1, pool_recycle=3600)
     if backend in ("mysql", "mariadb"):
         # utf8mb4 holds every Unicode character; UTC sessions make TIMESTAMP columns absolute.
         connect_args.update(charset="utf8mb4", init_command="SET time_zone = '+00:00'")
