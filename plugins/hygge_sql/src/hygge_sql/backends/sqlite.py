@@ -322,24 +322,44 @@ class SqliteBackend(Backend):
 
     @contextlib.contextmanager
     def lock(self, key: str, what: str) -> Iterator[None]:
-        """An exclusive lock file in the temp directory, named after the database and flow."""
+        """An exclusive lock file in the temp directory, named after the database and flow,
+        removed again when the run ends."""
         if self.path == ":memory:":
             yield
             return
         ident = hashlib.sha256(f"{os.path.realpath(self.path)}\0{key}".encode()).hexdigest()[:16]
         path = os.path.join(tempfile.gettempdir(), f"hygge-sqlite-{ident}.lock")
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise PermanentError(
-                    f"{what}: another hygge run of this flow is writing this table; "
-                    "wait for it to finish"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        handle = _lock_file(path, what)
+        try:
+            yield
+        finally:
+            # Unlinked while still locked: a process waiting on this file finds it gone
+            # and takes a fresh one (see `_lock_file`), so no two runs ever both hold it.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+def _lock_file(path: str, what: str) -> Any:
+    """Open and lock `path`; retry when the file locked is no longer the one at `path`."""
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 - held open until the run ends
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise PermanentError(
+                f"{what}: another hygge run of this flow is writing this table; "
+                "wait for it to finish"
+            ) from None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            return handle
+        handle.close()  # the previous holder removed it meanwhile: lock the new one
 
 
 _SENTINELS = {
