@@ -150,12 +150,13 @@ class Runner:
         try:
             if self.options.dry_run:
                 return self._dry_run(flow, home, store, result)
-            with store.lock():
-                for attempt in retrying(
-                    flow.spec.retry, lambda line: self.reporter.note(flow.name, line)
-                ):
-                    with attempt:
-                        self._attempt(flow, home, store, executor, result, started)
+            for attempt in retrying(
+                flow.spec.retry, lambda line: self.reporter.note(flow.name, line)
+            ):
+                # The lock is taken per attempt: taking it can meet the same transient
+                # faults (a database briefly unreachable) as the rest of the attempt.
+                with attempt, store.lock():
+                    self._attempt(flow, home, store, executor, result, started)
         except Exception as exc:
             result.status = "failed"
             result.error = describe_error(exc)

@@ -30,7 +30,7 @@ class FlowSpec(BaseModel):
         default=None, ge=1, description="work units moved at once (default: number of cores)"
     )
     memory: str | int = Field(
-        default="256MB", description="byte budget for batches in flight, e.g. 256MB"
+        default="64MB", description="byte budget for batches in flight, e.g. 256MB"
     )
     retry: RetryConfig = Field(default_factory=RetryConfig)
     description: str | None = None
