@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,6 +34,8 @@ def flows(tmp_path: pathlib.Path, body: str) -> pathlib.Path:
 
 
 def test_example_flows_run_and_print_the_summary(tmp_path: pathlib.Path) -> None:
+    # The demo's own steps: make the data, run the example flows.
+    subprocess.run([sys.executable, "example/make_data.py"], cwd=ROOT, check=True)
     result = run_cli("run", "example/flows.yaml", cwd=ROOT)
     assert result.code == 0, result.text
     assert "hygge run summary" in result.out
