@@ -271,9 +271,12 @@ def parse_args() -> argparse.Namespace:
         help="run dlt and ingestr (default: yes, except with --quick)",
     )
     p.add_argument(
-        "--peer-rows", type=int, help="rows for the peers (default: --rows); ratios use rows/s"
+        "--peer-rows",
+        type=int,
+        help="rows for the peers (default: --rows, at most 1,000,000: dlt needs minutes per "
+        "million rows); ratios then compare rows/s",
     )
-    p.add_argument("--peer-runs", type=int, help="runs for the peers (default: --runs)")
+    p.add_argument("--peer-runs", type=int, help="runs for the peers (default: --runs, at most 3)")
     p.add_argument(
         "--scaling-rows",
         type=int,
@@ -381,7 +384,10 @@ def main() -> int:
     dsn = pg_target.libpq if pg_target else None
     formats = tuple(sorted({f for w in selected for f in WORKLOADS[w].formats}))
     data = gen.ensure(rows, formats, dsn)
-    peer_rows = args.peer_rows or rows
+    # Peers are slow (dlt's default Parquet→PostgreSQL load: ~2 min per million rows here), so
+    # by default they run on at most 1M rows, at most 3 times; the page marks them with †.
+    peer_rows = args.peer_rows or min(rows, 1_000_000)
+    peer_runs = args.peer_runs or min(runs, 3)
     peer_formats = tuple(
         sorted({f for w in selected if WORKLOADS[w].peers for f in WORKLOADS[w].formats})
     )
@@ -411,7 +417,7 @@ def main() -> int:
         hygge=hygge,
         pg=pg_target,
         peers=peers,
-        peer_runs=args.peer_runs,
+        peer_runs=peer_runs,
         scaling=scaling,
     )
     entries = [e for w in selected for e in WORKLOADS[w].build(ctx)]
@@ -446,7 +452,7 @@ def main() -> int:
         "Command": "`python bench/run.py " + " ".join(sys.argv[1:]) + "`",
         "Table": f"{rows:,} rows x 9 columns"
         + (f" (peers: {peer_rows:,} rows)" if peer_rows != rows else ""),
-        "Runs": f"{runs} per program (peers: {args.peer_runs or runs}), median reported; "
+        "Runs": f"{runs} per program (peers: {peer_runs}), median reported; "
         f"outputs verified: {args.verify} runs",
         "Bench duration": f"{(time.perf_counter() - started) / 60:.1f} min",
     }
