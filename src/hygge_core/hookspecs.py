@@ -28,7 +28,9 @@ def hygge_register_homes(register: Callable[[str, type], None]) -> None:
     """Register Home classes: call `register(type_name, HomeClass)` once per type.
 
     `HomeClass` subclasses `hygge_core.Home` and names its pydantic config model in
-    `config_model`. `type_name` is what users write as `home: {type: NAME}`.
+    `config_model`. `type_name` is what users write as `home: {type: NAME}`. The class may
+    be given as a `"module:Class"` string instead, imported only when a flow uses the type,
+    so that heavy imports (drivers, SDKs) cost nothing to runs that do not need them.
     """
 
 
@@ -37,6 +39,7 @@ def hygge_register_stores(register: Callable[[str, type], None]) -> None:
     """Register Store classes: call `register(type_name, StoreClass)` once per type.
 
     `StoreClass` subclasses `hygge_core.Store`; users select it with `store: {type: NAME}`.
+    As for homes, a `"module:Class"` string defers the import to first use.
     """
 
 

@@ -8,6 +8,7 @@ hatch when a broken plugin stops start-up. `HYGGE_TRACE_PLUGINS=1` logs every ho
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import traceback
@@ -33,6 +34,35 @@ KNOWN_TYPES = {
     "jsonl": "hygge-csv",
     "dask": "hygge-dask",
 }
+
+
+class TypeTable(dict):  # type: ignore[type-arg]
+    """Registered types by name; a value may be a `"module:Class"` string, imported on
+    first use.
+
+    A plugin whose classes pull in heavy libraries (SQLAlchemy, drivers) registers them by
+    path, so a run that never uses its types never pays for those imports.
+    """
+
+    def __getitem__(self, name: str) -> type:
+        value = super().__getitem__(name)
+        if isinstance(value, str):
+            module, _, attr = value.partition(":")
+            try:
+                value = getattr(importlib.import_module(module), attr)
+            except Exception as exc:
+                raise PluginError(f"cannot import {value} (registered as '{name}'): {exc}") from exc
+            super().__setitem__(name, value)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[name] if name in self else default  # noqa: SIM401 - resolves lazily
+
+    def values(self) -> list[type]:  # type: ignore[override]
+        return [self[k] for k in self]
+
+    def items(self) -> list[tuple[str, type]]:  # type: ignore[override]
+        return [(k, self[k]) for k in self]
 
 
 @dataclass
@@ -66,10 +96,10 @@ class Registry:
     """All types the loaded plugins registered, with the distribution behind each."""
 
     pm: pluggy.PluginManager
-    homes: dict[str, type] = field(default_factory=dict)
-    stores: dict[str, type] = field(default_factory=dict)
-    executors: dict[str, type] = field(default_factory=dict)
-    storages: dict[str, type] = field(default_factory=dict)
+    homes: TypeTable = field(default_factory=TypeTable)
+    stores: TypeTable = field(default_factory=TypeTable)
+    executors: TypeTable = field(default_factory=TypeTable)
+    storages: TypeTable = field(default_factory=TypeTable)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from hygge_sql.home import SqlHome, SqlHomeConfig
-from hygge_sql.store import SqlStore, SqlStoreConfig
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["SqlHome", "SqlHomeConfig", "SqlStore", "SqlStoreConfig", "__version__"]
+
+# Imported on first use: loading the plugin (every `hygge` command does) must not import
+# SQLAlchemy and the drivers unless a flow uses them.
+_EXPORTS = {
+    "SqlHome": "hygge_sql.home",
+    "SqlHomeConfig": "hygge_sql.home",
+    "SqlStore": "hygge_sql.store",
+    "SqlStoreConfig": "hygge_sql.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hygge_sql' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hygge_core import hookimpl
-from hygge_sql.home import SqlHome
-from hygge_sql.store import SqlStore
+
+# Registered by path: SQLAlchemy loads only when a flow uses a sql home or store.
 
 
 @hookimpl
-def hygge_register_homes(register: Callable[[str, type], None]) -> None:
-    register("sql", SqlHome)
+def hygge_register_homes(register: Callable[[str, type | str], None]) -> None:
+    register("sql", "hygge_sql.home:SqlHome")
 
 
 @hookimpl
-def hygge_register_stores(register: Callable[[str, type], None]) -> None:
-    register("sql", SqlStore)
+def hygge_register_stores(register: Callable[[str, type | str], None]) -> None:
+    register("sql", "hygge_sql.store:SqlStore")
