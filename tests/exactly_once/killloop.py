@@ -33,9 +33,10 @@ POINT_RANGE = {
 }
 
 
-def kill_points() -> int:
-    """How many kill points each combination runs (HYGGE_KILL_POINTS; stress: 50)."""
-    return int(os.environ.get("HYGGE_KILL_POINTS", "4"))
+def kill_points(default: int = 4) -> int:
+    """How many kill points each combination runs: HYGGE_KILL_POINTS (scripts/stress.sh
+    sets 50) or the everyday `default`."""
+    return int(os.environ.get("HYGGE_KILL_POINTS", str(default)))
 
 
 @dataclass
