@@ -259,10 +259,13 @@ def test_validate_reports_the_same(tmp_path: pathlib.Path, src: pathlib.Path) ->
     assert ok.code == 0 and "1 flow valid" in ok.out
 
 
-def test_storage_connection_fields_are_checked_with_lines(tmp_path: pathlib.Path,
-                                                         src: pathlib.Path) -> None:
+def test_storage_connection_fields_are_checked_with_lines(
+    tmp_path: pathlib.Path, src: pathlib.Path
+) -> None:
     pytest.importorskip("hygge_cloud")
-    check(tmp_path, f"""
+    check(
+        tmp_path,
+        f"""
         connections:
           lake:
             type: s3
@@ -272,5 +275,8 @@ def test_storage_connection_fields_are_checked_with_lines(tmp_path: pathlib.Path
           users:
             home: {src}
             store: {{type: parquet, path: "s3://bucket/x/", connection: lake}}
-        """, "{file}:5:", "connection 'lake' → field 'secrett': unknown field 'secrett'",
-          "did you mean 'secret'?")
+        """,
+        "{file}:5:",
+        "connection 'lake' → field 'secrett': unknown field 'secrett'",
+        "did you mean 'secret'?",
+    )
