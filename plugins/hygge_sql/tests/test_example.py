@@ -34,7 +34,7 @@ def test_sqlite_example_runs_twice(tmp_path: pathlib.Path) -> None:
     assert lake.num_rows == 10_000
     assert str(lake.schema.field("amount").type) == "decimal128(10, 2)"
     assert str(lake.schema.field("created_at").type) == "timestamp[us]"
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'example/data/example.db'}")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'example/data/warehouse.db'}")
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM customers")).scalar() == 1_000
     engine.dispose()
