@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from hygge_core import faults
 from hygge_core.home import Home
@@ -160,7 +159,7 @@ def run_unit(
             counts["bytes"] += item.nbytes
             if cursor is not None:
                 # Vectorised max of one column: cheap next to reading the batch.
-                m = pc.max(item.column(cursor))
+                m = _pc().max(item.column(cursor))
                 if m.is_valid:
                     maxima.append(m)
             if on_batch is not None:
@@ -179,12 +178,20 @@ def run_unit(
         reader.join()
     top = None
     if maxima:
-        top = pc.max(pa.array([m.as_py() for m in maxima], type=maxima[0].type))
+        top = _pc().max(pa.array([m.as_py() for m in maxima], type=maxima[0].type))
     result = UnitResult(staged=staged, rows=counts["rows"], bytes=counts["bytes"], cursor_max=top)
     if store.supports_resume:
         store.remember(fingerprint(unit), result.to_record())
     faults.point("unit.staged")
     return result
+
+
+def _pc() -> Any:
+    """pyarrow.compute, imported on first use: only incremental flows need it, and its
+    import is a noticeable part of a small run's start-up."""
+    import pyarrow.compute as pc
+
+    return pc
 
 
 def fingerprint(unit: WorkUnit) -> str:

@@ -13,13 +13,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hygge_core.secrets import Redactor
 from hygge_core.units import Window, WorkUnit
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from hygge_core.runner import FlowResult
 
 
@@ -153,6 +154,9 @@ class LiveReporter(Reporter):
 
     def __init__(self, redact: Redactor | None = None) -> None:
         super().__init__(redact)
+        # Imported here: only a terminal gets progress bars.
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.console = Console(stderr=True)
         self.bars = Progress(
             TextColumn("[bold]{task.fields[flow]}"),

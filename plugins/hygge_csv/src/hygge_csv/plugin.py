@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hygge_core import hookimpl
-from hygge_csv.home import CsvHome, JsonlHome
-from hygge_csv.store import CsvStore, JsonlStore
+
+# Registered by path: pyarrow.csv/json and the CSV modules load only when a flow uses them.
 
 COMPRESSED = ("", ".gz", ".bz2", ".zst", ".lz4")
 TYPES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
 @hookimpl
-def hygge_register_homes(register: Callable[[str, type], None]) -> None:
-    register("csv", CsvHome)
-    register("jsonl", JsonlHome)
+def hygge_register_homes(register: Callable[[str, type | str], None]) -> None:
+    register("csv", "hygge_csv.home:CsvHome")
+    register("jsonl", "hygge_csv.home:JsonlHome")
 
 
 @hookimpl
-def hygge_register_stores(register: Callable[[str, type], None]) -> None:
-    register("csv", CsvStore)
-    register("jsonl", JsonlStore)
+def hygge_register_stores(register: Callable[[str, type | str], None]) -> None:
+    register("csv", "hygge_csv.store:CsvStore")
+    register("jsonl", "hygge_csv.store:JsonlStore")
 
 
 @hookimpl

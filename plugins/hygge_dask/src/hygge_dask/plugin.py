@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hygge_core import hookimpl
-from hygge_dask.executor import DaskExecutor
+
+# Registered by path: dask and distributed load only when a run uses the dask executor.
 
 
 @hookimpl
-def hygge_register_executors(register: Callable[[str, type], None]) -> None:
-    register("dask", DaskExecutor)
+def hygge_register_executors(register: Callable[[str, type | str], None]) -> None:
+    register("dask", "hygge_dask.executor:DaskExecutor")

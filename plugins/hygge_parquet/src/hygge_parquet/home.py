@@ -9,7 +9,6 @@ from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
@@ -169,6 +168,8 @@ class ParquetHome(Home):
             use_threads=False,
         ):
             if window is not None and window.after is not None:
+                import pyarrow.compute as pc  # only incremental reads filter rows
+
                 column = batch.column(window.cursor)
                 bound = pa.scalar(window.after, type=column.type)
                 batch = batch.filter(pc.greater(column, bound))
