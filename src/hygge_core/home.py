@@ -16,7 +16,7 @@ from hygge_core.units import Window, WorkUnit
 class IncrementalConfig(BaseModel):
     """`incremental:` on a home: read only rows whose cursor passed the last committed one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     cursor: str = Field(description="column whose value only grows (updated_at, id)")
     lookback: str | int | float | None = Field(
         default=None,
@@ -28,7 +28,7 @@ class IncrementalConfig(BaseModel):
 class HomeConfig(BaseModel):
     """Options every home accepts; plugins subclass it with their own fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: str = Field(description="the home type, as registered by a plugin")
     incremental: IncrementalConfig | None = Field(
         default=None, description="read incrementally by a cursor column"

@@ -22,7 +22,7 @@ from hygge_core.errors import HyggeError, PermanentError
 class ConnectionConfig(BaseModel):
     """Settings of a named connection under `connections:`; storages subclass it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: str
     _name: str | None = PrivateAttr(default=None)
 

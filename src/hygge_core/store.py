@@ -21,7 +21,7 @@ Mode = Literal["append", "replace", "merge"]
 class StoreConfig(BaseModel):
     """Options every store accepts; plugins subclass it with their own fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: str = Field(description="the store type, as registered by a plugin")
     mode: Mode = Field(default="append", description="append, replace or merge")
     keys: list[str] | None = Field(default=None, description="key columns, for mode: merge")

@@ -7,11 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Every config model here and in hygge_core's home, store and storage bases (so every plugin
+# model that subclasses them) sets `defer_build=True`: pydantic builds a validator when the
+# model is first used, so the models of installed plugins a run never touches cost nothing
+# at start-up.
+
 
 class RetryConfig(BaseModel):
     """How a flow retries transient faults: exponential backoff with jitter."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     attempts: int = Field(default=3, ge=1, description="tries in all, the first included")
     initial: float = Field(default=1.0, gt=0, description="seconds before the first retry")
     maximum: float = Field(default=30.0, gt=0, description="longest wait between tries, seconds")
@@ -20,7 +25,7 @@ class RetryConfig(BaseModel):
 class FlowSpec(BaseModel):
     """One entry under `flows:`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     home: dict[str, Any] | str = Field(description="where the data lives: a path or a mapping")
     store: dict[str, Any] | str = Field(description="where it should settle")
     schema_drift: Literal["strict", "evolve"] = Field(
@@ -39,7 +44,7 @@ class FlowSpec(BaseModel):
 class Defaults(BaseModel):
     """`defaults:`: options merged into every flow (a flow's own value wins)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     home: dict[str, Any] = Field(default_factory=dict)
     store: dict[str, Any] = Field(default_factory=dict)
     schema_drift: Literal["strict", "evolve"] | None = None
@@ -51,14 +56,14 @@ class Defaults(BaseModel):
 class ExecutorSpec(BaseModel):
     """`executor:`: where work units run (default: local threads)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     type: str = "local"
 
 
 class FileSpec(BaseModel):
     """The whole of flows.yaml."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     flows: dict[str, Any] = Field(description="flow name → home, store and options")
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
