@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from hygge_core import ConnectionConfig, FlowContext, HomeConfig, PermanentError, StoreConfig
 
@@ -143,7 +151,24 @@ class SqlHomeConfig(_Target, HomeConfig):
     query: str | None = Field(default=None, description="a SELECT to read instead of a table")
     columns: list[str] | None = Field(default=None, description="read only these columns")
     batch_rows: int = Field(default=131_072, ge=1, description="rows per record batch")
-    split: SplitConfig | None = Field(default=None, description="read key ranges in parallel")
+    split: SplitConfig | Literal[False] | None = Field(
+        default=None,
+        description="read key ranges in parallel; default: big tables split on their "
+        "primary key; false: read in one unit",
+    )
+
+    @field_validator("split", mode="wrap")
+    @classmethod
+    def _split(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Checked by hand: a union's own errors would list every alternative.
+        if isinstance(value, dict):
+            return SplitConfig.model_validate(value)  # its errors name split.<field>
+        if value is None or value is False or isinstance(value, SplitConfig):
+            return handler(value)
+        raise PydanticCustomError(
+            "split",
+            "expected false (read in one unit) or a mapping {column: ..., units: ...}",
+        )
 
     @model_validator(mode="after")
     def _source(self) -> SqlHomeConfig:

@@ -1,14 +1,16 @@
-"""The SQL home: a table or a query, streamed as Arrow batches, split by key range on demand."""
+"""The SQL home: a table or a query, streamed as Arrow batches, split by key range."""
 
 from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit
 from hygge_core.secrets import mask_url
@@ -17,15 +19,30 @@ from hygge_sql.config import SqlHomeConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url
 from hygge_sql.errors import guarded
 from hygge_sql.reading import (
+    ceiling_condition,
     range_condition,
     source,
     split_points,
     window_condition,
 )
+from hygge_sql.splitkey import ROWID, ROWID_COLUMN, primary_key, splittable
 from hygge_sql.types import Column, coerce, from_python
 
-ROWS_PER_UNIT = 1_000_000  # an automatic split aims at units of about this many rows
+# A split aims at units of about this many rows (HYGGE_SQL_SPLIT_ROWS overrides it). A table
+# splits by itself from twice that: one core reads a million rows in about a second, less
+# than what more files, connections and the planning queries would be worth.
+ROWS_PER_UNIT = 1_000_000
 MAX_AUTO_UNITS = 64
+
+
+def rows_per_unit() -> int:
+    """The rows a split aims at per unit: HYGGE_SQL_SPLIT_ROWS, else ROWS_PER_UNIT."""
+    text = os.environ.get("HYGGE_SQL_SPLIT_ROWS", "").strip()
+    if not text:
+        return ROWS_PER_UNIT
+    if not text.isdigit() or int(text) < 1:
+        raise PermanentError(f"HYGGE_SQL_SPLIT_ROWS must be a positive integer, not '{text}'")
+    return int(text)
 
 
 class SqlHome(Home):
@@ -33,14 +50,16 @@ class SqlHome(Home):
 
     PostgreSQL and SQLite stream through ADBC (binary COPY for PostgreSQL) straight into
     Arrow; other databases through a server-side cursor. Column types come from the catalog,
-    so the batches carry the declared types (see docs/sql.md for the mapping). With `split:`
-    the read becomes one work unit per key range, read in parallel. Incremental reads push
+    so the batches carry the declared types (see docs/sql.md for the mapping). A table of
+    at least twice `rows_per_unit()` rows read through ADBC splits by itself on its primary
+    key (SQLite: or its rowid); `split:` names the key and the units, `split: false` reads
+    one unit. Units are key ranges, read in parallel. Incremental reads push
     `cursor > last value` into the SELECT as a bound parameter.
     """
 
     config_model = SqlHomeConfig
     supports_incremental = True
-    splits = True  # with `split:`, one unit per key range
+    splits = True  # one unit per key range
     transient = ("_backend",)
 
     def __init__(self, config: SqlHomeConfig, context: FlowContext) -> None:
@@ -129,6 +148,8 @@ class SqlHome(Home):
         wanted = [n for n in extra if n and n not in found]
         if wanted:
             every = {c.name: c for c in self._all_columns()}
+            if self.table is not None and self.backend.name == "sqlite":
+                every.setdefault(ROWID, ROWID_COLUMN)  # unless a column of that name hides it
             for name in wanted:
                 if name not in every:
                     raise PermanentError(f"{self.where} has no column '{name}'")
@@ -140,60 +161,107 @@ class SqlHome(Home):
     def plan(self, window: Window | None) -> list[WorkUnit]:
         base = str(self.table) if self.table is not None else "query"
         split = self.config.split
-        if split is None:
+        cursor = window.cursor if window else None
+        if split is False or (split is None and not self._splits_automatically()):
             return [WorkUnit(id=base)]
-        columns = self._lookup(split.column, window.cursor if window else None)
-        column = columns[split.column]
-        if column.as_text or not (
-            pa.types.is_integer(column.arrow)
-            or pa.types.is_timestamp(column.arrow)
-            or pa.types.is_date(column.arrow)
-        ):
-            raise PermanentError(
-                f"{self.where}: cannot split on '{split.column}' ({column.arrow}); "
-                "split on an integer, date or timestamp column"
-            )
         backend = self.backend
-        src = source(self.table, self.config.query, list(columns))
-        binds = Binds(backend)
-        condition = window_condition(src, window, columns, binds)
-        key = src.c[split.column]
-        stmt = sa.select(sa.func.min(key), sa.func.max(key)).select_from(src)
-        if condition is not None:
-            stmt = stmt.where(condition)
         with guarded(self.where, self._secret), backend.engine.connect() as conn:
-            low, high = conn.execute(stmt).one()
-            rows = None
-            if split.units is None or low is not None:
-                rows = backend.estimate_rows(conn, src, condition)
-        if low is None:  # nothing but NULL keys (or nothing at all) in the window
-            return [WorkUnit(id=base, estimated_rows=rows)]
-        fetched = from_python([low, high], backend.fetch_type(column), split.column)
-        low, high = coerce(fetched, column.arrow, split.column).to_pylist()
-        units = split.units or min(MAX_AUTO_UNITS, max(1, math.ceil((rows or 0) / ROWS_PER_UNIT)))
-        bounds = [None, *split_points(low, high, units, column.arrow), None]
-        count = len(bounds) - 1
-        if count == 1:
-            return [WorkUnit(id=base, estimated_rows=rows)]
-        per_unit = rows // count if rows is not None else None
+            if split is None:
+                assert self.table is not None
+                name = primary_key(conn, backend.name, self.table)
+                if name is None:
+                    return [WorkUnit(id=base)]
+            else:
+                name = split.column
+            columns = self._lookup(name, cursor)
+            column = columns[name]
+            if not splittable(column):
+                if split is None:  # a text key: read in one unit
+                    return [WorkUnit(id=base)]
+                raise PermanentError(
+                    f"{self.where}: cannot split on '{name}' ({column.arrow}); "
+                    "split on an integer, date or timestamp column"
+                )
+            src = source(self.table, self.config.query, list(columns))
+            condition = window_condition(src, window, columns, Binds(backend))
+            low, high = (
+                self._bound(conn, src, fn(src.c[name]), condition, column)
+                for fn in (sa.func.min, sa.func.max)
+            )
+            if low is None:  # nothing but NULL keys (or nothing at all) in the window
+                return [WorkUnit(id=base)]
+            per = rows_per_unit()
+            if split is None and pa.types.is_integer(column.arrow) and high - low + 1 < 2 * per:
+                # A key holds each value once: fewer values than the threshold, fewer rows.
+                return [WorkUnit(id=base)]
+            rows = backend.estimate_rows(conn, src, condition)
+            if split is None and rows < 2 * per:
+                return [WorkUnit(id=base, estimated_rows=rows)]
+            wanted = split.units if split is not None else None
+            units = wanted or min(MAX_AUTO_UNITS, max(1, math.ceil(rows / per)))
+            bounds = [None, *split_points(low, high, units, column.arrow), None]
+            count = len(bounds) - 1
+            if count == 1:
+                return [WorkUnit(id=base, estimated_rows=rows)]
+            ceiling: dict[str, Any] = {}
+            if cursor is not None:
+                # Units are read one after another, not in one snapshot: a row changed
+                # while the run goes could land beyond the cursor a later unit reaches and
+                # be skipped for good. Every unit reads up to the cursor's maximum now;
+                # rows changed later have a higher cursor and wait for the next run.
+                found = columns[cursor]
+                top = self._bound(conn, src, sa.func.max(src.c[cursor]), condition, found)
+                if top is not None:
+                    ceiling = {"cursor": cursor, "upto": top}
+        per_unit = rows // count
         return [
             WorkUnit(
-                id=f"{base}#{split.column}[{_show(bounds[i])},{_show(bounds[i + 1])})",
+                id=f"{base}#{name}[{_show(bounds[i])},{_show(bounds[i + 1])})",
                 payload={
-                    "split": split.column,
+                    "split": name,
                     "lo": bounds[i],
                     "hi": bounds[i + 1],
                     "nulls": i == 0,
+                    **ceiling,
                 },
                 estimated_rows=per_unit,
             )
             for i in range(count)
         ]
 
+    def _splits_automatically(self) -> bool:
+        """Whether a read without `split:` may split: a whole table, read by a driver that
+        releases the GIL (ADBC), so that units on threads use more than one core."""
+        return self.table is not None and bool(getattr(self.backend, "adbc", False))
+
+    def _bound(
+        self,
+        conn: Connection,
+        src: sa.FromClause,
+        aggregate: sa.ColumnElement[Any],
+        condition: sa.ColumnElement[bool] | None,
+        column: Column,
+    ) -> Any | None:
+        """min() or max() of a column within the window, as the column's Python value.
+
+        One aggregate per statement: SQLite answers a lone min() or max() from the index
+        but scans the whole table for the two together.
+        """
+        stmt = sa.select(aggregate).select_from(src)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        value = conn.execute(stmt).scalar()
+        if value is None:
+            return None
+        fetched = from_python([value], self.backend.fetch_type(column), column.name)
+        return coerce(fetched, column.arrow, column.name)[0].as_py()
+
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         columns = self.columns()
         window = unit.window
-        lookup = self._lookup(unit.payload.get("split"), window.cursor if window else None)
+        lookup = self._lookup(
+            unit.payload.get("split"), unit.payload.get("cursor"), window.cursor if window else None
+        )
         backend = self.backend
         binds = Binds(backend, server=True)
         src = source(self.table, self.config.query, list(lookup))
@@ -201,6 +269,7 @@ class SqlHome(Home):
         for condition in (
             window_condition(src, window, lookup, binds),
             range_condition(src, unit.payload, lookup, binds),
+            ceiling_condition(src, unit.payload, lookup, binds),
         ):
             if condition is not None:
                 stmt = stmt.where(condition)

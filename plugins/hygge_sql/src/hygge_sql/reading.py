@@ -62,6 +62,18 @@ def range_condition(
     return condition
 
 
+def ceiling_condition(
+    src: sa.FromClause, payload: dict[str, Any], columns: dict[str, Column], binds: Binds
+) -> sa.ColumnElement[bool] | None:
+    """`cursor <= :upto` (or NULL) for the units of a split incremental read: the cursor's
+    maximum when the plan was made, so that every unit reads the same window."""
+    name = payload.get("cursor")
+    if name is None:
+        return None
+    key = src.c[name]
+    return sa.or_(key <= binds(payload["upto"], columns[name].arrow), key.is_(None))
+
+
 def split_points(low: Any, high: Any, units: int, arrow: pa.DataType) -> list[Any]:
     """Up to `units - 1` increasing values that cut [low, high] into ranges of equal width."""
     if pa.types.is_integer(arrow):
