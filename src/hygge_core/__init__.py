@@ -26,7 +26,10 @@ _EXPORTS = {
     "TransientError": "hygge_core.errors",
     "FlowContext": "hygge_core.context",
     "Executor": "hygge_core.executor",
+    "arrow_filesystem": "hygge_core.arrowfs",
     "FileCommitter": "hygge_core.filecommit",
+    "FileStore": "hygge_core.filestore",
+    "FileStoreConfig": "hygge_core.filestore",
     "Home": "hygge_core.home",
     "HomeConfig": "hygge_core.home",
     "IncrementalConfig": "hygge_core.home",
@@ -43,6 +46,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from hygge_core.arrowfs import arrow_filesystem
     from hygge_core.context import FlowContext
     from hygge_core.errors import (
         ConfigError,
@@ -53,6 +57,7 @@ if TYPE_CHECKING:
     )
     from hygge_core.executor import Executor
     from hygge_core.filecommit import FileCommitter
+    from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
@@ -77,6 +82,8 @@ __all__ = [
     "CursorState",
     "Executor",
     "FileCommitter",
+    "FileStore",
+    "FileStoreConfig",
     "FlowContext",
     "FlowState",
     "Home",
@@ -94,5 +101,6 @@ __all__ = [
     "Window",
     "WorkUnit",
     "__version__",
+    "arrow_filesystem",
     "hookimpl",
 ]

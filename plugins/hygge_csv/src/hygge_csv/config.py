@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from hygge_core import HomeConfig, StoreConfig
+from hygge_core import FileStoreConfig, HomeConfig
 from hygge_csv.columns import parse_type
 
 Compression = Literal["infer", "none", "gzip", "bz2", "zstd", "lz4"]
@@ -86,14 +86,13 @@ class JsonlHomeConfig(TextHomeConfig):
     """`home: {type: jsonl, ...}`: one JSON object per line."""
 
 
-class TextStoreConfig(StoreConfig):
+class TextStoreConfig(FileStoreConfig):
     """Options both text stores share."""
 
     mode: Literal["append", "replace"] = Field(default="append", description="append or replace")
     path: str = Field(
         description="a directory of part files, or one file when the name ends .csv, .jsonl, ..."
     )
-    connection: str | None = Field(default=None, description="a named storage connection")
     compression: Compression = Field(
         default="infer",
         description="codec of written files; infer: from the file name, none for directories",

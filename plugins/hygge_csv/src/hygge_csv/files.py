@@ -20,14 +20,6 @@ GLOB_CHARS = "*?["
 CODEC_SUFFIXES = {"gzip": ".gz", "bz2": ".bz2", "zstd": ".zst", "lz4": ".lz4"}
 
 
-def arrow_filesystem(fs: fsspec.AbstractFileSystem) -> pafs.FileSystem:
-    """Arrow's own I/O for local disks; an fsspec bridge for object stores."""
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if "file" in protocols or "local" in protocols:
-        return pafs.LocalFileSystem()
-    return pafs.PyFileSystem(pafs.FSSpecHandler(fs))
-
-
 def is_hidden(name: str) -> bool:
     """Readers skip `_`- and `.`-prefixed names: hygge's staging and state live there."""
     return name.startswith(("_", "."))

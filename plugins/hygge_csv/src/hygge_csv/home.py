@@ -13,10 +13,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit
+from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, arrow_filesystem
 from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
-from hygge_csv.files import arrow_filesystem, base_of, list_files, open_input
+from hygge_csv.files import base_of, list_files, open_input
 
 
 class TextHome(Home):

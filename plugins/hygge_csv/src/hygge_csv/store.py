@@ -15,17 +15,16 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from hygge_core import (
-    FileCommitter,
+    FileStore,
     FlowContext,
     FlowState,
     PermanentError,
     SchemaDriftError,
     StagedUnit,
-    Store,
     WorkUnit,
 )
 from hygge_csv.config import CsvStoreConfig, JsonlStoreConfig, TextStoreConfig
-from hygge_csv.files import CODEC_SUFFIXES, arrow_filesystem, codec_for, open_input
+from hygge_csv.files import CODEC_SUFFIXES, codec_for, open_input
 from hygge_csv.jsonlines import encode, unsupported
 
 COPY_CHUNK = 8 << 20
@@ -35,7 +34,7 @@ EXACT_TYPES = frozenset(
 )
 
 
-class TextStore(Store):
+class TextStore(FileStore):
     """Text files written exactly once per committed run.
 
     A `path` that ends like a file of this format (`out/users.csv`, `out/events.jsonl.gz`)
@@ -46,8 +45,6 @@ class TextStore(Store):
     """
 
     modes = frozenset({"append", "replace"})
-    transient = ("fs", "afs", "committer")
-    supports_resume = True
     format: ClassVar[str] = "text"
     suffixes: ClassVar[tuple[str, ...]] = ()
 
@@ -57,15 +54,6 @@ class TextStore(Store):
         self._schema: pa.Schema | None = None
 
     # -- where ---------------------------------------------------------------------------
-    @cached_property
-    def fs(self) -> Any:
-        return self.context.filesystem(self.config.path, self.config.connection)[0]
-
-    @cached_property
-    def target(self) -> str:
-        """The directory, or the single file, that readers see."""
-        return self.context.filesystem(self.config.path, self.config.connection)[1].rstrip("/")
-
     @cached_property
     def single_file(self) -> bool:
         """Whether `path` names one file rather than a directory of parts."""
@@ -78,15 +66,6 @@ class TextStore(Store):
     def root(self) -> str:
         """The folder that holds the data, `_hygge_staging/` and `_hygge/`."""
         return posixpath.dirname(self.target) if self.single_file else self.target
-
-    @cached_property
-    def afs(self) -> Any:
-        return arrow_filesystem(self.fs)
-
-    @cached_property
-    def committer(self) -> FileCommitter:
-        atomic = self.context.storage.is_atomic_rename(self.config.path)
-        return FileCommitter(self.fs, self.root, self.context.flow, atomic_rename=atomic)
 
     @cached_property
     def codec(self) -> str | None:
@@ -105,25 +84,6 @@ class TextStore(Store):
 
     def describe(self) -> str:
         return f"{self.format} {self.config.path} ({self.config.mode})"
-
-    # -- protocol ------------------------------------------------------------------------
-    def lock(self) -> contextlib.AbstractContextManager[None]:
-        return self.committer.lock()
-
-    def recover(self) -> list[str]:
-        return self.committer.recover(current_run=self.context.run_id)
-
-    def remember(self, fingerprint: str, record: dict[str, Any]) -> None:
-        self.committer.remember(self.context.run_id, fingerprint, record)
-
-    def resumable(self) -> dict[str, dict[str, Any]]:
-        return self.committer.resumable(self.context.run_id)
-
-    def read_state(self) -> FlowState | None:
-        return self.committer.read_state()
-
-    def reset_state(self) -> bool:
-        return self.committer.reset_state()
 
     def published(self) -> list[str]:
         """The data files readers see now."""
@@ -188,9 +148,6 @@ class TextStore(Store):
             moves = [(f, posixpath.join(self.root, posixpath.basename(f))) for f in files]
             deletes = self.committer.data_files() if self.config.mode == "replace" else []
         self.committer.commit(self.context.run_id, moves, deletes, state)
-
-    def abort(self, staged: list[StagedUnit]) -> None:
-        self.committer.abort(self.context.run_id)
 
     # -- building the published files ----------------------------------------------------
     def _empty_part(self) -> list[str]:

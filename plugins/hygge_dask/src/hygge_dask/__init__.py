@@ -18,4 +18,5 @@ def __getattr__(name: str) -> Any:
         return getattr(executor, name)
     raise AttributeError(f"module 'hygge_dask' has no attribute {name!r}")
 
+
 __all__ = ["DaskExecutor", "DaskOptions", "__version__"]

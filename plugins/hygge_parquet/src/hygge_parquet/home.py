@@ -12,8 +12,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from hygge_core import FlowContext, Home, HomeConfig, PermanentError, Window, WorkUnit
-from hygge_core.arrowfs import arrow_filesystem
+from hygge_core import (
+    FlowContext,
+    Home,
+    HomeConfig,
+    PermanentError,
+    Window,
+    WorkUnit,
+    arrow_filesystem,
+)
 from hygge_core.filecommit import is_hidden
 
 GLOB_CHARS = "*?["

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import contextlib
 import posixpath
 from collections.abc import Iterable, Iterator
-from functools import cached_property
-from typing import Any, Literal
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from hygge_core import (
-    FileCommitter,
+    FileStore,
+    FileStoreConfig,
     FlowContext,
     FlowState,
     SchemaDriftError,
     StagedUnit,
-    Store,
-    StoreConfig,
     WorkUnit,
 )
-from hygge_core.arrowfs import arrow_filesystem
 from hygge_core.schema import drift
 
 
-class ParquetStoreConfig(StoreConfig):
+class ParquetStoreConfig(FileStoreConfig):
     """`store: {type: parquet, ...}`."""
 
     mode: Literal["append", "replace"] = Field(default="append", description="append or replace")
     path: str = Field(description="the directory that holds the part files")
-    connection: str | None = Field(default=None, description="a named storage connection")
     compression: Literal["snappy", "zstd", "gzip", "brotli", "lz4", "none"] = Field(
         default="snappy", description="codec of every column"
     )
@@ -40,7 +35,7 @@ class ParquetStoreConfig(StoreConfig):
     file_rows: int = Field(default=10_000_000, ge=1, description="rows per part file at most")
 
 
-class ParquetStore(Store):
+class ParquetStore(FileStore):
     """A directory of Parquet part files, written exactly once per committed run.
 
     Each unit writes `part-<run>-<unit>-<n>.parquet` under the run's staging folder; commit
@@ -51,55 +46,13 @@ class ParquetStore(Store):
 
     config_model = ParquetStoreConfig
     modes = frozenset({"append", "replace"})
-    transient = ("fs", "_afs", "committer")
-    supports_resume = True
 
     def __init__(self, config: ParquetStoreConfig, context: FlowContext) -> None:
         super().__init__(config, context)
         self.config: ParquetStoreConfig = config
 
-    @cached_property
-    def fs(self) -> Any:
-        return self.context.filesystem(self.config.path, self.config.connection)[0]
-
-    @cached_property
-    def root(self) -> str:
-        return self.context.filesystem(self.config.path, self.config.connection)[1].rstrip("/")
-
-    @cached_property
-    def committer(self) -> FileCommitter:
-        atomic = self.context.storage.is_atomic_rename(self.config.path)
-        return FileCommitter(self.fs, self.root, self.context.flow, atomic_rename=atomic)
-
-    @property
-    def afs(self) -> Any:
-        if not hasattr(self, "_afs"):
-            self._afs = arrow_filesystem(self.fs)
-        return self._afs
-
     def describe(self) -> str:
         return f"parquet {self.config.path} ({self.config.mode})"
-
-    def check(self) -> str | None:
-        return self.context.storage.check(self.config.path, self.config.connection, write=True)
-
-    def lock(self) -> contextlib.AbstractContextManager[None]:
-        return self.committer.lock()
-
-    def recover(self) -> list[str]:
-        return self.committer.recover(current_run=self.context.run_id)
-
-    def remember(self, fingerprint: str, record: dict[str, Any]) -> None:
-        self.committer.remember(self.context.run_id, fingerprint, record)
-
-    def resumable(self) -> dict[str, dict[str, Any]]:
-        return self.committer.resumable(self.context.run_id)
-
-    def read_state(self) -> FlowState | None:
-        return self.committer.read_state()
-
-    def reset_state(self) -> bool:
-        return self.committer.reset_state()
 
     def prepare(self, schema: pa.Schema) -> None:
         self._schema = schema
@@ -164,9 +117,6 @@ class ParquetStore(Store):
         path = posixpath.join(folder, f"part-{self.context.run_id}-00000-000.parquet")
         self._writer(path, self._schema).close()
         return path
-
-    def abort(self, staged: list[StagedUnit]) -> None:
-        self.committer.abort(self.context.run_id)
 
 
 def _row_groups(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
