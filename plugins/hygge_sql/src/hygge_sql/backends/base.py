@@ -37,7 +37,7 @@ class Ledger:
         return sa.insert(self.table).values(seq=self.seq)
 
 
-class _AlreadyLoaded(Exception):
+class AlreadyLoaded(Exception):
     """The ledger already holds this unit."""
 
 
@@ -267,11 +267,11 @@ class Backend:
                         try:
                             conn.execute(ledger.insert())
                         except sa.exc.IntegrityError:
-                            raise _AlreadyLoaded from None
+                            raise AlreadyLoaded from None
                     for batch in batches:
                         for start in range(0, batch.num_rows, batch_rows):
                             conn.execute(insert, batch.slice(start, batch_rows).to_pylist())
-            except _AlreadyLoaded:
+            except AlreadyLoaded:
                 drain(batches)
                 return False
         return True

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import hashlib
+import os
 import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -20,11 +22,12 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import Connection
 
 from hygge_core import PermanentError
 from hygge_sql import engines
-from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
+from hygge_sql.backends import pgcopy
+from hygge_sql.backends.base import AlreadyLoaded, Backend, Binds, Ledger, drain, query_text
 from hygge_sql.backends.ingest import ingest
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded, stream
@@ -41,9 +44,17 @@ class PostgresBackend(Backend):
     renames = True
     staging_prefixes = ("UNLOGGED",)  # staging needs no WAL: a crash discards it anyway
 
-    def __init__(self, url: URL, pool_size: int | None = None) -> None:
-        super().__init__(url, pool_size)
-        self.adbc = engines.adbc_available("postgresql")
+    @functools.cached_property
+    def adbc(self) -> bool:
+        """Whether ADBC is there for reads (and for loads COPY cannot encode); asked on first
+        use, because importing it costs a third of a second a load does not need."""
+        return engines.adbc_available("postgresql")
+
+    @property
+    def copies(self) -> bool:
+        """Whether loads use hygge's own binary COPY encoder (through psycopg; set
+        HYGGE_SQL_COPY=0 to load through ADBC instead)."""
+        return self.url.get_driver_name() == "psycopg" and os.environ.get("HYGGE_SQL_COPY") != "0"
 
     def ddl_type(self, t: pa.DataType) -> Any:
         t = self.storage_arrow(t)
@@ -136,12 +147,48 @@ class PostgresBackend(Backend):
         where: str,
         ledger: Ledger | None = None,
     ) -> bool:
+        if self.copies and pgcopy.encodable(schema):
+            return self._copy(staging, batches, schema, where, ledger)
         if not self.adbc:
             return super().stage(staging, batches, schema, batch_rows, where, ledger)
         import adbc_driver_postgresql.dbapi as adbc
 
         with guarded(where), adbc.connect(engines.adbc_postgres_uri(self.url)) as conn:
             return ingest(conn, staging, batches, schema, ledger, _COMPILER, _slices)
+
+    def _copy(
+        self,
+        staging: sa.Table,
+        batches: Iterable[pa.RecordBatch],
+        schema: pa.Schema,
+        where: str,
+        ledger: Ledger | None,
+    ) -> bool:
+        """`stage` through psycopg's binary COPY, fed by hygge's own encoder (`pgcopy`)."""
+        preparer = self.engine.dialect.identifier_preparer
+        names = [c.name for c in staging.columns]
+        columns = ", ".join(preparer.quote(names[i]) for i in pgcopy.order(schema))
+        sql = f"COPY {preparer.format_table(staging)} ({columns}) FROM STDIN (FORMAT binary)"
+        with guarded(where):
+            writer = self.engine.connect().execution_options(hygge_write=True)
+            try:
+                with writer as conn, conn.begin():
+                    if ledger is None:
+                        staging.drop(conn, checkfirst=True)
+                        staging.create(conn)
+                    else:
+                        try:
+                            conn.execute(ledger.insert())
+                        except sa.exc.IntegrityError:
+                            raise AlreadyLoaded from None
+                    driver = conn.connection.driver_connection
+                    assert driver is not None
+                    with driver.cursor() as cursor:
+                        pgcopy.copy(cursor, sql, batches)
+            except AlreadyLoaded:
+                drain(batches)
+                return False
+        return True
 
     def upsert(
         self, target: sa.Table, names: list[str], keys: list[str], source: sa.Select[Any]
