@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pathlib
+import re
 import subprocess
 import sys
 from typing import Any
@@ -17,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
-from hygge_sql.home import SqlHome, SqlHomeConfig
+from hygge_sql import home as home_module
+from hygge_sql.home import SqlHome, SqlHomeConfig, auto_units
 
 from hygge_core.context import FlowContext
 from hygge_core.storage import StorageResolver
@@ -31,6 +33,8 @@ HYGGE = str(pathlib.Path(sys.executable).with_name("hygge"))
 @pytest.fixture(autouse=True)
 def small_units(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYGGE_SQL_SPLIT_ROWS", "100")
+    # Unit counts are rounded to a multiple of the cores: the counts below are for two.
+    monkeypatch.setattr(home_module.os, "cpu_count", lambda: 2)
 
 
 def events_table(database: Any, key: str = "id") -> sa.Table:
@@ -101,6 +105,24 @@ def test_a_big_table_splits_on_its_primary_key_and_lands_every_row_once(
         table = database.table("ev")
         assert [u.id for u in units][:2] == [f"{table}#id[,100)", f"{table}#id[100,200)"]
         assert [u.id for u in units] == [u.id for u in make_home(database).plan(None)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "cores", "units"),
+    [
+        (5_000_000, 1, 5),
+        (5_000_000, 2, 6),  # not 5: the last unit would run alone
+        (5_000_000, 8, 8),
+        (3_000_000, 8, 3),  # 8 units of 375,000 rows would be under half the size
+        (2_000_000, 2, 2),
+        (200_000_000, 2, 64),
+    ],
+)
+def test_automatic_unit_counts(
+    monkeypatch: pytest.MonkeyPatch, rows: int, cores: int, units: int
+) -> None:
+    monkeypatch.setattr(home_module.os, "cpu_count", lambda: cores)
+    assert auto_units(rows, 1_000_000) == units
 
 
 @pytest.mark.parametrize(
@@ -237,8 +259,8 @@ def test_incremental_auto_split_reads_only_the_window(
     assert (first.rows, first.units) == (1000, 10)
     create(database, list(range(1000, 1300)), start=1000)
     (second,) = harness.run_ok(spec)
-    # The window holds ids 1000..1299: min and max within it plan 3 units of 100.
-    assert (second.rows, second.units) == (300, 3)
+    # The window holds ids 1000..1299: min and max within it plan units of about 100.
+    assert (second.rows, second.units) == (300, auto_units(300, 100))
     assert second.window is not None and second.window.after == T0 + dt.timedelta(seconds=999)
     assert landed_ids(lake) == list(range(1300))
 
@@ -285,7 +307,8 @@ def test_a_killed_split_run_resumes_and_converges(tmp_path: pathlib.Path) -> Non
     assert not files(lake)
     done = run()
     assert done.returncode == 0, done.stderr
-    assert "resumed 3 of 10 work unit(s) (300 rows)" in done.stdout + done.stderr
+    # (10 units of 100 rows on two cores; a multiple of the cores elsewhere)
+    assert re.search(r"resumed 3 of \d+ work unit\(s\) \(\d+ rows\)", done.stdout + done.stderr)
     assert landed_ids(lake) == list(range(1000))
 
     create(database, list(range(1000, 1100)), start=1000)

@@ -45,6 +45,17 @@ def rows_per_unit() -> int:
     return int(text)
 
 
+def auto_units(rows: int, per: int) -> int:
+    """Units of about `per` rows, as many as a multiple of the cores when that keeps them
+    over half that size: 5 units on 2 cores would leave one core idle for the last unit."""
+    units = max(1, math.ceil(rows / per))
+    cores = os.cpu_count() or 1
+    balanced = math.ceil(units / cores) * cores
+    if balanced != units and rows / balanced >= per / 2:
+        units = balanced
+    return min(MAX_AUTO_UNITS, units)
+
+
 class SqlHome(Home):
     """Reads a table (or the result of a query) of any SQLAlchemy database.
 
@@ -198,7 +209,7 @@ class SqlHome(Home):
             if split is None and rows < 2 * per:
                 return [WorkUnit(id=base, estimated_rows=rows)]
             wanted = split.units if split is not None else None
-            units = wanted or min(MAX_AUTO_UNITS, max(1, math.ceil(rows / per)))
+            units = wanted or auto_units(rows, per)
             bounds = [None, *split_points(low, high, units, column.arrow), None]
             count = len(bounds) - 1
             if count == 1:
