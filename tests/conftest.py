@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from hygge_core.testing import run_hygge_measured
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HYGGE = str(pathlib.Path(sys.executable).parent / "hygge")
 
@@ -48,32 +50,13 @@ def cli():
     return run_cli
 
 
-_MEASURE = """
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(code)
-"""
-
-
 def run_measured(
     *args: str,
     cwd: pathlib.Path | str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 600,
 ) -> tuple[Completed, int]:
-    """Run `hygge ARGS` and return its result and peak RSS in bytes.
-
-    A wrapper process waits for hygge so that RUSAGE_CHILDREN measures hygge alone.
-    """
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, HYGGE, *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    *rest, last = proc.stderr.rstrip("\n").split("\n")
-    return Completed(proc.returncode, proc.stdout, "\n".join(rest)), int(last) * 1024
+    """Run `hygge ARGS` and return its result and peak RSS in bytes (the kit's
+    `run_hygge_measured`: hygge's own peak, not pytest's)."""
+    run = run_hygge_measured(*args, cwd=cwd, env=dict(env or {}), timeout=timeout)
+    return Completed(run.returncode, run.stdout, run.stderr), run.peak_rss

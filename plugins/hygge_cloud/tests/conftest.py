@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from hygge_core.testing import run_hygge_measured
+
 # Before anything imports gcsfs (see SERVICES.md): else every call stalls on a gRPC probe.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
@@ -330,36 +332,13 @@ def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
             proc.wait()
 
 
-_MEASURE = """
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-sys.stdout.write(code.stdout)
-sys.stderr.write(code.stderr)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(code.returncode)
-"""
-
-
 def run_measured(
     *args: str, cwd: pathlib.Path, env: dict[str, str | None] | None = None, timeout: float = 900
 ) -> tuple[Completed, int]:
-    """Run `hygge ARGS` and return its result and its peak RSS in bytes.
-
-    A small wrapper process waits for hygge, so RUSAGE_CHILDREN measures hygge alone (a
-    child forked straight from pytest would inherit pytest's peak).
-    """
-    full = {**os.environ, "COLUMNS": "200", **(env or {})}
-    full = {k: v for k, v in full.items() if v is not None}
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, HYGGE, *args],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    *rest, last = proc.stderr.rstrip("\n").split("\n")
-    return Completed(proc.returncode, proc.stdout, "\n".join(rest)), int(last) * 1024
+    """Run `hygge ARGS` and return its result and its peak RSS in bytes (the kit's
+    `run_hygge_measured`: hygge's own peak, not pytest's)."""
+    run = run_hygge_measured(*args, cwd=cwd, env=env, timeout=timeout)
+    return Completed(run.returncode, run.stdout, run.stderr), run.peak_rss
 
 
 @pytest.fixture

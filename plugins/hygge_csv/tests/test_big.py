@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -15,32 +11,18 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from hygge_core.testing import run_hygge_measured
+
 ROWS = 5_000_000
 PEAK_LIMIT = 600 * 2**20
 
 # Runs the command in a child and prints the child's peak RSS (KiB on Linux) last.
-_MEASURE = """
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(code)
-"""
 
 
 def hygge_measured(*args: str) -> tuple[int, str, int, float]:
     """(exit code, stderr, peak RSS bytes, seconds) of `hygge ARGS` in its own process."""
-    hygge = str(pathlib.Path(sys.executable).parent / "hygge")
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, hygge, *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    seconds = time.monotonic() - started
-    *rest, last = proc.stderr.rstrip("\n").split("\n")
-    return proc.returncode, "\n".join(rest), int(last) * 1024, seconds
+    run = run_hygge_measured(*args)
+    return run.returncode, run.stderr, run.peak_rss, run.seconds
 
 
 def orders(rows: int, seed: int = 3) -> pa.Table:

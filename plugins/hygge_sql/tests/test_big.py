@@ -9,11 +9,7 @@ and a reader decodes a whole row group at a time.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
-import sys
-import time
 from typing import Any
 
 import pyarrow.compute as pc
@@ -22,31 +18,16 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from hygge_core.testing import run_hygge_measured
+
 ROWS = 5_000_000
 PEAK_LIMIT = 400 * 2**20
-
-_MEASURE = """
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(code)
-"""
 
 
 def hygge_measured(*args: str) -> tuple[int, str, int, float]:
     """(exit code, stderr, peak RSS bytes, seconds) of `hygge ARGS` in its own process."""
-    hygge = str(pathlib.Path(sys.executable).parent / "hygge")
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, hygge, *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    seconds = time.monotonic() - started
-    *rest, last = proc.stderr.rstrip("\n").split("\n")
-    return proc.returncode, "\n".join(rest), int(last) * 1024, seconds
+    run = run_hygge_measured(*args)
+    return run.returncode, run.stderr, run.peak_rss, run.seconds
 
 
 # The benchmark's shape: 9 columns, made by the server (no Python loop).

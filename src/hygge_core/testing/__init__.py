@@ -30,12 +30,15 @@ if TYPE_CHECKING:
     from hygge_core.testing.contracts import HomeContract, SimulatedCrash, StoreContract
     from hygge_core.testing.data import sample_table, table_checksum, tables_equal
     from hygge_core.testing.harness import FlowHarness
+    from hygge_core.testing.measure import MeasuredRun, run_hygge_measured
 
 _LAZY = {
     "HomeContract": "hygge_core.testing.contracts",
     "StoreContract": "hygge_core.testing.contracts",
     "SimulatedCrash": "hygge_core.testing.contracts",
     "FlowHarness": "hygge_core.testing.harness",
+    "MeasuredRun": "hygge_core.testing.measure",
+    "run_hygge_measured": "hygge_core.testing.measure",
     "sample_table": "hygge_core.testing.data",
     "table_checksum": "hygge_core.testing.data",
     "tables_equal": "hygge_core.testing.data",
@@ -55,9 +58,11 @@ __all__ = [
     "KIT_TYPES",
     "FlowHarness",
     "HomeContract",
+    "MeasuredRun",
     "SimulatedCrash",
     "StoreContract",
     "declared_capabilities",
+    "run_hygge_measured",
     "sample_table",
     "table_checksum",
     "tables_equal",
