@@ -147,7 +147,7 @@ def test_a_failing_stream_raises_its_own_error_and_loads_nothing(
         yield from V.to_batches()
         raise OSError("the home's file vanished")
 
-    with pytest.raises(OSError, match="^the home's file vanished$"):
+    with pytest.raises(OSError, match=r"^the home's file vanished$"):
         store.stage(_unit(0), broken())
     assert _encoders() == []
     # Rolled back, ledger entry included: the unit loads again, once.
