@@ -4,6 +4,7 @@ encodes (NULLs, chunking, sliced batches), and failures that stop it cleanly."""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import pathlib
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from hygge_core.storage import StorageResolver
 from hygge_core.testing import FlowHarness
 
 UTC = dt.UTC
+D = decimal.Decimal
 ROWS = pgcopy.ROWS * 2 + 123  # more than one encoded chunk, and a ragged last one
 
 
@@ -60,6 +62,14 @@ def encodable_table() -> pa.Table:
                 nulls([base.replace(tzinfo=UTC) - dt.timedelta(hours=i) for i in range(n)]),
                 pa.timestamp("us", "UTC"),
             ),
+            "dec": pa.array(
+                nulls([D(i * 7919 - 10**6).scaleb(-10) * (10**27 + 1) for i in range(n)]),
+                pa.decimal128(38, 10),
+            ),
+            "wide": pa.array(
+                nulls([D(-i).scaleb(-5) + D(10) ** 44 for i in range(n)]), pa.decimal256(50, 5)
+            ),
+            "whole": pa.array(nulls([D(i * 10**15) for i in range(n)]), pa.decimal128(20, 0)),
             "never": pa.array([f"x{i}" for i in range(n)], pa.string()),  # no NULLs at all
         }
     )
@@ -169,8 +179,9 @@ def test_a_value_the_server_refuses_stops_the_encoder(pg_database: Any) -> None:
 
 
 def test_encodable_types() -> None:
-    """NUMERIC (and anything else) is left to the previous load path."""
+    """Anything else is left to the previous load path (ADBC ingest)."""
     assert pgcopy.encodable(encodable_table().schema)
-    assert not pgcopy.encodable(pa.schema([("d", pa.decimal128(10, 2))]))
+    assert not pgcopy.encodable(pa.schema([("d", pa.decimal128(10, -2))]))
+    assert not pgcopy.encodable(pa.schema([("t", pa.time32("ms"))]))
     assert pgcopy.order(pa.schema([("s", pa.string()), ("n", pa.int64())])) == [1, 0]
     assert pgcopy.encode(pa.record_batch({"n": pa.array([], pa.int64())})).to_pybytes() == b""

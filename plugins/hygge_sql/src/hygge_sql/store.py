@@ -49,8 +49,8 @@ STAGING = "_hygge_stg_"
 class SqlStore(Store):
     """Writes a table of any SQLAlchemy database, exactly once per committed run.
 
-    Loads go through the database's bulk path (ADBC binary COPY on PostgreSQL, ADBC ingest
-    on SQLite, multi-row INSERTs elsewhere). A missing table is created from the Arrow schema
+    Loads go through the database's bulk path (binary COPY on PostgreSQL, ADBC ingest on
+    SQLite, multi-row INSERTs elsewhere). A missing table is created from the Arrow schema
     with faithful types; an existing one is checked against the flow's schema-drift policy.
     """
 

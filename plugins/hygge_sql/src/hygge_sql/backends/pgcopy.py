@@ -7,7 +7,7 @@ per row; Arrow's `binary_join_element_wise` glues a row's fields together, and t
 array's value buffer is exactly the COPY payload of the batch.
 
 `encodable` tells which storage types this handles; the backend loads any other schema
-(NUMERIC, for one) through its previous path.
+through its previous path (ADBC ingest).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def _fixed_width(t: pa.DataType) -> bool:
         or (pa.types.is_timestamp(t) and t.unit == "us")
         or pa.types.is_date32(t)
         or (pa.types.is_time64(t) and t.unit == "us")
+        or (pa.types.is_decimal(t) and 0 <= t.scale <= t.precision)  # 128 or 256 bits
     )
 
 
@@ -90,8 +91,56 @@ def _values(arr: pa.Array) -> np.ndarray:
         return (arr.view(pa.int32()).to_numpy() - _EPOCH_DAYS).astype(">i4")
     if pa.types.is_time64(t):  # microseconds since midnight, as PostgreSQL's time
         return arr.view(pa.int64()).to_numpy().astype(">i8")
+    if pa.types.is_decimal(t):
+        return _numeric(arr)
     values = arr.to_numpy()
     return values.astype(values.dtype.newbyteorder(">"))
+
+
+def _numeric(arr: pa.Array) -> np.ndarray:
+    """Decimals as PostgreSQL's binary NUMERIC: (digit count, weight, sign, display scale)
+    then base-10,000 digits, most significant first; a fixed count of digits per column, so
+    the field has a fixed width (PostgreSQL drops the leading and trailing zero digits).
+
+    The unscaled integers (two's complement, little-endian, 32-bit limbs) are turned into
+    their absolute values, divided by 10,000 limb by limb to get the digits, and shifted by
+    a power of ten so that the digits line up with the decimal point.
+    """
+    t = arr.type
+    n = len(arr)
+    words = t.byte_width // 4
+    data = arr.buffers()[1]
+    limbs = np.frombuffer(data, dtype="<u4", count=n * words, offset=arr.offset * t.byte_width)
+    limbs = limbs.reshape(n, words).astype(np.uint64)
+    negative = limbs[:, -1] >> 31 == 1
+    # Two's complement negation of the negative rows: invert, then add one with carries.
+    flipped = np.where(negative[:, None], limbs ^ 0xFFFFFFFF, limbs)
+    carry = negative.astype(np.uint64)
+    for w in range(words):
+        flipped[:, w] += carry
+        carry = flipped[:, w] >> 32
+        flipped[:, w] &= 0xFFFFFFFF
+    pad = -t.scale % 4  # extra decimal places so the fraction fills whole digits
+    count = -(-t.precision // 4) + 1  # digits of the integer, plus one for the shift
+    digits = np.empty((n, count), dtype=np.int64)
+    for d in range(count):  # least significant digit first
+        rest = np.zeros(n, dtype=np.uint64)
+        for w in range(words - 1, -1, -1):
+            current = (rest << 32) | flipped[:, w]
+            flipped[:, w] = current // 10_000
+            rest = current % 10_000
+        digits[:, d] = rest
+    if pad:
+        scaled = digits * 10**pad
+        digits = scaled % 10_000
+        digits[:, 1:] += scaled[:, :-1] // 10_000
+    out = np.empty((n, 4 + count), dtype=">i2")
+    out[:, 0] = count
+    out[:, 1] = count - (t.scale + pad) // 4 - 1  # weight: the first digit's power of 10,000
+    out[:, 2] = np.where(negative, 0x4000, 0)
+    out[:, 3] = t.scale
+    out[:, 4:] = digits[:, ::-1]
+    return out
 
 
 def _rows(record: np.ndarray, kind: pa.DataType) -> pa.Array:
@@ -105,14 +154,16 @@ def _rows(record: np.ndarray, kind: pa.DataType) -> pa.Array:
 def _pack(columns: list[np.ndarray], n: int, count: int | None, kind: pa.DataType) -> pa.Array:
     """Fixed-width fields (each after its length word) packed per row, optionally after the
     row's field count (which opens every COPY tuple)."""
-    layout: list[tuple[str, str]] = [("n", ">i2")] if count is not None else []
-    for i, values in enumerate(columns):
-        layout += [(f"l{i}", ">i4"), (f"v{i}", values.dtype.str)]
+    layout: list[tuple[str, str, tuple[int, ...]]] = []
+    if count is not None:
+        layout.append(("n", ">i2", ()))
+    for i, values in enumerate(columns):  # a 2-D column (NUMERIC) has a field per row
+        layout += [(f"l{i}", ">i4", ()), (f"v{i}", values.dtype.str, values.shape[1:])]
     record = np.empty(n, dtype=np.dtype(layout))  # numpy packs the fields without padding
     if count is not None:
         record["n"] = count
     for i, values in enumerate(columns):
-        record[f"l{i}"] = values.dtype.itemsize
+        record[f"l{i}"] = values[:1].nbytes
         record[f"v{i}"] = values
     return _rows(record, kind)
 

@@ -1,10 +1,12 @@
-"""PostgreSQL: ADBC reads and loads through binary COPY; psycopg for everything else.
+"""PostgreSQL: ADBC reads and psycopg loads, both through binary COPY; psycopg for the rest.
 
 Reads run `COPY (SELECT ...) TO STDOUT (FORMAT binary)` through ADBC, which decodes straight
 into Arrow. COPY takes no parameters, so window and range values are not spliced into the SQL:
 they are bound to `set_config('hygge.pN', $1, true)` (transaction-local settings) and the
 SELECT reads them back with `current_setting('hygge.pN')`, cast to the column's type.
-Loads use ADBC's bulk ingest (binary COPY FROM STDIN) into UNLOGGED staging tables.
+Loads run `COPY ... FROM STDIN (FORMAT binary)` through psycopg, fed by hygge's own Arrow
+encoder (`pgcopy`), into UNLOGGED staging tables. A column it does not encode (a decimal of
+negative scale) sends the load through ADBC's bulk ingest, which runs the same COPY.
 """
 
 from __future__ import annotations
