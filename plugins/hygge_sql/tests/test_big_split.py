@@ -8,11 +8,7 @@ false` and 420 MiB split, hence a limit 50 MiB above test_big.py's.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
-import sys
-import time
 from typing import Any
 
 import pyarrow.compute as pc
@@ -21,17 +17,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from hygge_core.testing import run_hygge_measured
+
 ROWS = 5_000_000
 PEAK_LIMIT = 450 * 2**20
-HYGGE = str(pathlib.Path(sys.executable).with_name("hygge"))
-# The peak RSS of hygge alone: a wrapper process whose only child it is.
-_MEASURE = """
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(code)
-"""
-
 SOURCE_SQL = """
 CREATE TABLE {t} AS SELECT
   g::bigint AS id,
@@ -68,19 +57,10 @@ def test_five_million_rows_split_by_their_key_in_bounded_memory(
         "parallelism": 2,
     }
     flows.write_text(yaml.safe_dump({"flows": {"pg_to_parquet": flow}}))
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, HYGGE, "run", str(flows)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={k: v for k, v in os.environ.items() if k != "HYGGE_SQL_SPLIT_ROWS"},
-    )
-    seconds = time.monotonic() - started
-    *rest, last = proc.stderr.rstrip("\n").split("\n")
-    peak = int(last) * 1024
-    print(f"\nsplit PostgreSQL→Parquet {ROWS:,} rows: {seconds:.2f} s, peak {peak / 2**20:.0f} MiB")
-    assert proc.returncode == 0, "\n".join(rest)
+    done = run_hygge_measured("run", str(flows), env={"HYGGE_SQL_SPLIT_ROWS": None})
+    peak = done.peak_rss
+    print(f"\nsplit PostgreSQL→Parquet {ROWS:,} rows: {done.seconds:.2f} s, {peak / 2**20:.0f} MiB")
+    assert done.returncode == 0, done.stderr
     assert peak < PEAK_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
     parts = sorted(lake.glob("*.parquet"))
     assert len(parts) >= 5, "one file per unit: the read split"
