@@ -220,8 +220,10 @@ class SqlHome(Home):
                 # while the run goes could land beyond the cursor a later unit reaches and
                 # be skipped for good. Every unit reads up to the cursor's maximum now;
                 # rows changed later have a higher cursor and wait for the next run.
-                found = columns[cursor]
-                top = self._bound(conn, src, sa.func.max(src.c[cursor]), condition, found)
+                top = high
+                if cursor != name:
+                    found = columns[cursor]
+                    top = self._bound(conn, src, sa.func.max(src.c[cursor]), condition, found)
                 if top is not None:
                     ceiling = {"cursor": cursor, "upto": top}
         per_unit = rows // count
