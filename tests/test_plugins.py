@@ -10,6 +10,8 @@ import ast
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import textwrap
 
 import pyarrow as pa
@@ -108,3 +110,57 @@ def test_core_never_imports_a_plugin_package() -> None:
                 names = [node.module]
             offenders += [f"{path}: {n}" for n in names if n.split(".")[0] in plugins]
     assert plugins and not offenders, offenders
+
+
+def test_a_parquet_run_imports_no_other_plugin_module(tmp_path: pathlib.Path) -> None:
+    """Plugins register by "module:Class": a run pays only for the types it uses."""
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "a.parquet")
+    (tmp_path / "flows.yaml").write_text(
+        "flows:\n  f:\n    home: a.parquet\n    store: {type: parquet, path: out/}\n"
+    )
+    probe = textwrap.dedent(
+        """
+        import atexit, sys
+        heavy = ("hygge_csv.", "hygge_cloud.", "hygge_sql.", "hygge_dask.", "sqlalchemy",
+                 "dask", "distributed", "s3fs", "adlfs", "gcsfs", "pyarrow.csv")
+        atexit.register(lambda: print("LOADED", sorted(m for m in sys.modules
+                                                       if m.startswith(heavy))))
+        from hygge_core.cli import main
+        sys.argv = ["hygge", "run", "flows.yaml"]
+        main()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**os.environ, "HYGGE_CLEAN_EXIT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    loaded = [line for line in done.stdout.splitlines() if line.startswith("LOADED")]
+    assert loaded == [
+        "LOADED ['hygge_cloud.plugin', 'hygge_csv.plugin', 'hygge_dask.plugin', 'hygge_sql.plugin']"
+    ], done.stdout
+
+
+def test_a_storage_registered_by_path_must_name_its_protocols(tmp_path: pathlib.Path) -> None:
+    make_dist(
+        tmp_path,
+        "hygge-lazy-store",
+        "hygge_lazy_store_mod",
+        """
+        from hygge_core import hookimpl
+
+        @hookimpl
+        def hygge_register_storage(register):
+            register("hygge_lazy_store_mod:Nowhere")
+        """,
+    )
+    result = run_cli("plugins", env=env_with(tmp_path))
+    assert result.code == 2
+    assert (
+        "hygge-lazy-store: a storage registered by path ('hygge_lazy_store_mod:Nowhere') "
+        "needs protocols=(...)" in result.err
+    )

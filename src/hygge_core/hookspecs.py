@@ -54,12 +54,14 @@ def hygge_register_executors(register: Callable[[str, type], None]) -> None:
 
 
 @hookspec
-def hygge_register_storage(register: Callable[[type], None]) -> None:
+def hygge_register_storage(register: Callable[..., None]) -> None:
     """Register storage backends for file paths: call `register(StorageClass)`.
 
     `StorageClass` subclasses `hygge_core.Storage` and lists the URL protocols it serves
     (`s3`, `gs`, ...). Every file-based Home and Store resolves its paths through the
-    registered storages, so a storage plugin extends all of them at once.
+    registered storages, so a storage plugin extends all of them at once. To import the
+    class only when a path of its protocols is used, call
+    `register("module:Class", protocols=("s3", "s3a"))` instead.
     """
 
 

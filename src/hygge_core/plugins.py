@@ -202,8 +202,14 @@ def load_registry() -> Registry:
     for impl in pm.hook.hygge_register_storage.get_hookimpls():
         dist = impl.plugin_name.split(":", 1)[0]
 
-        def register_storage(cls: type, _d: str = dist) -> None:
-            for protocol in cls.protocols:  # type: ignore[attr-defined]
+        def register_storage(
+            cls: type | str, protocols: tuple[str, ...] | None = None, _d: str = dist
+        ) -> None:
+            if isinstance(cls, str) and not protocols:
+                raise PluginError(
+                    f"{_d}: a storage registered by path ('{cls}') needs protocols=(...)"
+                )
+            for protocol in protocols or cls.protocols:  # type: ignore[union-attr]
                 _register(reg, "storage", reg.storages, protocol, cls, _d)
 
         _call_register(reg, impl, register_storage, dist)

@@ -251,6 +251,8 @@ def _check_connections(
 
     Other types (a SQL connection, say) are checked by the plugin that uses them.
     """
+    if not connections:
+        return  # (resolving every storage class would import every storage plugin)
     storages = {s.name: s for s in registry.storages.values()}
     for name, raw in connections.items():
         storage = storages.get(raw.get("type")) if isinstance(raw, dict) else None
