@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hygge_core import hookimpl
-from hygge_parquet.home import ParquetHome
-from hygge_parquet.store import ParquetStore
+
+# Registered by path: pyarrow.parquet loads only when a flow uses Parquet.
 
 SUFFIXES = (".parquet", ".pq", ".parq")
 GLOB = "*?["
 
 
 @hookimpl
-def hygge_register_homes(register: Callable[[str, type], None]) -> None:
-    register("parquet", ParquetHome)
+def hygge_register_homes(register: Callable[[str, type | str], None]) -> None:
+    register("parquet", "hygge_parquet.home:ParquetHome")
 
 
 @hookimpl
-def hygge_register_stores(register: Callable[[str, type], None]) -> None:
-    register("parquet", ParquetStore)
+def hygge_register_stores(register: Callable[[str, type | str], None]) -> None:
+    register("parquet", "hygge_parquet.store:ParquetStore")
 
 
 @hookimpl(trylast=True)
