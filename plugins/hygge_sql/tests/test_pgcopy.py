@@ -185,3 +185,22 @@ def test_encodable_types() -> None:
     assert not pgcopy.encodable(pa.schema([("t", pa.time32("ms"))]))
     assert pgcopy.order(pa.schema([("s", pa.string()), ("n", pa.int64())])) == [1, 0]
     assert pgcopy.encode(pa.record_batch({"n": pa.array([], pa.int64())})).to_pybytes() == b""
+
+
+def test_hygge_sql_copy_0_loads_through_adbc(
+    tmp_path: pathlib.Path, pg_database: Any, read_sql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    ingests: list[str] = []
+    original = adbc.Cursor.adbc_ingest
+    monkeypatch.setattr(
+        adbc.Cursor, "adbc_ingest", lambda *a, **k: ingests.append("x") or original(*a, **k)
+    )
+    monkeypatch.setenv("HYGGE_SQL_COPY", "0")
+    store = _store(pg_database)
+    store.prepare(V.schema)
+    staged = store.stage(_unit(0), iter(V.to_batches()))
+    store.commit([staged], FlowState(flow="f"))
+    assert ingests == ["x"]
+    assert read_sql(pg_database.url, pg_database.table("t"))["s"].to_pylist() == ["a", "b"]

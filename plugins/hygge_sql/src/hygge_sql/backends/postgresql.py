@@ -16,6 +16,7 @@ import datetime as dt
 import decimal
 import functools
 import hashlib
+import importlib.util
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -28,7 +29,6 @@ from sqlalchemy.engine import Connection
 
 from hygge_core import PermanentError
 from hygge_sql import engines
-from hygge_sql.backends import pgcopy
 from hygge_sql.backends.base import AlreadyLoaded, Backend, Binds, Ledger, drain, query_text
 from hygge_sql.backends.ingest import ingest
 from hygge_sql.config import TableName
@@ -54,9 +54,11 @@ class PostgresBackend(Backend):
 
     @property
     def copies(self) -> bool:
-        """Whether loads use hygge's own binary COPY encoder (through psycopg; set
-        HYGGE_SQL_COPY=0 to load through ADBC instead)."""
-        return self.url.get_driver_name() == "psycopg" and os.environ.get("HYGGE_SQL_COPY") != "0"
+        """Whether loads use hygge's own binary COPY encoder: through psycopg, with numpy
+        (both in the `postgres` extra); HYGGE_SQL_COPY=0 loads through ADBC instead."""
+        if self.url.get_driver_name() != "psycopg" or os.environ.get("HYGGE_SQL_COPY") == "0":
+            return False
+        return importlib.util.find_spec("numpy") is not None
 
     def ddl_type(self, t: pa.DataType) -> Any:
         t = self.storage_arrow(t)
@@ -149,8 +151,11 @@ class PostgresBackend(Backend):
         where: str,
         ledger: Ledger | None = None,
     ) -> bool:
-        if self.copies and pgcopy.encodable(schema):
-            return self._copy(staging, batches, schema, where, ledger)
+        if self.copies:
+            from hygge_sql.backends import pgcopy
+
+            if pgcopy.encodable(schema):
+                return self._copy(staging, batches, schema, where, ledger)
         if not self.adbc:
             return super().stage(staging, batches, schema, batch_rows, where, ledger)
         import adbc_driver_postgresql.dbapi as adbc
@@ -167,6 +172,8 @@ class PostgresBackend(Backend):
         ledger: Ledger | None,
     ) -> bool:
         """`stage` through psycopg's binary COPY, fed by hygge's own encoder (`pgcopy`)."""
+        from hygge_sql.backends import pgcopy
+
         preparer = self.engine.dialect.identifier_preparer
         names = [c.name for c in staging.columns]
         columns = ", ".join(preparer.quote(names[i]) for i in pgcopy.order(schema))
