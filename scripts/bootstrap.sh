@@ -41,8 +41,12 @@ fi
 
 stamp=".venv/.hygge-$what.stamp"
 digest=$(cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)-${#pkgs[@]}
-if [[ -f $stamp && $(cat "$stamp") == "$digest" ]]; then
-  exit 0
+if [[ ! -f $stamp || $(cat "$stamp") != "$digest" ]]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check "${pkgs[@]}" 2> >(grep -v "^WARNING: Location" >&2)
+  echo "$digest" > "$stamp"
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check "${pkgs[@]}" 2> >(grep -v "^WARNING: Location" >&2)
-echo "$digest" > "$stamp"
+# pip byte-compiles what it installs, but not editable sources, and where
+# PYTHONDONTWRITEBYTECODE is set Python never caches them: every `hygge` process would
+# compile hygge's own modules again (measured: 0.45 s of a 0.95 s empty run). Compile them
+# as installing a wheel would; only changed files are redone.
+.venv/bin/python -m compileall -q -j 0 src plugins/*/src >/dev/null
