@@ -30,7 +30,8 @@ _TRANSIENT_MYSQL = {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055}
 _TRANSIENT_TEXT = re.compile(
     r"connection refused|connection reset|server closed the connection|terminating connection"
     r"|connection timed out|timeout expired|lost connection|can't connect|gone away"
-    r"|database is locked|broken pipe|connection is closed|no connection to the server"
+    r"|database is locked|broken pipe|connection is (closed|lost)|no connection to the server"
+    r"|consuming input failed"
     r"|the database system is (starting up|shutting down|in recovery mode|not yet accepting)"
     r"|temporary failure in name resolution|ssl syscall error|too many clients",
     re.IGNORECASE,
