@@ -115,10 +115,13 @@ def _create(url: URL, size: int) -> Engine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     connect_args: dict[str, Any] = {}
     if backend == "sqlite":
-        connect_args["timeout"] = 60  # seconds to wait for another writer's lock
-        # A file database: a small pool; an in-memory one must keep its single connection.
+        from hygge_sql.backends import sqlitefile
+
+        connect_args["timeout"] = sqlitefile.BUSY_TIMEOUT_MS / 1000  # another writer's lock
+        # A file database: a connection per use, closed after it, so that ADBC may open the
+        # file in between (see `sqlitefile`); an in-memory one keeps its single connection.
         if url.database and url.database != ":memory:":
-            kwargs.update(pool_size=size, max_overflow=-1)
+            kwargs = {"poolclass": sa.pool.NullPool}
     else:
         # No cap on overflow: hygge's own concurrency bounds it, and a capped pool would
         # make units wait for (and time out on) connections other units hold.
@@ -129,7 +132,18 @@ def _create(url: URL, size: int) -> Engine:
     made = sa.create_engine(url, connect_args=connect_args, **kwargs)
     if backend == "sqlite":
         _sqlite_transactions(made)
+        if url.database and url.database != ":memory:":
+            _sqlite_turns(made, sqlite_path(url))
     return made
+
+
+def _sqlite_turns(made: Engine, path: str) -> None:
+    """Open `sqlite3` connections to a file in that library's turn (see `sqlitefile`)."""
+    from hygge_sql.backends import sqlitefile
+
+    @sa.event.listens_for(made, "do_connect")
+    def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return sqlitefile.connect_sqlite3(dialect.loaded_dbapi, path, cargs, cparams)
 
 
 def _sqlite_transactions(made: Engine) -> None:

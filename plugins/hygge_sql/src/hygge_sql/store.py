@@ -149,7 +149,7 @@ class SqlStore(Store):
     def _drop(self, names: list[str]) -> None:
         if not names:
             return
-        with guarded(self.where, self._secret), self.backend.engine.begin() as conn:
+        with guarded(self.where, self._secret), self.backend.writing() as conn:
             for name in names:
                 sa.Table(name, sa.MetaData(), schema=self.table.schema).drop(conn, checkfirst=True)
 
@@ -162,7 +162,7 @@ class SqlStore(Store):
     def reset_state(self) -> bool:
         if self.backend.missing_database():
             return False
-        with guarded(self.where, self._secret), self.backend.engine.begin() as conn:
+        with guarded(self.where, self._secret), self.backend.writing() as conn:
             return statetable.delete(conn, self.table.schema, self.context.flow, self.table.name)
 
     def check(self) -> str | None:
@@ -196,7 +196,7 @@ class SqlStore(Store):
         with guarded(self.where, self._secret):
             with backend.engine.connect() as conn:
                 existing = backend.table_columns(conn, self.table)
-            with backend.engine.begin() as conn:
+            with backend.writing() as conn:
                 statetable.ensure(conn, self.table.schema)
         self._create, self._alter, self._shared = existing is None, [], None
         if existing is None:
@@ -314,8 +314,7 @@ class SqlStore(Store):
             if not backend.transactional_ddl:
                 with backend.engine.begin() as conn:
                     self._ddl(conn)
-            writer = backend.engine.connect().execution_options(hygge_write=True)
-            with writer as conn, conn.begin():
+            with backend.writing() as conn:
                 renamed = self._publish_by_rename(conn, tables)
                 if not renamed:
                     if backend.transactional_ddl:

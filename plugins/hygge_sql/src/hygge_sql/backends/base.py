@@ -84,6 +84,14 @@ class Backend:
         """The process's engine for this database."""
         return engines.engine(self.url, self.pool_size)
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A connection in a write transaction. SQLite begins it IMMEDIATE: it waits for
+        another writer up front, where a read transaction turning into a write would fail
+        at once with "database is locked"."""
+        with self.engine.connect().execution_options(hygge_write=True) as conn, conn.begin():
+            yield conn
+
     # ---- types -------------------------------------------------------------------------
 
     def arrow_type(self, sql_type: Any) -> tuple[pa.DataType, bool]:
@@ -256,7 +264,7 @@ class Backend:
         having read `batches` to the end, when the ledger shows the unit already loaded."""
         with guarded(where):
             if ledger is None:
-                with self.engine.begin() as conn:
+                with self.writing() as conn:
                     staging.drop(conn, checkfirst=True)
                     staging.create(conn)
             insert = staging.insert()
@@ -278,7 +286,7 @@ class Backend:
 
     def create_staging(self, *tables: sa.Table) -> None:
         """(Re)create staging tables that a run's units share."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             for table in tables:
                 table.drop(conn, checkfirst=True)
                 table.create(conn)

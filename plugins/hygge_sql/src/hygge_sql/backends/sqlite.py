@@ -30,6 +30,7 @@ from sqlalchemy.types import UserDefinedType
 
 from hygge_core import PermanentError
 from hygge_sql import engines
+from hygge_sql.backends import sqlitefile
 from hygge_sql.backends.base import Backend, Binds, Ledger, query_text
 from hygge_sql.backends.ingest import ingest
 from hygge_sql.config import TableName
@@ -196,6 +197,14 @@ class SqliteBackend(Backend):
         if self.path != ":memory:":
             folder = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(folder, exist_ok=True)
+            # Flows that read and write this file at once must not block each other. Should
+            # the switch fail (a file that is no database), the store's first query says why.
+            with contextlib.suppress(sa.exc.DBAPIError):
+                raw = self.engine.raw_connection()
+                try:
+                    sqlitefile.use_wal(raw.driver_connection.execute)
+                finally:
+                    raw.close()
 
     def missing_database(self) -> str | None:
         # Connecting would create an empty file; a home must not invent its database.
@@ -252,15 +261,13 @@ class SqliteBackend(Backend):
         if not (binds.server and self.adbc):
             yield from super().read(stmt, binds, columns, batch_rows, where)
             return
-        import adbc_driver_sqlite.dbapi as adbc
-
         # ADBC guesses each column's type from its first batch; a column that starts with a
         # batch of NULLs would be guessed wrong. A first row with a value of the right
         # storage class in every column (marked, and dropped below) fixes the guess.
         compiled = _with_sentinel(stmt, columns, self).compile(dialect=_COMPILER)
         params = [compiled.params[name] for name in compiled.positiontup or []]
         schema = pa.schema([(c.name, c.arrow) for c in columns])
-        with guarded(where), adbc.connect(self.path) as conn, conn.cursor() as cur:
+        with guarded(where), sqlitefile.adbc_connection(self.path) as conn, conn.cursor() as cur:
             cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
             cur.execute(str(compiled), params or None)
             for batch in stream(cur.fetch_record_batch(), where):
@@ -281,12 +288,7 @@ class SqliteBackend(Backend):
         with _writer(self.path):
             if not self.adbc:
                 return super().stage(staging, batches, schema, batch_rows, where, ledger)
-            import adbc_driver_sqlite.dbapi as adbc
-
-            with guarded(where), adbc.connect(self.path) as conn:
-                with conn.cursor() as cur:
-                    cur.execute("PRAGMA busy_timeout = 60000")
-                    cur.fetchall()
+            with guarded(where), sqlitefile.adbc_connection(self.path) as conn:
                 return ingest(conn, staging, batches, schema, ledger, _COMPILER)
 
     def create_staging(self, *tables: sa.Table) -> None:
