@@ -34,7 +34,12 @@ def test_sqlite_example_runs_twice(tmp_path: pathlib.Path) -> None:
     assert lake.num_rows == 10_000
     assert str(lake.schema.field("amount").type) == "decimal128(10, 2)"
     assert str(lake.schema.field("created_at").type) == "timestamp[us]"
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'example/data/warehouse.db'}")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'example/data/example.db'}")
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM customers")).scalar() == 1_000
+        assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 10_000
+        assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+        states = conn.execute(sa.text("SELECT flow FROM _hygge_state")).scalars().all()
+        assert states == ["customers"]
+    assert not (tmp_path / "example/data/warehouse.db").exists()
     engine.dispose()
