@@ -7,6 +7,7 @@ exclude each other within a process (`test_two_libraries_do_not_exclude_each_oth
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sqlite3
 import subprocess
@@ -58,10 +59,12 @@ def make_folder(folder: pathlib.Path) -> None:
     (folder / "flows.yaml").write_text(FLOWS)
 
 
-def hygge(folder: pathlib.Path, *args: str) -> subprocess.Popen[str]:
+def hygge(folder: pathlib.Path, *args: str, adbc: bool = True) -> subprocess.Popen[str]:
+    env = {**os.environ, "HYGGE_SQL_ADBC": "1" if adbc else "0"}
     return subprocess.Popen(
         [HYGGE, "run", "flows.yaml", *args],
         cwd=folder,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -154,6 +157,16 @@ def test_three_flows_on_one_file_ten_times(tmp_path: pathlib.Path) -> None:
     conn = sqlite3.connect(tmp_path / "run9" / "db.sqlite")
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
+
+
+def test_three_flows_on_one_file_through_sqlite3_only(tmp_path: pathlib.Path) -> None:
+    """The same without ADBC (HYGGE_SQL_ADBC=0): one library, WAL and IMMEDIATE writes."""
+    for i in range(3):
+        folder = tmp_path / f"run{i}"
+        make_folder(folder)
+        err = finished(hygge(folder, "--concurrency", "3", adbc=False))
+        assert f"[merge_b] committed {ROWS:,} rows" in err, err
+        check_results(folder)
 
 
 def test_two_processes_on_one_file(tmp_path: pathlib.Path) -> None:
