@@ -41,8 +41,11 @@ _COMPILER = sqlite.dialect(paramstyle="qmark")
 _DECLARED = re.compile(
     r"^(?P<base>[A-Z_][A-Z0-9_ ]*?)\s*(\(\s*(?P<p>\d+)\s*(,\s*(?P<s>-?\d+)\s*)?\))?$"
 )
-# One writer per database file per process: SQLite serialises writers anyway, and waiting
-# on a lock in this process is cheaper than spinning on SQLITE_BUSY.
+# One unit loading a database file per process: SQLite serialises writers anyway, and waiting
+# on a lock in this process is cheaper than spinning on SQLITE_BUSY. Only loads take it: a
+# load holding it waits for its home's reader, which may be waiting for its library's turn on
+# the file (see `sqlitefile`); a statement of the other library holding it would wait for
+# that turn as well, and never get it.
 _WRITERS: dict[str, threading.Lock] = {}
 _WRITERS_LOCK = threading.Lock()
 
@@ -290,10 +293,6 @@ class SqliteBackend(Backend):
                 return super().stage(staging, batches, schema, batch_rows, where, ledger)
             with guarded(where), sqlitefile.adbc_connection(self.path) as conn:
                 return ingest(conn, staging, batches, schema, ledger, _COMPILER)
-
-    def create_staging(self, *tables: sa.Table) -> None:
-        with _writer(self.path):
-            super().create_staging(*tables)
 
     def upsert(
         self, target: sa.Table, names: list[str], keys: list[str], source: sa.Select[Any]
