@@ -27,6 +27,7 @@ from hygge_core.testing import FlowHarness
 from hygge_core.units import Window
 
 T0 = dt.datetime(2024, 1, 1)
+real_server_is_local = home_module.server_is_local
 HYGGE = str(pathlib.Path(sys.executable).with_name("hygge"))
 
 
@@ -35,6 +36,9 @@ def small_units(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYGGE_SQL_SPLIT_ROWS", "100")
     # Unit counts are rounded to a multiple of the cores: the counts below are for two.
     monkeypatch.setattr(home_module.os, "cpu_count", lambda: 2)
+    # The test servers run on this machine, where two cores give one reader and no split
+    # (test_a_local_server_splits_for_half_the_cores): these tests are about splitting.
+    monkeypatch.setattr(home_module, "server_is_local", lambda url: False)
 
 
 def events_table(database: Any, key: str = "id") -> sa.Table:
@@ -108,7 +112,7 @@ def test_a_big_table_splits_on_its_primary_key_and_lands_every_row_once(
 
 
 @pytest.mark.parametrize(
-    ("rows", "cores", "units"),
+    ("rows", "readers", "units"),
     [
         (5_000_000, 1, 5),
         (5_000_000, 2, 6),  # not 5: the last unit would run alone
@@ -118,11 +122,47 @@ def test_a_big_table_splits_on_its_primary_key_and_lands_every_row_once(
         (200_000_000, 2, 64),
     ],
 )
-def test_automatic_unit_counts(
-    monkeypatch: pytest.MonkeyPatch, rows: int, cores: int, units: int
+def test_automatic_unit_counts(rows: int, readers: int, units: int) -> None:
+    assert auto_units(rows, 1_000_000, readers) == units
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("postgresql+psycopg://u@127.0.0.1:5432/d", True),
+        ("postgresql+psycopg://u@localhost/d", True),
+        ("postgresql+psycopg://u@[::1]:5432/d", True),
+        ("postgresql+psycopg://u@/d?host=/var/run/postgresql", True),
+        ("postgresql+psycopg:///d", True),
+        ("postgresql+psycopg://u@db.example.com:5432/d", False),
+        ("postgresql+psycopg://u@10.0.0.7/d", False),
+        ("sqlite:////tmp/x.db", False),
+    ],
+)
+def test_which_servers_are_local(url: str, local: bool) -> None:
+    assert real_server_is_local(sa.make_url(url)) is local
+
+
+@pytest.mark.parametrize(
+    ("cores", "local", "readers"), [(2, True, 1), (4, True, 2), (2, False, 2), (1, False, 1)]
+)
+def test_parallel_readers(
+    monkeypatch: pytest.MonkeyPatch, cores: int, local: bool, readers: int
 ) -> None:
     monkeypatch.setattr(home_module.os, "cpu_count", lambda: cores)
-    assert auto_units(rows, 1_000_000) == units
+    assert home_module.parallel_readers(local) == readers
+
+
+def test_a_local_server_splits_for_half_the_cores(
+    monkeypatch: pytest.MonkeyPatch, pg_database: Any
+) -> None:
+    """A local PostgreSQL keeps a server process busy per reader: on 2 cores one reader
+    (no split), on 4 cores two (units a multiple of two)."""
+    monkeypatch.setattr(home_module, "server_is_local", real_server_is_local)
+    create(pg_database, list(range(900)))
+    assert [u.id for u in make_home(pg_database).plan(None)] == [pg_database.table("ev")]
+    monkeypatch.setattr(home_module.os, "cpu_count", lambda: 4)
+    assert len(make_home(pg_database).plan(None)) == 10  # 9 rounded up to a multiple of 2
 
 
 @pytest.mark.parametrize(
@@ -260,7 +300,7 @@ def test_incremental_auto_split_reads_only_the_window(
     create(database, list(range(1000, 1300)), start=1000)
     (second,) = harness.run_ok(spec)
     # The window holds ids 1000..1299: min and max within it plan units of about 100.
-    assert (second.rows, second.units) == (300, auto_units(300, 100))
+    assert (second.rows, second.units) == (300, auto_units(300, 100, 2))
     assert second.window is not None and second.window.after == T0 + dt.timedelta(seconds=999)
     assert landed_ids(lake) == list(range(1300))
 

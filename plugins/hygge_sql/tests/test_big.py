@@ -5,7 +5,8 @@ is). The flows set `memory: 64MB`: hygge's default byte budget for batches in fl
 256MB, which on top of the ~110MB that Python, pyarrow, SQLAlchemy and the drivers take
 passes 400MB by itself. Parquet row groups are 250,000 rows, because a Parquet writer holds
 and a reader decodes a whole row group at a time. The second test gives the table a primary
-key, so PostgreSQL → Parquet splits by itself with two units in flight.
+key and splits the read on it (`split: {column: id, units: 6}`, as a remote server would
+split by itself on 2 cores), with two units in flight.
 """
 
 from __future__ import annotations
@@ -122,7 +123,12 @@ def test_five_million_rows_split_by_their_key_in_bounded_memory(
     lake = tmp_path / "lake"
     flows = tmp_path / "flows.yaml"
     flow = {
-        "home": {"type": "sql", "url": pg_database.url, "table": source},
+        "home": {
+            "type": "sql",
+            "url": pg_database.url,
+            "table": source,
+            "split": {"column": "id", "units": 6},
+        },
         "store": {"type": "parquet", "path": str(lake), "row_group_rows": 250_000},
         "memory": "64MB",
         "parallelism": 2,
