@@ -78,12 +78,12 @@ def encodable_table() -> pa.Table:
 def test_every_encodable_type_loads_exactly(
     tmp_path: pathlib.Path, pg_database: Any, read_sql: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import adbc_driver_postgresql.dbapi as adbc
+    from hygge_sql.backends import adbc
 
     ingests: list[str] = []
-    original = adbc.Cursor.adbc_ingest
+    original = adbc.Connection.ingest
     monkeypatch.setattr(
-        adbc.Cursor, "adbc_ingest", lambda *a, **k: ingests.append("x") or original(*a, **k)
+        adbc.Connection, "ingest", lambda *a, **k: ingests.append("x") or original(*a, **k)
     )
     source = encodable_table()
     path = tmp_path / "in.parquet"
@@ -190,12 +190,12 @@ def test_encodable_types() -> None:
 def test_hygge_sql_copy_0_loads_through_adbc(
     tmp_path: pathlib.Path, pg_database: Any, read_sql: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import adbc_driver_postgresql.dbapi as adbc
+    from hygge_sql.backends import adbc
 
     ingests: list[str] = []
-    original = adbc.Cursor.adbc_ingest
+    original = adbc.Connection.ingest
     monkeypatch.setattr(
-        adbc.Cursor, "adbc_ingest", lambda *a, **k: ingests.append("x") or original(*a, **k)
+        adbc.Connection, "ingest", lambda *a, **k: ingests.append("x") or original(*a, **k)
     )
     monkeypatch.setenv("HYGGE_SQL_COPY", "0")
     store = _store(pg_database)

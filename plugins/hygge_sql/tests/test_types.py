@@ -114,12 +114,11 @@ def test_every_type_round_trips(
 ) -> None:
     calls: list[str] = []
     if database.kind in ("sqlite", "postgres"):
-        module = __import__(f"adbc_driver_{database.kind.replace('postgres', 'postgresql')}.dbapi")
-        dbapi = module.dbapi
-        original = dbapi.connect
-        monkeypatch.setattr(
-            dbapi, "connect", lambda *a, **k: calls.append("c") or original(*a, **k)
-        )
+        from hygge_sql.backends import adbc
+
+        name = f"connect_{database.kind.replace('postgres', 'postgresql')}"
+        original = getattr(adbc, name)
+        monkeypatch.setattr(adbc, name, lambda *a, **k: calls.append("c") or original(*a, **k))
     source = every_type()
     got = run_round_trip(tmp_path, database, source)
     # The fast path is what runs when ADBC is there (one load and one read), and only then;

@@ -76,7 +76,7 @@ def adbc_available(backend: str) -> bool:
     """True if the ADBC driver for `backend` imports (set HYGGE_SQL_ADBC=0 to never use it)."""
     if os.environ.get("HYGGE_SQL_ADBC", "1") == "0":
         return False
-    module = {"postgresql": "adbc_driver_postgresql.dbapi", "sqlite": "adbc_driver_sqlite.dbapi"}
+    module = {"postgresql": "adbc_driver_postgresql", "sqlite": "adbc_driver_sqlite"}
     if backend not in module:
         return False
     try:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable, DropTable
 
 from hygge_sql.backends.base import Ledger, drain
+
+if TYPE_CHECKING:  # ADBC is an optional dependency: imported when a load uses it
+    from hygge_sql.backends.adbc import Connection
 
 
 class Feed:
@@ -38,7 +41,7 @@ class Feed:
 
 
 def ingest(
-    conn: Any,
+    conn: Connection,
     staging: sa.Table,
     batches: Iterable[pa.RecordBatch],
     schema: pa.Schema,
@@ -48,27 +51,26 @@ def ingest(
 ) -> bool:
     """Load `batches` into `staging` in one transaction of the ADBC connection `conn`, the
     way `Backend.stage` describes (creating the table, or recording the unit in `ledger`)."""
-    from adbc_driver_manager.dbapi import IntegrityError
+    from hygge_sql.backends.adbc import IntegrityError
 
-    with conn.cursor() as cur:
-        if ledger is None:
-            cur.execute(str(DropTable(staging, if_exists=True).compile(dialect=compiler)))
-            cur.execute(str(CreateTable(staging).compile(dialect=compiler)))
-        else:
-            compiled = ledger.insert().compile(dialect=compiler)
-            params = [compiled.params[name] for name in compiled.positiontup or []]
-            try:
-                cur.execute(str(compiled), params)
-            except IntegrityError:
-                conn.rollback()
-                drain(batches)
-                return False
-        feed = Feed(batches)
-        reader = pa.RecordBatchReader.from_batches(schema, reshape(iter(feed)))
+    if ledger is None:
+        conn.run(str(DropTable(staging, if_exists=True).compile(dialect=compiler)))
+        conn.run(str(CreateTable(staging).compile(dialect=compiler)))
+    else:
+        compiled = ledger.insert().compile(dialect=compiler)
+        params = [compiled.params[name] for name in compiled.positiontup or []]
         try:
-            cur.adbc_ingest(staging.name, reader, mode="append", db_schema_name=staging.schema)
-        except Exception:
-            feed.reraise()
-            raise
+            conn.run(str(compiled), params)
+        except IntegrityError:
+            conn.rollback()
+            drain(batches)
+            return False
+    feed = Feed(batches)
+    reader = pa.RecordBatchReader.from_batches(schema, reshape(iter(feed)))
+    try:
+        conn.ingest(staging.name, staging.schema, reader)
+    except Exception:
+        feed.reraise()
+        raise
     conn.commit()
     return True

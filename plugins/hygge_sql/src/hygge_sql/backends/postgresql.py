@@ -126,21 +126,20 @@ class PostgresBackend(Backend):
         if not (binds.server and self.adbc):
             yield from super().read(stmt, binds, columns, batch_rows, where)
             return
-        import adbc_driver_postgresql.dbapi as adbc
+        from hygge_sql.backends import adbc
 
         sql = str(stmt.compile(dialect=_COMPILER))
         schema = pa.schema([(c.name, c.arrow) for c in columns])
         uri = engines.adbc_postgres_uri(self.url)
-        with guarded(where), adbc.connect(uri) as conn, conn.cursor() as cur:
+        with guarded(where), adbc.connect_postgresql(uri) as conn:
             if binds.values:
                 calls = ", ".join(
                     f"set_config('hygge.p{i}', ${i + 1}, true)" for i in range(len(binds.values))
                 )
-                cur.execute(f"SELECT {calls}", tuple(binds.values))
-                cur.fetchall()
-            cur.execute(sql)
-            for batch in stream(cur.fetch_record_batch(), where, self.url.password):
-                yield detach(batch, schema)
+                conn.run(f"SELECT {calls}", binds.values)
+            with conn.query(sql) as reader:
+                for batch in stream(reader, where, self.url.password):
+                    yield detach(batch, schema)
 
     def stage(
         self,
@@ -158,9 +157,9 @@ class PostgresBackend(Backend):
                 return self._copy(staging, batches, schema, where, ledger)
         if not self.adbc:
             return super().stage(staging, batches, schema, batch_rows, where, ledger)
-        import adbc_driver_postgresql.dbapi as adbc
+        from hygge_sql.backends import adbc
 
-        with guarded(where), adbc.connect(engines.adbc_postgres_uri(self.url)) as conn:
+        with guarded(where), adbc.connect_postgresql(engines.adbc_postgres_uri(self.url)) as conn:
             return ingest(conn, staging, batches, schema, ledger, _COMPILER, _slices)
 
     def _copy(

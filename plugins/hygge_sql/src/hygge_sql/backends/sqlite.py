@@ -270,10 +270,13 @@ class SqliteBackend(Backend):
         compiled = _with_sentinel(stmt, columns, self).compile(dialect=_COMPILER)
         params = [compiled.params[name] for name in compiled.positiontup or []]
         schema = pa.schema([(c.name, c.arrow) for c in columns])
-        with guarded(where), sqlitefile.adbc_connection(self.path) as conn, conn.cursor() as cur:
-            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
-            cur.execute(str(compiled), params or None)
-            for batch in stream(cur.fetch_record_batch(), where):
+        options = {"adbc.sqlite.query.batch_rows": str(batch_rows)}
+        with (
+            guarded(where),
+            sqlitefile.adbc_connection(self.path) as conn,
+            conn.query(str(compiled), params, options) as reader,
+        ):
+            for batch in stream(reader, where):
                 flags = batch.column(0)
                 if pc.max(flags).as_py() == 1:
                     batch = batch.filter(pc.equal(flags, 0))

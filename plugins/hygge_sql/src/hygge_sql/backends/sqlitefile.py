@@ -133,16 +133,10 @@ def connect_sqlite3(dbapi: Any, path: str, cargs: Any, cparams: dict[str, Any]) 
 @contextlib.contextmanager
 def adbc_connection(path: str) -> Iterator[Any]:
     """An ADBC connection to file `path`, opened in ADBC's turn and set up like `setup`."""
-    import adbc_driver_sqlite.dbapi as adbc
+    from hygge_sql.backends import adbc
 
-    with use(path, "adbc"), adbc.connect(path) as conn:
-        with conn.cursor() as cur:
-
-            def run(sql: str) -> Any:
-                cur.execute(sql)
-                return cur.fetchall()
-
-            setup(run)
+    with use(path, "adbc"), adbc.connect_sqlite(path) as conn:
+        setup(conn.run)
         conn.commit()  # ADBC's pragmas run inside its implicit transaction
         yield conn
 
