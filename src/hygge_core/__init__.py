@@ -5,11 +5,12 @@ The public API for plugin authors is what this module exports; everything else i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 import hygge_core._allocator  # noqa: F401 - must run before pyarrow loads
+from hygge_core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -65,15 +66,7 @@ if TYPE_CHECKING:
     from hygge_core.units import Window, WorkUnit
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hygge_core' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
@@ -103,4 +96,5 @@ __all__ = [
     "__version__",
     "arrow_filesystem",
     "hookimpl",
+    "lazy_exports",
 ]

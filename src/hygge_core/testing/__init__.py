@@ -22,8 +22,9 @@ use, so that `hygge_core.testing.capabilities` (which `hygge plugins` may show) 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hygge_core.lazy import lazy_exports
 from hygge_core.testing.capabilities import KIT_TYPES, declared_capabilities
 
 if TYPE_CHECKING:
@@ -45,13 +46,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hygge_core.testing' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hygge_core import lazy_exports
 
 if TYPE_CHECKING:
     from hygge_dask.executor import DaskExecutor, DaskOptions
@@ -10,13 +12,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    # Imported on first use: loading the plugin (every `hygge run`) must not import dask.
-    if name in ("DaskExecutor", "DaskOptions"):
-        from hygge_dask import executor
-
-        return getattr(executor, name)
-    raise AttributeError(f"module 'hygge_dask' has no attribute {name!r}")
+# Imported on first use: loading the plugin (every `hygge run`) must not import dask.
+__getattr__ = lazy_exports(
+    __name__, {"DaskExecutor": "hygge_dask.executor", "DaskOptions": "hygge_dask.executor"}
+)
 
 
 __all__ = ["DaskExecutor", "DaskOptions", "__version__"]

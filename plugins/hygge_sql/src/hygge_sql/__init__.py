@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hygge_core import lazy_exports
 
 __version__ = "0.1.0"
 __all__ = ["SqlHome", "SqlHomeConfig", "SqlStore", "SqlStoreConfig", "__version__"]
@@ -18,8 +17,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hygge_sql' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
