@@ -8,6 +8,7 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,24 @@ class Summary:
         return next((r.error for r in self.runs if not r.ok), "")
 
 
+def _source_revision() -> str:
+    """The git commit measured, and whether the working tree differed from it (a page is
+    only reproducible from a clean tree)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if not commit:
+        return "unknown (not a git checkout)"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "src", "plugins")
+    return f"{commit}" + (" + uncommitted changes in src/ or plugins/" if changed else " (clean)")
+
+
 def machine_info(
     pg: PgTarget | None, peers: dict[str, Peer], hygge: Path | None
 ) -> list[tuple[str, str]]:
@@ -171,6 +190,7 @@ def machine_info(
     if pg is not None:
         rows.append(("PostgreSQL", _pg_version(pg)))
     rows.append(("hygge CLI", str(hygge) if hygge else "not installed"))
+    rows.append(("hygge source", _source_revision()))
     if os.environ.get("OPENBLAS_CORETYPE"):
         rows.append(
             (

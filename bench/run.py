@@ -433,6 +433,7 @@ def main() -> int:
             e.unavailable = "peers not run (--no-peers / --quick)"
         prevalidate(e)
 
+    machine = report.machine_info(pg_target, peers, hygge)  # before: the source measured
     pg = Pg(pg_target) if pg_target else None
     try:
         summaries = execute(
@@ -442,7 +443,6 @@ def main() -> int:
             for e in entries:
                 clear(e, pg.execute if pg else None)
             shutil.rmtree(WORK_DIR, ignore_errors=True)
-        machine = report.machine_info(pg_target, peers, hygge)
     finally:
         if pg:
             pg.close()
