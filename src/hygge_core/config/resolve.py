@@ -132,6 +132,9 @@ class _Collector:
                 )
                 continue
             message = err["msg"]
+            if kind == "value_error":
+                # A validator's own message: pydantic prefixes it with its error kind.
+                message = message.removeprefix("Value error, ")
             if kind == "literal_error":
                 expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
                 value = err.get("input")
