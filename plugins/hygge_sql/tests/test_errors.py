@@ -83,9 +83,7 @@ def test_unparsable_url_is_a_config_error(tmp_path: pathlib.Path) -> None:
         },
     )
     assert done.returncode == 2
-    assert "flow 'load' → store → field 'url': not a SQLAlchemy database URL" in (
-        done.stderr
-    )
+    assert "flow 'load' → store → field 'url': not a SQLAlchemy database URL" in (done.stderr)
 
 
 @pytest.mark.services

@@ -103,6 +103,33 @@ def test_automatic_split_sizes_units_by_rows(
     assert got.num_rows == 1000
 
 
+def test_a_partitioned_table_is_sized_by_its_partitions_statistics(pg_database: Any) -> None:
+    """Autovacuum analyses partitions, never their parent (whose estimate stays -1): the
+    estimate adds up the leaf partitions' (rows added since are not counted: no scan ran),
+    and falls back to count(*) while a partition was never analysed."""
+    schema = pg_database.schema
+    engine = pg_database.engine()
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE TABLE "{schema}".pt (id bigint) PARTITION BY RANGE (id)'))
+        for i, (low, high) in enumerate([(0, 600), (600, 2000)]):
+            conn.execute(
+                sa.text(
+                    f'CREATE TABLE "{schema}".pt{i} PARTITION OF "{schema}".pt '
+                    f"FOR VALUES FROM ({low}) TO ({high})"
+                )
+            )
+        conn.execute(sa.text(f'INSERT INTO "{schema}".pt SELECT generate_series(0, 999)'))
+    backend = make_home(pg_database).backend
+    table = sa.table("pt", schema=schema)
+    with engine.connect() as conn:
+        assert backend.estimate_rows(conn, table, None) == 1000  # not analysed: counted
+        conn.execute(sa.text(f'ANALYZE "{schema}".pt0, "{schema}".pt1'))
+        conn.execute(sa.text(f'INSERT INTO "{schema}".pt SELECT generate_series(1000, 1499)'))
+        conn.commit()
+        assert backend.estimate_rows(conn, table, None) == 1000  # the statistics' figure
+    engine.dispose()
+
+
 def test_split_refuses_a_text_column(tmp_path: pathlib.Path, sqlite_database: Any) -> None:
     put(tmp_path, sqlite_database, events([1, 2]))
     with pytest.raises(Exception, match="cannot split on 'note'"):

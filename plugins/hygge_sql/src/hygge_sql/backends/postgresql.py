@@ -39,6 +39,18 @@ from hygge_sql.types import Column, detach
 _COMPILER = postgresql.dialect(paramstyle="numeric_dollar")
 
 
+# Rows of a table by the planner's statistics; of a partitioned table, the sum over its leaf
+# partitions, or -1 while one of them was never analysed.
+_ESTIMATE = """
+SELECT CASE WHEN c.relkind <> 'p' THEN c.reltuples ELSE (
+    SELECT CASE WHEN bool_or(p.reltuples < 0) THEN -1 ELSE coalesce(sum(p.reltuples), 0) END
+    FROM pg_partition_tree(c.oid) AS t JOIN pg_class AS p ON p.oid = t.relid
+    WHERE t.isleaf
+) END
+FROM pg_class AS c WHERE c.oid = to_regclass(:name)
+"""
+
+
 class PostgresBackend(Backend):
     """PostgreSQL 12+ (tested on 15)."""
 
@@ -98,12 +110,10 @@ class PostgresBackend(Backend):
     def estimate_rows(self, conn: Connection, source: sa.FromClause, where: Any) -> int:
         if where is None and isinstance(source, sa.TableClause):
             # The planner's estimate: instant, where count(*) scans the table. A table never
-            # analysed reports -1: count it then.
+            # analysed reports -1: count it then. A partitioned table holds no rows itself
+            # (its own estimate stays -1): its partitions' estimates add up.
             name = conn.dialect.identifier_preparer.format_table(source)
-            estimate = conn.execute(
-                sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"),
-                {"name": name},
-            ).scalar()
+            estimate = conn.execute(sa.text(_ESTIMATE), {"name": name}).scalar()
             if estimate is not None and estimate >= 0:
                 return int(estimate)
         return super().estimate_rows(conn, source, where)
