@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -358,6 +360,22 @@ def rerender(json_path: Path) -> str:
     return report.render(raw["header"], machine, summaries, main_rows)
 
 
+LOCK_PATH = DATA_DIR / "run.lock"
+
+
+def only_run() -> IO[str] | None:
+    """An exclusive lock held while this process lives (the kernel drops it when the process
+    ends, even killed), or None when another run holds it."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    handle = LOCK_PATH.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def main() -> int:
     """Entry point; returns 0 unless a program that should work failed or gave a wrong answer."""
     args = parse_args()
@@ -375,6 +393,11 @@ def main() -> int:
     unknown = [w for w in selected if w not in WORKLOADS]
     if unknown:
         log(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
+        return 2
+    lock = only_run()
+    if lock is None:
+        log(f"another bench/run.py is running (it holds {LOCK_PATH}): runs share the data,")
+        log("the outputs and the machine's cores; wait for it to finish")
         return 2
     started = time.perf_counter()
 
