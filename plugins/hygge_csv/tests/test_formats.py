@@ -109,12 +109,16 @@ def test_inferred_types_from_a_hand_written_csv(harness: FlowHarness, tmp_path: 
     got = pq.read_table(tmp_path / "out")
     assert got.schema.types == [pa.int64(), pa.string(), pa.float64(), pa.date32(), pa.bool_()]
     assert got.sort_by("id").to_pylist() == [
-        {"id": 1, "name": "Ann, the first", "score": 1.5, "joined": dt.date(2024, 1, 2),
-         "active": True},
+        {
+            "id": 1,
+            "name": "Ann, the first",
+            "score": 1.5,
+            "joined": dt.date(2024, 1, 2),
+            "active": True,
+        },
         {"id": 2, "name": None, "score": 2.0, "joined": dt.date(2024, 1, 3), "active": False},
-        {"id": 3, "name": 'say "hi"', "score": None, "joined": dt.date(2024, 1, 4),
-         "active": None},
-    ]  # fmt: skip
+        {"id": 3, "name": 'say "hi"', "score": None, "joined": dt.date(2024, 1, 4), "active": None},
+    ]
 
 
 def test_dialect_options_on_both_sides(harness: FlowHarness, tmp_path: pathlib.Path) -> None:
@@ -173,9 +177,7 @@ def test_config_errors_exit_2_naming_the_field(tmp_path: pathlib.Path) -> None:
     )  # fmt: skip
     done = hygge("validate", str(flows), cwd=tmp_path)
     assert done.returncode == 2
-    assert "flow 't' → home → field 'delimiter': must be one character" in (
-        done.stderr
-    )
+    assert "flow 't' → home → field 'delimiter': must be one character" in (done.stderr)
     assert "field 'columns': column 'a': unknown type 'int65'" in done.stderr
 
 
@@ -185,6 +187,91 @@ def test_binary_columns_are_refused_with_the_column_name(harness, tmp_path) -> N
     results = harness.run({"t": {"home": harness.parquet_source(table), "store": store}})
     assert results[0].status == "failed"
     assert "column 'binary' is binary: JSON holds text only" in (results[0].error or "")
+
+
+def nested_table() -> pa.Table:
+    """Lists (plain, large, fixed-size, of lists, of structs), structs and maps, with NULLs
+    at every level and text that needs escaping."""
+    point = pa.struct([("x", pa.float64()), ("tag", pa.string())])
+    return pa.table(
+        {
+            "id": pa.array(range(5), pa.int64()),
+            "ints": pa.array([[1, 2], None, [], [3, None], [4]], pa.list_(pa.int64())),
+            "words": pa.array(
+                [[["a"], []], [None], None, [['say "hi"', "c\n"]], []],
+                pa.large_list(pa.list_(pa.string())),
+            ),
+            "pair": pa.array(
+                [[1.5, 2.0], None, [3.0, 4.0], [0.0, -1.0], [1.0, 1.0]], pa.list_(pa.float64(), 2)
+            ),
+            "points": pa.array(
+                [[{"x": 1.0, "tag": "p"}], [], None, [None], [{"x": 2.5}]], pa.list_(point)
+            ),
+            "who": pa.array(
+                [
+                    {"n": "x", "ids": [1]},
+                    None,
+                    {"n": None, "ids": None},
+                    {"n": "é", "ids": []},
+                    {"n": "y", "ids": [2, 3]},
+                ]
+            ),
+            "attrs": pa.array(
+                [[("k", 1), ("j", None)], None, [], [("tab\t", 2)], [("k", 5)]],
+                pa.map_(pa.string(), pa.int64()),
+            ),
+        }
+    )
+
+
+def test_nested_columns_round_trip_through_json_lines(harness, tmp_path) -> None:
+    """Parquet → JSON lines: every nested value reads back equal (a map as the object it
+    was written as)."""
+    table = nested_table()
+    store = {"type": "jsonl", "path": str(tmp_path / "out.jsonl"), "mode": "replace"}
+    harness.run_ok({"t": {"home": harness.parquet_source(table), "store": store}})
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    got = sorted((json.loads(line) for line in lines), key=lambda row: row["id"])
+    assert got == as_json(table)
+    assert '"words":[["a"],[]]' in lines[0]
+
+
+def as_json(table: pa.Table | pa.RecordBatch) -> list[dict]:
+    rows = table.to_pylist()
+    for row in rows:
+        row["attrs"] = None if row["attrs"] is None else dict(row["attrs"])
+    return rows
+
+
+def test_nested_batches_that_start_mid_array_encode_their_own_rows() -> None:
+    """A sliced batch's lists point into their parent's whole child arrays."""
+    from hygge_csv.jsonlines import encode
+
+    table = nested_table()  # and a struct without members, which Parquet cannot hold
+    empty = pa.array([{}, None, {}, {}, {}], pa.struct([]))
+    batch = table.append_column("empty", empty).to_batches()[0]
+    for start in range(batch.num_rows):
+        part = batch.slice(start, 2)
+        lines = encode(part).to_pybytes().decode("utf-8").splitlines()
+        assert [json.loads(line) for line in lines] == as_json(part), start
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        (pa.array([{1: "a"}], pa.map_(pa.int64(), pa.string())), "JSON object keys are text"),
+        (pa.array([[b"x"]], pa.list_(pa.binary())), "is binary: JSON holds text only"),
+        (pa.array([{"d": 1}], pa.struct([("d", pa.duration("s"))])), "durations have no JSON"),
+    ],
+)
+def test_nested_columns_json_cannot_hold_are_refused(harness, tmp_path, column, message) -> None:
+    source = harness.parquet_source(pa.table({"bad": column}))
+    store = {"type": "jsonl", "path": str(tmp_path / "out")}
+    results = harness.run({"t": {"home": source, "store": store}})
+    assert results[0].status == "failed"
+    assert "column 'bad' is " in (results[0].error or "")
+    assert message in (results[0].error or "")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl"))
 
 
 def test_append_with_other_columns_is_schema_drift(harness, tmp_path: pathlib.Path) -> None:
@@ -233,5 +320,8 @@ def test_state_lives_beside_a_single_file(harness: FlowHarness, tmp_path: pathli
     harness.run_ok({"t": {"home": harness.parquet_source(table), "store": store}})
     state = json.loads((tmp_path / "out" / "_hygge" / "state" / "t.json").read_text())
     assert state["runs"][-1]["rows"] == 20
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_hygge", "_hygge_staging",
-                                                                      "t.csv"]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "_hygge",
+        "_hygge_staging",
+        "t.csv",
+    ]
