@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -31,6 +32,12 @@ class Executor(ABC):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = options or {}
 
+    def default_parallelism(self) -> int | None:
+        """Units of one flow at once when its config sets no `parallelism`: one per core of
+        this machine. None means no limit of hygge's: as many as the executor's workers run
+        (a cluster's threads), which a flow's explicit `parallelism` still caps."""
+        return os.cpu_count() or 2
+
     @abstractmethod
     def run_units(
         self,
@@ -38,14 +45,15 @@ class Executor(ABC):
         store: Store,
         units: list[WorkUnit],
         *,
-        parallelism: int,
+        parallelism: int | None,
         budget: int,
         cursor: str | None,
         on_batch: BatchCallback | None = None,
         on_unit: UnitCallback | None = None,
     ) -> list[UnitResult]:
-        """Stage every unit; results in the order of `units`. On error, raise after the
-        units already started have stopped, so the caller can abort what was staged."""
+        """Stage every unit, at most `parallelism` at once (None: no limit of hygge's);
+        results in the order of `units`. On error, raise after the units already started
+        have stopped, so the caller can abort what was staged."""
 
     def describe(self) -> str:
         """A short description for logs (e.g. the scheduler address)."""

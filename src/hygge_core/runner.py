@@ -251,7 +251,7 @@ class Runner:
                 home,
                 store,
                 todo,
-                parallelism=flow.spec.parallelism or os.cpu_count() or 2,
+                parallelism=flow.spec.parallelism or executor.default_parallelism(),
                 budget=flow.budget,
                 cursor=cursor,
                 on_batch=on_batch,

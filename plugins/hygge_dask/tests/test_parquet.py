@@ -20,6 +20,7 @@ from hygge_parquet.home import ParquetHome, ParquetHomeConfig
 from hygge_parquet.store import ParquetStore, ParquetStoreConfig
 
 from hygge_core import FlowContext, PermanentError
+from hygge_core.api import run_file
 from hygge_core.pipeline import Cancelled
 from hygge_core.plugins import load_registry
 from hygge_core.storage import StorageResolver
@@ -255,3 +256,46 @@ def test_units_wait_for_workers_that_join_later(
     (result,) = results
     assert result.status == "ok", result.error
     assert tables_equal(kit.read_store(tmp_path / "lake"), source)
+
+
+def _in_flight(tasks: list[dict[str, Any]], prefix: str, slack: float = 0.01) -> int:
+    """The most of the task stream's tasks whose key starts with `prefix` that ran at once.
+
+    Each worker process stamps its own start and stop times, and their clocks may differ by
+    a few milliseconds: spans are shortened by `slack` at both ends before they are compared.
+    """
+    spans = sorted(
+        (s["start"] + slack, s["stop"] - slack)
+        for t in tasks
+        if str(t["key"]).startswith(prefix)
+        for s in t["startstops"]
+        if s["action"] == "compute"
+    )
+    events = sorted([(start, 1) for start, _ in spans] + [(stop, -1) for _, stop in spans])
+    most = now = 0
+    for _, step in events:  # a stop sorts before a start at the same instant
+        now += step
+        most = max(most, now)
+    return most
+
+
+@pytest.mark.parametrize(("parallelism", "most"), [(1, 1), (None, 2)])
+def test_a_flows_parallelism_caps_its_units_on_the_cluster(
+    tmp_path: pathlib.Path, scheduler: str, client: Any, kit: Any, parallelism: Any, most: int
+) -> None:
+    """`parallelism: 1` runs one unit at a time on a cluster of two worker threads (to spare
+    a database, say); without it the cluster runs as many as it has threads."""
+    from distributed import get_task_stream
+
+    kit.write_home(tmp_path / "home", files=8, rows=200_000)  # units of ~0.1 s
+    flows = flow(tmp_path / "home", tmp_path / "lake")
+    if parallelism is not None:
+        flows["copy"]["parallelism"] = parallelism
+    path = FlowHarness(tmp_path).write(flows)
+    with get_task_stream(client=client) as stream:
+        (result,) = run_file(str(path), executor="dask", executor_options={"address": scheduler})
+    assert result.status == "ok", result.error
+    assert result.units == 8
+    assert kit.read_store(tmp_path / "lake").num_rows == 1_600_000
+    spans = [(t["key"], t["startstops"]) for t in stream.data]
+    assert _in_flight(stream.data, "hygge-copy-") == most, spans

@@ -32,7 +32,9 @@ class FlowSpec(BaseModel):
         default="strict", description="strict: fail on any schema change; evolve: add/widen"
     )
     parallelism: int | None = Field(
-        default=None, ge=1, description="work units moved at once (default: number of cores)"
+        default=None,
+        ge=1,
+        description="work units moved at once (default: number of cores; on Dask: no limit)",
     )
     memory: str | int = Field(
         default="64MB", description="byte budget for batches in flight, e.g. 256MB"

@@ -21,7 +21,7 @@ class LocalExecutor(Executor):
         store: Store,
         units: list[WorkUnit],
         *,
-        parallelism: int,
+        parallelism: int | None,
         budget: int,
         cursor: str | None,
         on_batch: BatchCallback | None = None,
@@ -29,7 +29,7 @@ class LocalExecutor(Executor):
     ) -> list[UnitResult]:
         if not units:
             return []
-        workers = max(1, min(parallelism, len(units)))
+        workers = max(1, min(parallelism or len(units), len(units)))
         per_unit = budget // workers
 
         def one(unit: WorkUnit) -> UnitResult:

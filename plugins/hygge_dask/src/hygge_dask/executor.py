@@ -88,6 +88,11 @@ class DaskExecutor(Executor):
         self._unreachable: str | None = None
         self._checked: set[tuple[type, type]] = set()
 
+    def default_parallelism(self) -> int | None:
+        """No limit of hygge's: a flow without `parallelism` runs as many units at once as
+        the cluster has worker threads (this machine's cores say nothing about them)."""
+        return None
+
     def describe(self) -> str:
         if self.settings.address:
             return f"dask {self.settings.address}"
@@ -181,7 +186,7 @@ class DaskExecutor(Executor):
         store: Store,
         units: list[WorkUnit],
         *,
-        parallelism: int,
+        parallelism: int | None,
         budget: int,
         cursor: str | None,
         on_batch: BatchCallback | None = None,
@@ -204,19 +209,28 @@ class DaskExecutor(Executor):
         # result Dask still holds from the attempt before, whose staging was aborted.
         prefix = f"hygge-{_key_safe(flow)}-{home.context.run_id}-{uuid.uuid4().hex[:6]}"
         cancel = Event(f"{prefix}-cancel", client=client)
-        futures: list[Future] = [
-            client.submit(
+        futures: list[Future] = []
+        position: dict[Any, int] = {}
+
+        def submit(i: int) -> Future:
+            future = client.submit(
                 stage_unit,
                 objects,
-                unit,
+                units[i],
                 budget=per_unit,
                 cursor=cursor,
                 cancel=cancel.name,
                 key=f"{prefix}-unit-{i:05d}",
             )
-            for i, unit in enumerate(units)
-        ]
-        position = {f.key: i for i, f in enumerate(futures)}
+            futures.append(future)
+            position[future.key] = i
+            return future
+
+        # A flow's `parallelism` caps its units in flight on the cluster (say, to spare the
+        # database it reads); the next unit goes out as one finishes. Without it, all at once.
+        first = min(parallelism or len(units), len(units))
+        queue = as_completed([submit(i) for i in range(first)], loop=client.loop)
+        following = iter(range(first, len(units)))
         results: list[UnitResult | None] = [None] * len(units)
         placed: Counter[str] = Counter()
         handled: set[Any] = set()
@@ -224,7 +238,7 @@ class DaskExecutor(Executor):
         try:
             # Waits for every future, also after a failure: units already running stop at
             # their next batch (the cancel event) and the caller may abort only after that.
-            for future in as_completed(futures, loop=client.loop):
+            for future in queue:
                 i = position[future.key]
                 unit = units[i]
                 if future.status != "finished":
@@ -260,6 +274,9 @@ class DaskExecutor(Executor):
                     except BaseException as exc:
                         failure = exc
                         cancel.set()
+                # A failed unit ends the flow: nothing more goes out (failures `continue`).
+                if failure is None and (after := next(following, None)) is not None:
+                    queue.add(submit(after))
         except BaseException:
             # Interrupted or the scheduler vanished: stop what we can, then let the caller abort.
             cancel.set()
