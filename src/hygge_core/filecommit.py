@@ -30,6 +30,7 @@ import fsspec
 
 from hygge_core import faults
 from hygge_core.errors import PermanentError
+from hygge_core.leaselock import LeaseLock
 from hygge_core.state import FlowState
 
 STAGING = "_hygge_staging"
@@ -51,6 +52,7 @@ class FileCommitter:
         self.root = root.rstrip("/")
         self.flow = flow
         self.atomic_rename = atomic_rename
+        self._lease: LeaseLock | None = None
 
     # -- paths ---------------------------------------------------------------------------
     def staging_dir(self, run_id: str) -> str:
@@ -149,6 +151,8 @@ class FileCommitter:
             "cleanup": self.stale_runs(run_id),
             "state": state.model_dump(mode="json"),
         }
+        if self._lease is not None:
+            self._lease.check()  # a run that lost its lock must not commit
         self.write_atomic(self.record_path(run_id), json.dumps(record).encode())
         faults.point("commit.record")
         self._apply(record)
@@ -226,12 +230,20 @@ class FileCommitter:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the flow's lock while it runs (local disks only, where flock exists).
+        """Hold the flow's lock while it runs: an `flock` on a local disk, a lease object
+        elsewhere (`hygge_core.leaselock`).
 
-        Two processes running one flow into one store would delete each other's staging.
+        Two processes running one flow into one store would delete each other's staging
+        and commit twice.
         """
         if not _is_local(self.fs):
-            yield
+            folder = posixpath.join(self.root, META, "locks", self.flow)
+            with LeaseLock(self.fs, folder, self.flow, self.root) as lease:
+                self._lease = lease
+                try:
+                    yield
+                finally:
+                    self._lease = None
             return
         import fcntl
 
