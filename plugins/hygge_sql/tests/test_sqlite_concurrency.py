@@ -2,7 +2,9 @@
 
 The cause of the failures these tests guard against: hygge opens SQLite files through two
 copies of the SQLite library (Python's sqlite3 and ADBC's driver), whose POSIX locks do not
-exclude each other within a process (`test_two_libraries_do_not_exclude_each_other`).
+exclude each other within a process (`test_two_libraries_do_not_exclude_each_other`); and
+two stores switching a new file to WAL at once, which SQLite fails at once with "database is
+locked" (`test_a_wal_switch_fails_at_once_while_another_connection_writes`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from hygge_sql.backends import sqlitefile
+from hygge_sql.backends.sqlite import SqliteBackend
 
 HYGGE = str(pathlib.Path(sys.executable).with_name("hygge"))
 ROWS = 20_000
@@ -142,11 +146,81 @@ def test_adbc_waits_for_sqlite3_to_close_the_file(tmp_path: pathlib.Path) -> Non
     assert len(opened) == 1 and opened[0] >= released
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known: a sqlite3 write can still get 'database is locked' under load "
-    "(see CHANGELOG Known issues)",
-)
+def test_a_wal_switch_fails_at_once_while_another_connection_writes(tmp_path: pathlib.Path) -> None:
+    """Why `use_wal` switches one connection at a time: leaving rollback-journal mode, SQLite
+    reads first, then upgrades to the write lock; while another connection holds the write
+    lock (as a second switch does), the upgrade fails at once, not after the busy timeout.
+    This is what failed concurrent flows' stores with "database is locked"."""
+    path = str(tmp_path / "t.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    switcher = sqlite3.connect(path, isolation_level=None, timeout=30)
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        switcher.execute("PRAGMA journal_mode = WAL")
+    assert time.monotonic() - started < 5  # no wait for the 30 s busy timeout
+    writer.execute("ROLLBACK")
+    assert switcher.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    switcher.close()
+    writer.close()
+
+
+def test_wal_switches_of_one_file_take_turns(tmp_path: pathlib.Path) -> None:
+    """A second switch of the same file (spelt differently) starts only once the first has
+    finished; a switch of another file does not wait."""
+    path = str(tmp_path / "t.db")
+    events: list[str] = []
+    release = threading.Event()
+
+    def slow(sql: str) -> None:
+        events.append("first in")
+        release.wait(10)
+        events.append("first out")
+
+    first = threading.Thread(target=sqlitefile.use_wal, args=(path, slow))
+    first.start()
+    while not events:
+        time.sleep(0.01)
+    sqlitefile.use_wal(str(tmp_path / "other.db"), lambda sql: events.append("other file"))
+    second = threading.Thread(
+        target=sqlitefile.use_wal,
+        args=(str(tmp_path / "." / "t.db"), lambda sql: events.append(f"second: {sql}")),
+    )
+    second.start()
+    time.sleep(0.3)
+    assert events == ["first in", "other file"]  # the second waits for the first
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert events == ["first in", "other file", "first out", "second: PRAGMA journal_mode = WAL"]
+
+
+def test_a_refused_wal_switch_keeps_the_journal(tmp_path: pathlib.Path) -> None:
+    """A store whose switch is refused (another process writes) goes on with the rollback
+    journal instead of failing; the next store switches."""
+    path = tmp_path / "t.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    backend = SqliteBackend(sa.make_url(f"sqlite:///{path}"))
+    backend.ensure_database()
+    writer.execute("ROLLBACK")
+    writer.close()
+    assert journal_mode(path) == "delete"
+    backend.ensure_database()
+    assert journal_mode(path) == "wal"
+
+
+def journal_mode(path: pathlib.Path) -> str:
+    """The journal mode a new connection finds `path` in."""
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def test_three_flows_on_one_file_ten_times(tmp_path: pathlib.Path) -> None:
     """Parquet → a, c → b (merge), c → Parquet, all on db.sqlite, three flows at once: every
     run of ten succeeds and every result is exact. (Before the fix, 6 of 8 such runs failed
@@ -164,11 +238,6 @@ def test_three_flows_on_one_file_ten_times(tmp_path: pathlib.Path) -> None:
     conn.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known: without ADBC, three sqlite3-only flows on one file can still fail with "
-    "'database is locked' (seen once in 4 clean-clone runs; see CHANGELOG Known issues)",
-)
 def test_three_flows_on_one_file_through_sqlite3_only(tmp_path: pathlib.Path) -> None:
     """The same without ADBC (HYGGE_SQL_ADBC=0): one library, WAL and IMMEDIATE writes."""
     for i in range(3):

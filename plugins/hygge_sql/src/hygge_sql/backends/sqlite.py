@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -201,11 +202,16 @@ class SqliteBackend(Backend):
             folder = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(folder, exist_ok=True)
             # Flows that read and write this file at once must not block each other. Should
-            # the switch fail (a file that is no database), the store's first query says why.
-            with contextlib.suppress(sa.exc.DBAPIError):
+            # the switch fail, the store goes on in the file's journal mode: the first query
+            # reports a file that is no database; a switch refused because another process
+            # holds the write lock (refused at once: see `use_wal`) leaves the rollback
+            # journal, under which flows wait for each other's locks (slower, not wrong), and
+            # a later run switches. The PRAGMA runs on the driver's own connection, so its
+            # errors are sqlite3's, not SQLAlchemy's.
+            with contextlib.suppress(sa.exc.DBAPIError, sqlite3.Error):
                 raw = self.engine.raw_connection()
                 try:
-                    sqlitefile.use_wal(raw.driver_connection.execute)
+                    sqlitefile.use_wal(self.path, raw.driver_connection.execute)
                 finally:
                     raw.close()
 

@@ -36,12 +36,14 @@ TURN_TIMEOUT_S = 3600.0
 
 
 class _Turns:
-    """Who has one database file open: a library and how many of its connections."""
+    """Who has one database file open: a library and how many of its connections; and who
+    may switch its journal mode (see `use_wal`)."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
         self.library: str | None = None
         self.users = 0
+        self.switch = threading.Lock()
 
 
 _FILES: dict[str, _Turns] = {}
@@ -148,8 +150,18 @@ def setup(run: Any) -> None:
     run(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
-def use_wal(run: Any) -> None:
+def use_wal(path: str, run: Any) -> None:
     """Switch the database to WAL journal mode (kept in the file): readers then never block
     a writer's commit, nor a writer new readers. A database on a file system without shared
-    memory keeps its mode (SQLite refuses the switch)."""
-    run("PRAGMA journal_mode = WAL")
+    memory keeps its mode (SQLite refuses the switch).
+
+    One connection of this process switches a file at a time. Leaving rollback-journal mode,
+    SQLite first reads the file (shared lock), then upgrades to the write lock. Two
+    connections doing that at once deadlock: the one that got the write lock waits for the
+    other's shared lock to go, the other waits for the write lock. SQLite breaks that by
+    failing the second at once with "database is locked", without calling the busy handler
+    (sqlite.org/c3ref/busy_handler.html); this failed concurrent flows' stores. Taken in
+    turn, the first switches the file and the next finds it in WAL already, which takes
+    only a read."""
+    with _turns(path).switch:
+        run("PRAGMA journal_mode = WAL")
