@@ -128,7 +128,8 @@ class SqlStore(Store):
     # ---- lifecycle ---------------------------------------------------------------------
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
-        self.backend.ensure_database()  # the first thing a run does with its store
+        with guarded(self.where, self._secret):
+            self.backend.ensure_database()  # the first thing a run does with its store
         return self.backend.lock(self._key, self.where)
 
     def recover(self) -> list[str]:
@@ -192,8 +193,8 @@ class SqlStore(Store):
                 )
         self._schema = pa.schema(fields)
         backend = self.backend
-        backend.ensure_database()
         with guarded(self.where, self._secret):
+            backend.ensure_database()
             with backend.engine.connect() as conn:
                 existing = backend.table_columns(conn, self.table)
             with backend.writing() as conn:
