@@ -8,11 +8,11 @@ numbered: `000000000007.json` names the run that holds it, its host and process.
 
 - **Taking it**: create the next number *exclusively* (S3 `If-None-Match: *`, Azure
   `If-None-Match: *`, GCS `ifGenerationMatch=0`): of two runs that race for one number,
-  one gets it and the other is told the flow is running. The winner then looks at the
-  number before its own: that holder still holds the lock unless it is gone — a process of
-  this same machine that no longer exists, or a lease not renewed for `lease` seconds by the
-  store's own clock (its last write against the one just made) — and then the newcomer
-  deletes its object and is told the flow is running.
+  one gets it and the other is told the flow is running. The winner then looks at every
+  lower number still there: each must have lapsed — a process of this same machine that no
+  longer exists, or a lease not renewed for `lease` seconds by the store's own clock (its
+  last write against the one just made) — or the newcomer deletes its object and is told
+  the flow is running.
 - **Keeping it**: a thread rewrites the object every third of the lease.
 - **Losing it**: a holder paused past its lease may find a higher number before it commits
   (`check`): it stops with a transient error instead of committing beside the new holder.
@@ -141,20 +141,26 @@ class LeaseLock:
     def acquire(self) -> None:
         """Take the lock or raise `PermanentError` naming the holder."""
         numbers = self._numbers()
-        previous = numbers[-1] if numbers else None
-        mine = (previous or 0) + 1
+        mine = (numbers[-1] if numbers else 0) + 1
         body = json.dumps(_me()).encode()
         try:
             self.fs.pipe_file(self.path(mine), body, mode="create")
         except FileExistsError:
             raise self._busy(self._holder(mine)) from None
-        if previous is not None:
-            holder = self._holder(previous)
-            if holder is not None and not self._lapsed(previous, holder, mine):
-                self._delete(mine)
-                raise self._busy(holder)
+        try:
+            # Every lower number still there must have lapsed: the highest alone is not
+            # enough (it may be a racer that is about to delete itself, or one that died
+            # right after creating it, above the live holder).
+            below = [n for n in self._numbers() if n < mine]
+            for number in reversed(below):
+                holder = self._holder(number)
+                if holder is not None and not self._lapsed(number, holder, mine):
+                    raise self._busy(holder)
+        except BaseException:
+            self._delete(mine)  # or the next attempt would find this run's own lock
+            raise
         self.number = mine
-        for old in numbers:
+        for old in below:
             self._delete(old)
         self._renewer = threading.Thread(
             target=self._renew, args=(body,), name=f"hygge-lease-{self.flow}", daemon=True

@@ -42,6 +42,14 @@ def locks(cloud: Any) -> list[str]:
     return sorted(os.path.basename(p) for p in cloud.files("lake", "_hygge", "locks", FLOW))
 
 
+def dead_process() -> dict[str, Any]:
+    """The holder record of a process of this machine that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    started = _started(child.pid)
+    child.wait()
+    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": child.pid, "started": started}
+
+
 def test_a_second_run_is_refused_while_the_first_holds_the_lock(cloud: Any) -> None:
     with lease(cloud) as first:
         with pytest.raises(PermanentError) as refused:
@@ -56,14 +64,20 @@ def test_a_second_run_is_refused_while_the_first_holds_the_lock(cloud: Any) -> N
 
 
 def test_the_lock_of_a_process_that_died_is_taken_over_at_once(cloud: Any) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
-    started = _started(child.pid)
-    child.wait()
-    host = socket.gethostname()
-    plant(cloud, 7, {"host": host, "boot": _boot_id(), "pid": child.pid, "started": started})
+    plant(cloud, 7, dead_process())
     with lease(cloud) as taken:
         assert taken.number == 8
         assert locks(cloud) == ["000000000008.json"], "the dead holder's object is gone"
+
+
+def test_a_dead_lock_above_a_live_one_does_not_let_a_run_in(cloud: Any) -> None:
+    """A run that died right after creating its number, above the live holder's: the next
+    run must still find the live holder below it."""
+    with lease(cloud) as live:
+        plant(cloud, live.number + 1, dead_process())
+        with pytest.raises(PermanentError, match=f"pid {os.getpid()}"):
+            lease(cloud).acquire()
+        assert locks(cloud) == [f"{n:012d}.json" for n in (live.number, live.number + 1)]
 
 
 def test_another_machines_lock_lapses_after_its_lease(cloud: Any) -> None:
