@@ -10,13 +10,12 @@ import ast
 import json
 import os
 import pathlib
-import subprocess
-import sys
 import textwrap
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hygge_core.testing import hygge_imports
 from tests.conftest import ROOT, run_cli
 
 
@@ -118,30 +117,15 @@ def test_a_parquet_run_imports_no_other_plugin_module(tmp_path: pathlib.Path) ->
     (tmp_path / "flows.yaml").write_text(
         "flows:\n  f:\n    home: a.parquet\n    store: {type: parquet, path: out/}\n"
     )
-    probe = textwrap.dedent(
-        """
-        import atexit, sys
-        heavy = ("hygge_csv.", "hygge_cloud.", "hygge_sql.", "hygge_dask.", "sqlalchemy",
-                 "dask", "distributed", "s3fs", "adlfs", "gcsfs", "pyarrow.csv")
-        atexit.register(lambda: print("LOADED", sorted(m for m in sys.modules
-                                                       if m.startswith(heavy))))
-        from hygge_core.cli import main
-        sys.argv = ["hygge", "run", "flows.yaml"]
-        main()
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env={**os.environ, "HYGGE_CLEAN_EXIT": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    heavy = ("hygge_csv.", "hygge_cloud.", "hygge_sql.", "hygge_dask.", "sqlalchemy",
+             "dask", "distributed", "s3fs", "adlfs", "gcsfs", "pyarrow.csv")  # fmt: skip
+    done = hygge_imports("run", "flows.yaml", prefixes=heavy, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    loaded = [line for line in done.stdout.splitlines() if line.startswith("LOADED")]
-    assert loaded == [
-        "LOADED ['hygge_cloud.plugin', 'hygge_csv.plugin', 'hygge_dask.plugin', 'hygge_sql.plugin']"
+    assert done.modules == [
+        "hygge_cloud.plugin",
+        "hygge_csv.plugin",
+        "hygge_dask.plugin",
+        "hygge_sql.plugin",
     ], done.stdout
 
 

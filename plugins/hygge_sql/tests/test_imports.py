@@ -6,16 +6,13 @@ memory and 0.2 s per process here); `hygge_sql.backends.adbc` talks to the manag
 
 from __future__ import annotations
 
-import ast
-import os
 import pathlib
 import sqlite3
-import subprocess
-import sys
-import textwrap
 
 import pyarrow.parquet as pq
 import pytest
+
+from hygge_core.testing import hygge_imports
 
 pytest.importorskip("adbc_driver_sqlite")
 
@@ -28,29 +25,13 @@ def test_a_sqlite_run_reads_through_adbc_without_its_dbapi(tmp_path: pathlib.Pat
         "flows:\n  f:\n    home: {type: sql, url: 'sqlite:///src.db', table: t}\n"
         "    store: {type: parquet, path: out/}\n"
     )
-    probe = textwrap.dedent(
-        """
-        import atexit, sys
-        watched = ("adbc_driver_manager", "adbc_driver_sqlite", "pyarrow.dataset", "polars")
-        atexit.register(lambda: print("LOADED", sorted(m for m in sys.modules
-                                                       if m.startswith(watched))))
-        from hygge_core.cli import main
-        sys.argv = ["hygge", "run", "flows.yaml"]
-        main()
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env={**os.environ, "HYGGE_CLEAN_EXIT": "1", "HYGGE_SQL_ADBC": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    watched = ("adbc_driver_manager", "adbc_driver_sqlite", "pyarrow.dataset", "polars")
+    done = hygge_imports(
+        "run", "flows.yaml", prefixes=watched, cwd=tmp_path, env={"HYGGE_SQL_ADBC": "1"}
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert pq.read_table(tmp_path / "out")["id"].to_pylist() == list(range(100))
-    (loaded,) = [line for line in done.stdout.splitlines() if line.startswith("LOADED")]
-    modules = ast.literal_eval(loaded.removeprefix("LOADED "))
+    modules = done.modules
     assert "adbc_driver_sqlite" in modules, "the read went through ADBC"
     assert [
         m for m in modules if m.endswith(".dbapi") or m.startswith(("polars", "pyarrow.dataset"))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from hygge_core.testing.contracts import HomeContract, SimulatedCrash, StoreContract
     from hygge_core.testing.data import sample_table, table_checksum, tables_equal
     from hygge_core.testing.harness import FlowHarness
+    from hygge_core.testing.imports import ImportProbe, hygge_imports
     from hygge_core.testing.measure import MeasuredRun, run_hygge_measured
 
 _LAZY = {
@@ -38,6 +39,8 @@ _LAZY = {
     "StoreContract": "hygge_core.testing.contracts",
     "SimulatedCrash": "hygge_core.testing.contracts",
     "FlowHarness": "hygge_core.testing.harness",
+    "ImportProbe": "hygge_core.testing.imports",
+    "hygge_imports": "hygge_core.testing.imports",
     "MeasuredRun": "hygge_core.testing.measure",
     "run_hygge_measured": "hygge_core.testing.measure",
     "sample_table": "hygge_core.testing.data",
@@ -53,10 +56,12 @@ __all__ = [
     "KIT_TYPES",
     "FlowHarness",
     "HomeContract",
+    "ImportProbe",
     "MeasuredRun",
     "SimulatedCrash",
     "StoreContract",
     "declared_capabilities",
+    "hygge_imports",
     "run_hygge_measured",
     "sample_table",
     "table_checksum",
