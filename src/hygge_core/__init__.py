@@ -1,6 +1,8 @@
 """hygge: move data from where it lives (a Home) to where it should settle (a Store).
 
-The public API for plugin authors is what this module exports; everything else is internal.
+The public API for plugin authors is what this module exports, plus the documented
+submodules `hygge_core.files` (file homes and stores), `hygge_core.executor` (executors) and
+`hygge_core.testing` (the kit); everything else is internal (docs/plugins/api.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ _EXPORTS = {
     "PermanentError": "hygge_core.errors",
     "SchemaDriftError": "hygge_core.errors",
     "TransientError": "hygge_core.errors",
+    "describe_error": "hygge_core.errors",
+    "first_line": "hygge_core.errors",
+    "is_transient": "hygge_core.retry",
+    "mask_url": "hygge_core.secrets",
+    "drift": "hygge_core.schema",
     "FlowContext": "hygge_core.context",
     "Executor": "hygge_core.executor",
     "arrow_filesystem": "hygge_core.arrowfs",
@@ -55,11 +62,16 @@ if TYPE_CHECKING:
         PermanentError,
         SchemaDriftError,
         TransientError,
+        describe_error,
+        first_line,
     )
     from hygge_core.executor import Executor
     from hygge_core.filecommit import FileCommitter
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
+    from hygge_core.retry import is_transient
+    from hygge_core.schema import drift
+    from hygge_core.secrets import mask_url
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
     from hygge_core.store import StagedUnit, Store, StoreConfig
@@ -95,6 +107,11 @@ __all__ = [
     "WorkUnit",
     "__version__",
     "arrow_filesystem",
+    "describe_error",
+    "drift",
+    "first_line",
     "hookimpl",
+    "is_transient",
     "lazy_exports",
+    "mask_url",
 ]

@@ -18,8 +18,8 @@ from hygge_core import (
     SchemaDriftError,
     StagedUnit,
     WorkUnit,
+    drift,
 )
-from hygge_core.schema import drift
 
 
 class ParquetStoreConfig(FileStoreConfig):

@@ -15,8 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from hygge_core import HyggeError, PermanentError, TransientError
-from hygge_core.secrets import mask_url
+from hygge_core import HyggeError, PermanentError, TransientError, mask_url
 
 # Modules whose exceptions are database errors (matched by name: none is imported here).
 _DB_MODULES = ("sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb", "sqlite3", "adbc_")

@@ -12,8 +12,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit
-from hygge_core.secrets import mask_url
+from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit, mask_url
 from hygge_sql.backends import Backend, Binds, backend_for
 from hygge_sql.config import SqlHomeConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url

@@ -33,9 +33,9 @@ from hygge_core import (
     StagedUnit,
     Store,
     WorkUnit,
+    drift,
+    mask_url,
 )
-from hygge_core.schema import drift
-from hygge_core.secrets import mask_url
 from hygge_sql import statetable
 from hygge_sql.backends import Backend, Ledger, backend_for, execute_sql
 from hygge_sql.config import SqlStoreConfig, TableName, resolve_url, table_name
