@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Iterator
-from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, arrow_filesystem
+from hygge_core import FlowContext, PermanentError, Window, WorkUnit, first_line
+from hygge_core.files import FileHome
 from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
-from hygge_csv.files import base_of, list_files, open_input
+from hygge_csv.files import open_input
 
 
-class TextHome(Home):
+class TextHome(FileHome):
     """Reads every file a path names as one table with one schema.
 
     The schema is declared (`columns:`) or inferred from the first block of the first file,
@@ -44,36 +43,12 @@ class TextHome(Home):
             "decimal",
         }
     )
-    transient = ("fs", "afs", "files")
-    format: ClassVar[str] = "text"
+    format = "text"
 
     def __init__(self, config: TextHomeConfig, context: FlowContext) -> None:
         super().__init__(config, context)
         self.config: TextHomeConfig = config
         self._schema: pa.Schema | None = None
-
-    @cached_property
-    def fs(self) -> Any:
-        return self.context.filesystem(self.config.path, self.config.connection)[0]
-
-    @cached_property
-    def root(self) -> str:
-        return self.context.filesystem(self.config.path, self.config.connection)[1]
-
-    @cached_property
-    def afs(self) -> Any:
-        return arrow_filesystem(self.fs)
-
-    @cached_property
-    def files(self) -> list[str]:
-        """The files to read, hidden ones (`_hygge_staging`, dotfiles) left out."""
-        files = list_files(self.fs, self.root, self.config.path)
-        if not files:
-            raise PermanentError(f"no {self.format} files under {self.config.path}")
-        return files
-
-    def describe(self) -> str:
-        return f"{self.format} {self.config.path}"
 
     def schema(self) -> pa.Schema:
         if self._schema is None:
@@ -89,12 +64,7 @@ class TextHome(Home):
         return self._schema
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
-        base = base_of(self.root)
-        units = []
-        for path in self.files:
-            rel = posixpath.relpath(path, base) if path != base else posixpath.basename(path)
-            units.append(WorkUnit(id=rel, payload={"path": path}))
-        return units
+        return [WorkUnit(id=self.unit_name(path), payload={"path": path}) for path in self.files]
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         schema = self.schema()
@@ -122,7 +92,7 @@ class TextHome(Home):
         return batch
 
     def _bad_data(self, path: str, exc: Exception) -> PermanentError:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc) or type(exc).__name__
         hint = "" if self.config.columns else "; declare the column types under columns:"
         return PermanentError(f"{self.format} file {path}: {first}{hint}")
 
