@@ -20,20 +20,12 @@ import pluggy
 
 from hygge_core import builtin, hookspecs
 from hygge_core.errors import PluginError
+from hygge_core.known import for_type
 
 log = logging.getLogger("hygge.plugins")
 
 GROUP = "hygge"
 CORE_DIST = "hygge-core"
-
-# Types whose plugin ships from this repository: named in "install ..." hints only.
-KNOWN_TYPES = {
-    "parquet": "hygge-parquet",
-    "sql": "hygge-sql",
-    "csv": "hygge-csv",
-    "jsonl": "hygge-csv",
-    "dask": "hygge-dask",
-}
 
 
 class TypeTable(dict):  # type: ignore[type-arg]
@@ -107,9 +99,9 @@ class Registry:
     def missing_type_hint(self, kind: str, name: str) -> str:
         """Why type `name` is unknown and what to do, for error messages."""
         hints = []
-        dist = KNOWN_TYPES.get(name)
-        if dist and dist not in self.plugins:
-            hints.append(f"install it: pip install {dist}")
+        known = for_type(name)
+        if known and known.name not in self.plugins:
+            hints.append(f"install it: {known.hint}")
         for b in self.broken:
             hints.append(f"{b.dist} is installed but failed to load ({b.cause})")
         return "; ".join(hints)

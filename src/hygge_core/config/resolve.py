@@ -14,6 +14,7 @@ from hygge_core.config.loader import Document, Path
 from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
 from hygge_core.errors import ConfigError, Problem
 from hygge_core.home import HomeConfig
+from hygge_core.known import for_path
 from hygge_core.plugins import Registry
 from hygge_core.store import StoreConfig
 
@@ -427,17 +428,9 @@ def _resolve_side(
 
 
 def _path_hint(path: str, registry: Registry) -> str:
-    lower = path.lower().rstrip("/")
-    for suffix, dist in (
-        (".parquet", "hygge-parquet"),
-        (".pq", "hygge-parquet"),
-        (".csv", "hygge-csv"),
-        (".csv.gz", "hygge-csv"),
-        (".jsonl", "hygge-csv"),
-        (".ndjson", "hygge-csv"),
-    ):
-        if lower.endswith(suffix) and dist not in registry.plugins:
-            return f"install it: pip install {dist}"
+    known = for_path(path)
+    if known and known.name not in registry.plugins:
+        return f"install it: {known.hint}"
     if path.endswith("/") and "hygge-parquet" not in registry.plugins:
         return "directories are Parquet stores by default: pip install hygge-parquet"
     return "write a mapping with an explicit type: {type: ..., path: ...}"
