@@ -37,7 +37,7 @@ class FileHome(Home):
     """
 
     config_model: ClassVar[type[HomeConfig]] = FileHomeConfig
-    transient = ("fs", "afs", "files")
+    transient: ClassVar[tuple[str, ...]] = ("fs", "afs", "files")
     format: ClassVar[str] = "data"
 
     def __init__(self, config: FileHomeConfig, context: FlowContext) -> None:

@@ -36,6 +36,7 @@ FIRST_PARTY = (
     Known("hygge-parquet", types=("parquet",), suffixes=(".parquet", ".pq", ".parq")),
     Known("hygge-csv", types=("csv", "jsonl"), suffixes=(".csv", ".tsv", ".jsonl", ".ndjson")),
     Known("hygge-sql", types=("sql",)),
+    Known("hygge-delta", types=("delta",)),
     Known("hygge-dask", types=("dask",)),
     Known("hygge-cloud[s3]", protocols=("s3", "s3a")),
     Known("hygge-cloud[azure]", protocols=("az", "abfs", "abfss")),

@@ -19,7 +19,11 @@ class OnDatabase:
 
     config: Any
     context: FlowContext
-    where: str
+
+    @property
+    def where(self) -> str:
+        """How errors name the table or query (each class says it its way)."""
+        raise NotImplementedError
 
     @property
     def backend(self) -> Backend:
