@@ -95,7 +95,7 @@ def first_line(text: object, limit: int | None = None) -> str:
     """The first line of `text` (an exception's message, a provider's reply), stripped and
     cut to `limit` characters: enough to recognise, never a dump. "" for empty text."""
     stripped = str(text).strip()
-    line = stripped.splitlines()[0] if stripped else ""
+    line = stripped.splitlines()[0].rstrip() if stripped else ""
     if limit is not None and len(line) > limit:
         return line[: limit - 1] + "…"
     return line
