@@ -152,15 +152,16 @@ def run(
         executor_options={"address": scheduler} if scheduler else {},
     )
     try:
+        # The reporter is a plugin of this run: it prints the summary from
+        # `hygge_run_finished`, like any other observer would see it.
         results = Runner(plan, registry, reporter, options).run()
     except HyggeError as exc:
-        reporter.close()
         raise _fail(redact(f"error: {exc}"), 1) from None
-    reporter.close()
+    finally:
+        reporter.close()
     if dry_run:
         _print_plan(plan, results, redact)
         raise typer.Exit(0)
-    reporter.summary(results)
     raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
 
 
@@ -194,7 +195,6 @@ def validate(
     ] = False,
 ) -> None:
     """Check FILE without moving data: every problem is reported at once."""
-    from hygge_core.report import Reporter
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
@@ -202,7 +202,7 @@ def validate(
     redact = _redactor(plan)
     failures = 0
     if connect:
-        runner = Runner(plan, registry, Reporter(redact), RunOptions())
+        runner = Runner(plan, registry, None, RunOptions())
         for flow in plan.flows.values():
             ctx = runner.context(flow, "check")
             for side, obj in (
@@ -302,14 +302,13 @@ def preview(
     """Show the first rows of a flow's home, as a table."""
     from rich.table import Table
 
-    from hygge_core.report import Reporter
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
     plan = _plan(file, registry, [flow])
     resolved = plan.flows[flow]
     redact = _redactor(plan)
-    runner = Runner(plan, registry, Reporter(redact), RunOptions())
+    runner = Runner(plan, registry, None, RunOptions())
     home = resolved.home_cls(resolved.home_config, runner.context(resolved, "preview"))
     try:
         schema = home.schema()
@@ -334,11 +333,10 @@ def preview(
 
 
 def _store_for(plan: Plan, registry: Registry, name: str) -> Any:
-    from hygge_core.report import Reporter
     from hygge_core.runner import Runner, RunOptions
 
     resolved = plan.flows[name]
-    runner = Runner(plan, registry, Reporter(), RunOptions())
+    runner = Runner(plan, registry, None, RunOptions())
     return resolved.store_cls(resolved.store_config, runner.context(resolved, "state"))
 
 

@@ -114,6 +114,26 @@ class Registry:
             hints.append(f"{b.dist} is installed but failed to load ({b.cause})")
         return "; ".join(hints)
 
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call lifecycle hook `hook` on every plugin that implements it, each on its own.
+
+        Observers must never break a flow nor silence each other: an exception in one
+        implementation is logged as a warning naming its plugin, and the others still run
+        (a plain pluggy call would stop at the first exception).
+        """
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        tracing = os.environ.get("HYGGE_TRACE_PLUGINS") == "1"
+        if tracing:
+            log.info("hook %s → %s", hook, [i.plugin_name for i in impls])
+        # pluggy's own order: the last registered (or `tryfirst`) implementation first.
+        for impl in reversed(impls):
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as exc:
+                log.warning("the %s hook of %s failed: %s", hook, impl.plugin_name, exc)
+        if tracing:
+            log.info("hook %s done", hook)
+
 
 def _selected(dist: str) -> bool:
     allow = os.environ.get("HYGGE_LOAD_PLUGINS")
