@@ -175,7 +175,9 @@ def run(
 def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
     for r in results:
         flow = plan.flows[r.name]
-        window = f"{r.window.cursor} > {r.window.after!r}" if r.window else "full"
+        # A first incremental run has a cursor but no bound yet: it reads everything.
+        bounded = r.window is not None and r.window.after is not None
+        window = f"{r.window.cursor} > {r.window.after!r}" if bounded else "full"
         if r.status == "failed":
             out.print(redact(f"{r.name}: cannot plan: {r.error}"), markup=False)
             continue

@@ -169,6 +169,9 @@ class Runner:
         result = FlowResult(flow.name, "ok", run_id=run_id)
         finished: FlowEvent | None = None
         try:
+            _refuse_single_process(
+                flow, home, store, executor, self.options.executor or self.plan.executor.type
+            )
             if self.options.dry_run:
                 return self._dry_run(flow, home, store, result)
             for attempt in retrying(
@@ -356,6 +359,23 @@ class Runner:
 
     def _note(self, flow: str, run_id: str, message: str) -> None:
         self._hook("hygge_flow_note", event=NoteEvent(flow, run_id, message))
+
+
+def _refuse_single_process(
+    flow: ResolvedFlow, home: Home, store: Store, executor: Executor, name: str
+) -> None:
+    """A home or store only one process may open cannot have its units on other processes."""
+    if executor.in_process:
+        return
+    for side, obj in (("home", home), ("store", store)):
+        if obj.single_process:
+            raise PermanentError(
+                f"{side} {obj.describe()} can only be opened by one process (its type "
+                f"'{getattr(flow, side + '_config').type}' declares single_process), so it "
+                f"cannot run on executor '{name}', whose units run in other processes "
+                f"({executor.describe()}); run this flow with --executor local (or executor: "
+                f"{{type: local}} in flows.yaml)"
+            )
 
 
 def _iso_ago(monotonic_start: float) -> str:
