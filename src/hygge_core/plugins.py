@@ -16,7 +16,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -77,17 +77,16 @@ class TypeTable(dict):  # type: ignore[type-arg]
         if name in self.conflicts:
             raise PluginError(conflict_message(self.kind, name, self.conflicts[name]))
         value = super().__getitem__(name)
-        if name in self._checked:
-            return value  # type: ignore[no-any-return]
-        if isinstance(value, str):
-            value = self._import(name, value)
-        self._check(name, value)
-        super().__setitem__(name, value)
-        self._checked.add(name)
-        return value  # type: ignore[no-any-return]
+        if name not in self._checked:
+            if isinstance(value, str):
+                value = self._import(name, value)
+            self._check(name, value)
+            super().__setitem__(name, value)
+            self._checked.add(name)
+        return cast(type, value)
 
     def _who(self, name: str, what: object) -> str:
-        shown = what if isinstance(what, str) else f"{what.__module__}:{what.__qualname__}"  # type: ignore[attr-defined]
+        shown = what if isinstance(what, str) else f"{what.__module__}:{type_name(what)}"
         return (
             f"plugin {self.owner.get(name, '?')} registers {self.kind} type '{name}' as '{shown}'"
         )
@@ -118,7 +117,7 @@ class TypeTable(dict):  # type: ignore[type-arg]
                 f"{self._who(name, path)}, but module {module_name} has no "
                 f"{'class ' + repr(attr) if attr else 'class named after the colon'}{guess}; {fix}"
             )
-        return getattr(module, attr)  # type: ignore[no-any-return]
+        return cast(type, getattr(module, attr))
 
     def _check(self, name: str, cls: object) -> None:
         if self.kind not in BASES:
@@ -132,7 +131,7 @@ class TypeTable(dict):  # type: ignore[type-arg]
                 f"make it one in {dist} (see {DOCS_PAGE[self.kind]}), or uninstall {dist}"
             )
         if inspect.isabstract(cls):
-            missing = ", ".join(sorted(cls.__abstractmethods__))
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
             raise PluginError(
                 f"{self._who(name, cls)}, which does not implement the abstract methods "
                 f"{missing} of hygge_core.{base_name}; implement them in {dist} (see "
@@ -363,6 +362,11 @@ def _register(
     table[name] = cls
     table.owner[name] = who
     reg.owners[(kind, name)] = dist
+
+
+def type_name(obj: object) -> str:
+    """A class's qualified name (`Outer.Inner`), else the repr of what was registered."""
+    return getattr(obj, "__qualname__", repr(obj))
 
 
 def conflict_message(kind: str, name: str, dists: list[str]) -> str:
