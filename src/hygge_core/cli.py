@@ -271,7 +271,7 @@ def plugins(
                 err.print(f"warning: {exc}", markup=False)
             return {"error": str(exc)}
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "distribution": p.dist,
             "version": p.version,
