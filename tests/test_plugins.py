@@ -161,6 +161,10 @@ BROKEN_TYPES = """
     @hookimpl
     def hygge_register_stores(register):
         register("half", HalfStore)
+
+    @hookimpl
+    def hygge_register_executors(register):
+        register("typoexec", "hygge_typo_mod:NoSuchExecutor")
     """
 
 TYPO_MODULE = (
@@ -228,6 +232,26 @@ def test_a_broken_type_fails_validate_and_run_with_one_paragraph(tmp_path: pathl
         assert result.code == 2, result.text
         assert result.err.splitlines() == expected, result.err
         assert result.out == "" and not (tmp_path / "out").exists()
+
+
+def test_a_broken_executor_chosen_on_the_command_line_exits_2(tmp_path: pathlib.Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    make_dist(site, "hygge-typo", "hygge_typo_mod", BROKEN_TYPES)
+    pq.write_table(pa.table({"id": [1]}), tmp_path / "a.parquet")
+    (tmp_path / "flows.yaml").write_text("flows:\n  f:\n    home: a.parquet\n    store: out/\n")
+    result = run_cli(
+        "run", "flows.yaml", "--executor", "typoexec", cwd=tmp_path, env=env_with(site)
+    )
+    assert result.code == 2, result.text
+    assert result.err.strip() == (
+        "error: plugin hygge-typo 1.2.3 registers executor type 'typoexec' as "
+        "'hygge_typo_mod:NoSuchExecutor', but module hygge_typo_mod has no class "
+        "'NoSuchExecutor'; fix the \"module:Class\" string in the hygge_register_executors "
+        "hook of hygge-typo, or reinstall or upgrade hygge-typo; to run without it, leave "
+        "hygge-typo out of HYGGE_LOAD_PLUGINS"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_entry_point_group_typo_is_named_by_hygge_plugins(tmp_path: pathlib.Path) -> None:
