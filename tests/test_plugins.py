@@ -153,6 +153,9 @@ BROKEN_TYPES = """
         def read_state(self):
             return None
 
+    class NotAStore:
+        pass
+
     @hookimpl
     def hygge_register_homes(register):
         register("typohome", "hygge_parquet.hom:ParquetHome")
@@ -161,6 +164,7 @@ BROKEN_TYPES = """
     @hookimpl
     def hygge_register_stores(register):
         register("half", HalfStore)
+        register("plain", NotAStore)
 
     @hookimpl
     def hygge_register_executors(register):
@@ -181,6 +185,11 @@ TYPO_CLASS = (
     "hygge_register_homes hook of hygge-typo, or reinstall or upgrade hygge-typo; to run "
     "without it, leave hygge-typo out of HYGGE_LOAD_PLUGINS"
 )
+PLAIN_STORE = (
+    "plugin hygge-typo 1.2.3 registers store type 'plain' as 'hygge_typo_mod:NotAStore', "
+    "which is not a subclass of hygge_core.Store; make it one in hygge-typo (see "
+    "docs/plugins/store.md), or uninstall hygge-typo"
+)
 HALF_STORE = (
     "plugin hygge-typo 1.2.3 registers store type 'half' as 'hygge_typo_mod:HalfStore', "
     "which does not implement the abstract methods abort, commit, stage of hygge_core.Store; "
@@ -193,12 +202,14 @@ def test_broken_types_are_listed_with_their_error(tmp_path: pathlib.Path) -> Non
     listed = run_cli("plugins", "--json", env=env_with(tmp_path))
     assert listed.code == 0, listed.text
     assert sorted(listed.err.strip().splitlines()) == sorted(
-        f"warning: {m}" for m in (TYPO_MODULE, TYPO_CLASS, HALF_STORE)
+        f"warning: {m}" for m in (TYPO_MODULE, TYPO_CLASS, HALF_STORE, PLAIN_STORE)
     )
     data = json.loads(listed.out)
     assert sorted(data["unusable"], key=lambda u: u["type"]) == [
         {"distribution": "hygge-typo", "version": "1.2.3", "kind": "store", "type": "half",
          "error": HALF_STORE},
+        {"distribution": "hygge-typo", "version": "1.2.3", "kind": "store", "type": "plain",
+         "error": PLAIN_STORE},
         {"distribution": "hygge-typo", "version": "1.2.3", "kind": "home", "type": "typoclass",
          "error": TYPO_CLASS},
         {"distribution": "hygge-typo", "version": "1.2.3", "kind": "home", "type": "typohome",
@@ -220,12 +231,14 @@ def test_a_broken_type_fails_validate_and_run_with_one_paragraph(tmp_path: pathl
         "  one:\n    home: {type: typohome, path: a.parquet}\n    store: out/\n"
         "  two:\n    home: {type: typoclass, path: a.parquet}\n    store: out/\n"
         "  three:\n    home: a.parquet\n    store: {type: half}\n"
+        "  four:\n    home: a.parquet\n    store: {type: plain}\n"
     )
     expected = [
         f"flows.yaml:3:18: flow 'one' → home → field 'type': {TYPO_MODULE}",
         f"flows.yaml:6:18: flow 'two' → home → field 'type': {TYPO_CLASS}",
         f"flows.yaml:10:19: flow 'three' → store → field 'type': {HALF_STORE}",
-        "3 problems in flows.yaml",
+        f"flows.yaml:13:19: flow 'four' → store → field 'type': {PLAIN_STORE}",
+        "4 problems in flows.yaml",
     ]
     for command in ("validate", "run"):
         result = run_cli(command, "flows.yaml", cwd=tmp_path, env=env_with(site))
