@@ -229,6 +229,8 @@ class Registry:
             log.info("hook %s → %s", hook, [i.plugin_name for i in impls])
         # pluggy's own order: the last registered (or `tryfirst`) implementation first.
         for impl in reversed(impls):
+            if impl.hookwrapper or impl.wrapper:
+                continue  # a wrapper would wrap the other observers, which stay isolated
             try:
                 impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as exc:
