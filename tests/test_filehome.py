@@ -81,6 +81,8 @@ def test_one_line_of_an_error() -> None:
     assert first_line("\n  boom  \n  more") == "boom"
     assert first_line("") == ""
     assert first_line("x" * 10, limit=5) == "xxxx…"
+    assert first_line(KeyError()) == "KeyError"  # an error without a message: its type
+    assert first_line(ValueError("  bad  \n more")) == "bad"
     assert describe_error(PermanentError("table t: gone\nmore")) == "table t: gone\nmore"
     assert describe_error(ValueError("bad\nvalue")) == "ValueError: bad"
     assert describe_error(KeyError()) == "KeyError"

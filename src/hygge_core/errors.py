@@ -93,8 +93,11 @@ class SchemaDriftError(PermanentError):
 
 def first_line(text: object, limit: int | None = None) -> str:
     """The first line of `text` (an exception's message, a provider's reply), stripped and
-    cut to `limit` characters: enough to recognise, never a dump. "" for empty text."""
+    cut to `limit` characters: enough to recognise, never a dump. An exception without a
+    message gives its type's name; empty text gives ""."""
     stripped = str(text).strip()
+    if not stripped and isinstance(text, BaseException):
+        return type(text).__name__
     line = stripped.splitlines()[0].rstrip() if stripped else ""
     if limit is not None and len(line) > limit:
         return line[: limit - 1] + "…"
@@ -109,5 +112,5 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{PERMANENT_ERRNOS[exc.errno]}{where}: free space or fix permissions, then re-run"
-    first = first_line(exc)
+    first = first_line(str(exc))
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

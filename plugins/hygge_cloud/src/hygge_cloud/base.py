@@ -66,5 +66,5 @@ class CloudStorage(Storage):
             message = str(exc)
             return message if message.startswith(f"{protocol}://") else f"{url}: {message}"
         except Exception as exc:
-            return f"{url}: {type(exc).__name__}: {first_line(exc, LINE_LIMIT)}"
+            return f"{url}: {type(exc).__name__}: {first_line(str(exc), LINE_LIMIT)}"
         return None

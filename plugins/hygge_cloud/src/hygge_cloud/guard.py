@@ -84,7 +84,7 @@ def _generic(exc: BaseException) -> Fault | None:
     """Faults every provider shares: the network and its timeouts."""
     if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError):
         return Fault(
-            "transient", f"{type(exc).__name__}: {first_line(exc, LINE_LIMIT)}".rstrip(": ")
+            "transient", f"{type(exc).__name__}: {first_line(str(exc), LINE_LIMIT)}".rstrip(": ")
         )
     try:
         import aiohttp
@@ -92,7 +92,7 @@ def _generic(exc: BaseException) -> Fault | None:
         return None
     if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
         return Fault(
-            "transient", f"{type(exc).__name__}: {first_line(exc, LINE_LIMIT)}".rstrip(": ")
+            "transient", f"{type(exc).__name__}: {first_line(str(exc), LINE_LIMIT)}".rstrip(": ")
         )
     return None
 

@@ -92,7 +92,7 @@ class TextHome(FileHome):
         return batch
 
     def _bad_data(self, path: str, exc: Exception) -> PermanentError:
-        first = first_line(exc) or type(exc).__name__
+        first = first_line(exc)
         hint = "" if self.config.columns else "; declare the column types under columns:"
         return PermanentError(f"{self.format} file {path}: {first}{hint}")
 
