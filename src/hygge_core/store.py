@@ -64,6 +64,9 @@ class Store(ABC):
     transient: ClassVar[tuple[str, ...]] = ()
     supports_resume: ClassVar[bool] = False
     arrow_types: ClassVar[tuple[str, ...] | None] = None
+    # The model of `connections:` entries whose `type:` is this type's name (a database's
+    # URL, user, password): `validate` checks them at their lines. None: the type has none.
+    connection_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config
