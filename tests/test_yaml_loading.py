@@ -4,6 +4,7 @@ a hang or a memory blow-up; each problem is one located message and exit 2."""
 from __future__ import annotations
 
 import pathlib
+import resource
 import time
 
 import pyarrow as pa
@@ -110,11 +111,13 @@ def test_35k_flows_parse_in_seconds(tmp_path: pathlib.Path, src: pathlib.Path) -
         ]
     path.write_text("\n".join(lines) + "\n")
     assert path.stat().st_size > 5_000_000
-    started = time.monotonic()
-    result, peak = run_measured("validate", str(path), timeout=120)
-    seconds = time.monotonic() - started
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result, peak = run_measured("validate", str(path), timeout=300)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert result.code == 0, result.text[-2000:]
     assert "35000 flows valid" in result.out
-    # Was 33 s and 640 MB; on a loaded 2-core machine this stays well under both.
-    assert seconds < 20, seconds
-    assert peak < 400 << 20, peak
+    # CPU time, not wall time: the shared test machine is often several times oversubscribed.
+    # Was 27 s of CPU and 725 MB here (33 s / 640 MB in the issue); now about 5 s / 330 MB.
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    assert cpu < 15, cpu
+    assert peak < 450 << 20, peak

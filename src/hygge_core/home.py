@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -61,7 +61,9 @@ class Home(ABC):
     config_model: ClassVar[type[HomeConfig]] = HomeConfig
     supports_incremental: ClassVar[bool] = False
     splits: ClassVar[bool] = False
-    arrow_types: ClassVar[tuple[str, ...] | None] = None
+    # Only one process may open the source (an embedded database file): see Store.
+    single_process: ClassVar[bool] = False
+    arrow_types: ClassVar[Collection[str] | None] = None
     transient: ClassVar[tuple[str, ...]] = ()
     # The model of `connections:` entries whose `type:` is this type's name (a database's
     # URL, user, password): `validate` checks them at their lines. None: the type has none.

@@ -143,6 +143,11 @@ def _decode(path: str, raw: bytes) -> str:
         ) from None
 
 
+def _mark(event: yaml.Event) -> Any:
+    """Where an event starts (the C parser's marks are typed apart from PyYAML's)."""
+    return event.start_mark
+
+
 def _located(file: str, mark: Any, message: str, hint: str) -> Problem:
     """A problem at a parser mark (0-based line and column)."""
     return Problem(message, file=file, line=mark.line + 1, column=mark.column + 1, hint=hint)
@@ -200,7 +205,7 @@ class _Builder:
                 "expected a single document in the stream",
                 None,
                 "but found another document",
-                event.start_mark,
+                _mark(event),
             )
         return data
 
@@ -209,10 +214,10 @@ class _Builder:
             events = self.anchors.get(event.anchor or "")
             if events is None:
                 raise yaml.composer.ComposerError(
-                    None, None, f"found undefined alias '{event.anchor}'", event.start_mark
+                    None, None, f"found undefined alias '{event.anchor}'", _mark(event)
                 )
             if not self.replay:
-                self.outer = event.start_mark  # the alias as written, to name in an error
+                self.outer = _mark(event)  # the alias as written, to name in an error
             self.replayed += len(events)
             if self.replayed > ALIAS_BUDGET:
                 raise _AliasBudgetExceeded(self.outer)
@@ -221,7 +226,8 @@ class _Builder:
         anchor = getattr(event, "anchor", None) if not self.replay else None
         if anchor is not None:
             self.recording.append([])
-        self.doc.values[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        mark = _mark(event)
+        self.doc.values[path] = (mark.line + 1, mark.column + 1)
         if isinstance(event, yaml.MappingStartEvent):
             built: Any = self._mapping(path)
         elif isinstance(event, yaml.SequenceStartEvent):
@@ -243,9 +249,9 @@ class _Builder:
             tag = self._tag(key_event) if isinstance(key_event, yaml.ScalarEvent) else None
             if tag == _MERGE:
                 # `<<: *base` (or a list of them): keys written here win over merged ones.
-                merges.append((key_event.start_mark, self.value(self.next(), (*path, "<<"))))
+                merges.append((_mark(key_event), self.value(self.next(), (*path, "<<"))))
                 continue
-            mark = key_event.start_mark
+            mark = _mark(key_event)
             key = self._key(key_event, tag, path)
             if key in out:
                 problems.append(
@@ -289,7 +295,7 @@ class _Builder:
     def _construct(self, event: yaml.ScalarEvent, tag: str) -> Any:
         if tag == _STR:
             return event.value  # most values: no need for PyYAML's constructor
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        node = yaml.ScalarNode(tag, event.value, _mark(event), None, event.style)
         try:
             return self.loader.construct_object(node)
         finally:
@@ -297,7 +303,7 @@ class _Builder:
 
     def _tag(self, event: yaml.ScalarEvent) -> str:
         if event.tag is None or event.tag == "!":
-            return self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-any-return]
+            return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
         return event.tag
 
     def _scalar(self, event: yaml.Event, path: Path) -> Any:
