@@ -133,11 +133,18 @@ def test_sql_url_with_unknown_scheme_in_a_flow(tmp_path: pathlib.Path, src: path
           users:
             home: {src}
             store: {{type: sql, url: "postgresqlx://h/d", table: users}}
+          ports:
+            home: {src}
+            store: {{type: sql, url: "postgresql://u@h:5x32/d", table: users}}
         """,
     )
     assert (
         f"{path}:4:29: flow 'users' → store → field 'url': SQLAlchemy has no database "
         "'postgresqlx'; did you mean 'postgresql'?"
+    ) in result.err, result.err
+    assert (
+        f"{path}:7:29: flow 'ports' → store → field 'url': the port in the URL is not a "
+        "number; write e.g. host:5432\n"
     ) in result.err, result.err
 
 

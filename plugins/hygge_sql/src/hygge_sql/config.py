@@ -32,6 +32,8 @@ def _check_url(value: str | None) -> str | None:
             "not a SQLAlchemy database URL; write e.g. sqlite:///data/app.db or "
             "postgresql://user:password@host:5432/dbname"
         ) from None
+    except ValueError:  # SQLAlchemy's int() of the port, whose message quotes it
+        raise ValueError("the port in the URL is not a number; write e.g. host:5432") from None
     _check_dialect(url.drivername)
     return value
 
