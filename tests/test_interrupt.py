@@ -78,7 +78,7 @@ def test_first_ctrl_c_stops_promptly_and_commits_nothing(big: pathlib.Path) -> N
     seconds = time.monotonic() - sent
     assert proc.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stdout + stderr
-    assert seconds < 5, seconds
+    assert seconds < 10, seconds  # generous for a loaded machine; the old code committed all
     assert stderr.endswith("interrupted\n"), stderr
     assert "Ctrl-C again to kill" in stderr
     assert "hygge run summary" in stdout and "big: interrupted: nothing committed" in stdout
