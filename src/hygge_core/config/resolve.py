@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from hygge_core.config.loader import Document, Path
 from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
 from hygge_core.errors import ConfigError, Problem
+from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
 from hygge_core.plugins import Registry
 from hygge_core.store import StoreConfig
@@ -218,6 +219,10 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
                 )
     used_defaults: dict[str, set[str]] = {"home": set(), "store": set()}
     for name, raw in flow_items.items():
+        bad_name = flow_name_problem(name)
+        if bad_name:
+            c.add(("flows", name), bad_name, key=True, hint="rename the flow")
+            continue
         resolved = _resolve_flow(c, registry, str(name), raw, defaults, used_defaults)
         if resolved is not None and (not only or name in only):
             flows[str(name)] = resolved
