@@ -16,6 +16,7 @@ from pydantic import Field
 
 from hygge_core.arrowfs import arrow_filesystem
 from hygge_core.context import FlowContext
+from hygge_core.errors import PermanentError
 from hygge_core.filecommit import FileCommitter
 from hygge_core.state import FlowState
 from hygge_core.store import StagedUnit, Store, StoreConfig
@@ -75,6 +76,12 @@ class FileStore(Store):
         return self.context.storage.check(self.config.path, self.config.connection, write=True)
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
+        # Locking is the first write: say plainly when the folder to write is a file.
+        if self.fs.isfile(self.root):
+            raise PermanentError(
+                f"store path {self.config.path} is a file, but this store writes a folder "
+                f"of files there: give a folder path that is not a file (e.g. {self.root}_out/)"
+            )
         return self.committer.lock()
 
     def recover(self) -> list[str]:
