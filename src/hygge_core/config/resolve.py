@@ -140,12 +140,18 @@ class _Collector:
                 expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
                 value = err.get("input")
                 guess = _close(str(value), expected) if expected else None
-                shown = "" if self.doc.is_secret_path(path) else f" '{value}'"
+                shown = "" if self.doc.is_secret_path(path) else f" '{_clip(value)}'"
                 message = f"invalid value{shown}: must be one of {', '.join(expected)}"
                 hint = f"did you mean '{guess}'?" if guess else None
             elif not self.doc.is_secret_path(path) and "input" in err and _short(err["input"]):
                 message = f"{message} (got {err['input']!r})"
             self.add(path, message, hint=hint, flow=flow, side=side, fld=fld)
+
+
+def _clip(value: Any, limit: int = 60) -> str:
+    """`value` as a message quotes it: a long one cut, with its length."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _short(value: Any) -> bool:
