@@ -347,3 +347,44 @@ def test_masking_is_linear_in_the_length_of_the_text(unit: str) -> None:
     small_seconds = _seconds(redact, small)  # first: a quadratic pass fails here, quickly
     ratio = _seconds(redact, big) / max(small_seconds, 1e-5)
     assert ratio < 64, f"{unit!r}: 16x the text took {ratio:.0f}x the time"
+
+
+def test_log_lines_and_tracebacks_are_masked_and_library_debug_stays_off() -> None:
+    import io
+    import logging
+
+    from hygge_core.secrets import (
+        CHATTY_LIBRARIES,
+        RedactingFormatter,
+        Redactor,
+        guard_logging,
+        redact_logs,
+    )
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), RedactingFormatter.current)
+    levels = {name: logging.getLogger(name).level for name in CHATTY_LIBRARIES}
+    stream = io.StringIO()
+    root.handlers = [logging.StreamHandler(stream)]
+    try:
+        guard_logging(logging.DEBUG, "%(levelname)s %(name)s: %(message)s")
+        redact_logs(Redactor(["Tb-Secret-1"]))
+        assert logging.getLogger("botocore").getEffectiveLevel() == logging.INFO
+        logging.getLogger("botocore.endpoint").debug("headers %s", {"X-Amz-Security-Token": "t"})
+        try:
+            raise RuntimeError("connect to postgresql://u:Tb-Secret-1@h/db failed")
+        except RuntimeError:
+            logging.getLogger("hygge.run").debug("flow failed", exc_info=True)
+        logging.getLogger("hygge.run").warning("url %s", "mysql://u:Pw-two@h/x?token=Tk-3")
+    finally:
+        root.setLevel(saved[0])
+        root.handlers = saved[1]
+        RedactingFormatter.current = saved[2]
+        logging.captureWarnings(False)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    text = stream.getvalue()
+    assert "X-Amz-Security-Token" not in text  # botocore's debug line was not written
+    assert "Traceback" in text and "RuntimeError: connect to postgresql://u:***@h/db" in text
+    assert "WARNING hygge.run: url mysql://u:***@h/x?token=***" in text
+    assert "Tb-Secret-1" not in text and "Pw-two" not in text and "Tk-3" not in text

@@ -216,6 +216,7 @@ def guard_logging(level: int, fmt: str) -> None:
     logger masks, warnings go through logging, and under DEBUG the libraries listed in
     `CHATTY_LIBRARIES` stay at INFO."""
     logging.basicConfig(level=level, format=fmt)
+    logging.getLogger().setLevel(level)  # (basicConfig leaves a configured root as it is)
     logging.captureWarnings(True)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(RedactingFormatter(fmt))
