@@ -87,6 +87,10 @@ class TransientError(HyggeError):
     """A fault that may go away by itself (a dropped connection, throttling, a 5xx)."""
 
 
+class Cancelled(Exception):
+    """Raised inside a reader when the consumer stopped (it failed or was cancelled)."""
+
+
 class SchemaDriftError(PermanentError):
     """The home's schema is incompatible with what the store already holds."""
 
@@ -107,7 +111,7 @@ def first_line(text: object, limit: int | None = None) -> str:
 def describe_error(exc: BaseException) -> str:
     """One line for the user: hygge's own errors as they are, a disk or permission fault
     with what to do, any other error as `Type: first line` (never a traceback)."""
-    if isinstance(exc, HyggeError):
+    if isinstance(exc, HyggeError | Cancelled) and str(exc):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
         where = f" ({exc.filename})" if exc.filename else ""

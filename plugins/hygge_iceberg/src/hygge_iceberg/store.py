@@ -419,7 +419,13 @@ class IcebergStore(Store):
             tx.set_properties({self.prop: value})
 
     def _uri(self, path: str) -> str:
-        return f"file://{path}" if path.startswith("/") else path
+        """A path as `fs` names it, as the URI Iceberg's metadata holds (`s3://b/k`)."""
+        scheme = (
+            self._location.split("://", 1)[0]
+            if self._location and "://" in self._location
+            else "file"
+        )
+        return f"{scheme}://{path}"
 
     def abort(self, staged: list[StagedUnit]) -> None:
         if not self._marked:
@@ -515,13 +521,19 @@ def _data_file(metadata: Any, io: Any, uri: str, key: list[Any]) -> Any:
     )
 
 
+def _strip(uri: str) -> str:
+    """A URI of Iceberg's metadata as hygge's filesystems name it (`s3://b/k` → `b/k`,
+    `file:///x` → `/x`)."""
+    return uri.split("://", 1)[1] if "://" in uri else uri
+
+
 def _referenced(table: Any) -> set[str]:
     """Every data file any snapshot still in the table's metadata references."""
     paths: set[str] = set()
     for snapshot in table.metadata.snapshots:
         for manifest in snapshot.manifests(table.io):
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
-                paths.add(entry.data_file.file_path.removeprefix("file://"))
+                paths.add(_strip(entry.data_file.file_path))
     return paths
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit, mask_url
 from hygge_sql.backends import Binds
-from hygge_sql.config import SqlHomeConfig, TableName, table_name
+from hygge_sql.config import SqlConnection, SqlHomeConfig, TableName, table_name
 from hygge_sql.database import OnDatabase
 from hygge_sql.errors import guarded
 from hygge_sql.reading import (
@@ -90,6 +90,7 @@ class SqlHome(OnDatabase, Home):
     """
 
     config_model = SqlHomeConfig
+    connection_model = SqlConnection
     supports_incremental = True
     splits = True  # one unit per key range
     transient = ("_backend",)
@@ -100,16 +101,22 @@ class SqlHome(OnDatabase, Home):
         self._columns: list[Column] | None = None
 
     @property
-    def table(self) -> TableName | None:
-        """The table read, or None for a `query:`."""
+    def named(self) -> TableName | None:
+        """The table read as the config names it, or None for a `query:`."""
         if self.config.table is None:
             return None
         return table_name(self.config.table, self.config.schema_name)
 
     @property
+    def table(self) -> TableName | None:
+        """The table read as the database names it, or None for a `query:`."""
+        named = self.named
+        return None if named is None else self.backend.qualify(named)
+
+    @property
     def where(self) -> str:
         """How errors name what this home reads."""
-        return f"table '{self.table}'" if self.table is not None else "query"
+        return f"table '{self.named}'" if self.named is not None else "query"
 
     @property
     def _secret(self) -> str | None:
@@ -120,7 +127,7 @@ class SqlHome(OnDatabase, Home):
             shown = mask_url(self.backend.url.render_as_string(hide_password=False))
         except Exception:  # a broken connection entry must not break a log line
             shown = f"connection '{self.config.connection}'"
-        what = str(self.table) if self.table is not None else "query"
+        what = str(self.named) if self.named is not None else "query"
         return f"sql {shown} {what}"
 
     # ---- schema ------------------------------------------------------------------------
