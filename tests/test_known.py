@@ -7,8 +7,10 @@ import pathlib
 
 import pytest
 
+from hygge_core import PermanentError
 from hygge_core.known import CODEC_SUFFIXES, FIRST_PARTY
 from hygge_core.plugins import load_registry
+from hygge_core.storage import StorageResolver
 from tests.conftest import run_cli
 
 
@@ -44,10 +46,14 @@ def test_a_cloud_path_without_its_storage_names_the_extra(tmp_path: pathlib.Path
         "flows:\n  f:\n    home: {type: parquet, path: 'abfss://c/x.parquet'}\n    store: out/\n"
     )
     result = run_cli("run", str(flows), env={"HYGGE_LOAD_PLUGINS": "hygge-parquet"}, cwd=tmp_path)
-    assert result.code != 0
-    assert (
-        "no storage plugin serves 'abfss://' paths; install it: pip install 'hygge-cloud[azure]'"
-        in result.text
+    assert result.code == 2, result.text
+    assert "field 'path': no storage plugin serves 'abfss://' paths\n" in result.err
+    assert "    hint: install it: pip install 'hygge-cloud[azure]'\n" in result.err
+    # The same hint where a path is met at run time (a storage resolved by a plugin).
+    with pytest.raises(PermanentError) as info:
+        StorageResolver({}).storage_for("gs://bucket/x.parquet")
+    assert str(info.value) == (
+        "no storage plugin serves 'gs://' paths; install it: pip install 'hygge-cloud[gcs]'"
     )
 
 
