@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -272,6 +273,7 @@ class SqlStore(Store):
             [(f"c{i}", backend.storage_arrow(f.type)) for i, f in enumerate(schema)]
         )
         counts = {"rows": 0, "bytes": 0}
+        exact_floats = not backend.keeps_special_floats and not self.config.lossy_floats
 
         def converted() -> Iterator[pa.RecordBatch]:
             for batch in stream:
@@ -283,6 +285,8 @@ class SqlStore(Store):
                     if index < 0:
                         raise PermanentError(f"{self.where}: a batch lacks column '{f.name}'")
                     column = coerce(batch.column(index), f.type, f.name)
+                    if exact_floats and pa.types.is_floating(f.type):
+                        self._refuse_special_floats(column, f.name, counts["rows"])
                     arrays.append(coerce(column, storage.field(i).type, f.name))
                 counts["rows"] += batch.num_rows
                 counts["bytes"] += batch.nbytes
@@ -303,6 +307,23 @@ class SqlStore(Store):
                 raise
             raise PermanentError(f"{self.where}: {exc}") from None
         return StagedUnit(unit.id, counts["rows"], counts["bytes"], {"table": name})
+
+    def _refuse_special_floats(self, column: pa.Array, name: str, before: int) -> None:
+        """Fail on a NaN or -0.0 the database would silently change (SQLite: NULL, 0.0)."""
+        nan = pc.is_nan(column)
+        negative_zero = pc.and_(
+            pc.equal(column, 0), pc.less(pc.divide(pa.scalar(1, column.type), column), 0)
+        )
+        for bad, what in ((nan, "NaN"), (negative_zero, "-0.0")):
+            if pc.any(bad).as_py():
+                row = before + pc.index(bad, True).as_py() + 1
+                stored = "NULL" if what == "NaN" else "0.0"
+                raise PermanentError(
+                    f"{self.where}: column '{name}' holds {what} (row {row:,} of this work "
+                    f"unit), which {self.backend.name} would store as {stored}. hint: set "
+                    "lossy_floats: true on the store to accept that, or replace the value "
+                    "in the home"
+                )
 
     # ---- commit ------------------------------------------------------------------------
 

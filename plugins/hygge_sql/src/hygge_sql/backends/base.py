@@ -74,6 +74,9 @@ class Backend:
     renames: ClassVar[bool] = False
     staging_prefixes: ClassVar[tuple[str, ...]] = ()
     table_kwargs: ClassVar[dict[str, Any]] = {}
+    # Whether a float column keeps NaN and -0.0 as they are (SQLite turns them into NULL
+    # and 0.0; the store refuses them there unless `lossy_floats: true`).
+    keeps_special_floats: ClassVar[bool] = True
 
     def __init__(self, url: URL, pool_size: int | None = None) -> None:
         self.url = url

@@ -127,6 +127,7 @@ class SqliteBackend(Backend):
 
     name = "sqlite"
     renames = True
+    keeps_special_floats = False  # a NaN bound to a REAL is stored as NULL, -0.0 as 0
 
     def __init__(self, url: URL, pool_size: int | None = None) -> None:
         super().__init__(url, pool_size)
