@@ -34,6 +34,7 @@ import fsspec
 from hygge_core import faults
 from hygge_core.errors import PermanentError
 from hygge_core.leaselock import LeaseLock
+from hygge_core.locallock import flock_file
 from hygge_core.state import FlowState
 
 STAGING = "_hygge_staging"
@@ -279,16 +280,9 @@ class FileCommitter:
             finally:
                 lease.release()
             return
-        import fcntl
-
         path = posixpath.join(self.root, META, "targets", f"{name}.lock")
-        os.makedirs(posixpath.dirname(path), exist_ok=True)
-        with open(path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # blocks until the other commit is done
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with flock_file(path, self.root, wait=True):  # until the other commit is done
+            yield
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -307,22 +301,17 @@ class FileCommitter:
                 finally:
                     self._lease = None
             return
-        import fcntl
-
         path = posixpath.join(self.root, META, "locks", f"{self.flow}.lock")
-        os.makedirs(posixpath.dirname(path), exist_ok=True)
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise PermanentError(
-                    f"flow '{self.flow}' is already running into {self.root} "
-                    "in another process; wait for it to finish"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(flock_file(path, self.root, wait=False))
+        except BlockingIOError:
+            raise PermanentError(
+                f"flow '{self.flow}' is already running into {self.root} "
+                "in another process; wait for it to finish"
+            ) from None
+        with held:
+            yield
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
