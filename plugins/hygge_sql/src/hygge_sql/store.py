@@ -41,7 +41,7 @@ from hygge_sql import statetable
 from hygge_sql.backends import Backend, Ledger, backend_for, execute_sql
 from hygge_sql.config import SqlStoreConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url
-from hygge_sql.errors import guarded
+from hygge_sql.errors import guarded, is_disk_full
 from hygge_sql.types import canonical, coerce
 
 STAGING = "_hygge_stg_"
@@ -136,12 +136,24 @@ class SqlStore(Store):
     def recover(self) -> list[str]:
         if self.backend.missing_database():
             return []
-        left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
-        self._drop(left)
+        with self._disk_full_hint():
+            left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
+            self._drop(left)
         return [f"dropped staging table {n} left by an interrupted run" for n in left]
 
     def abort(self, staged: list[StagedUnit]) -> None:
-        self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
+        with self._disk_full_hint():
+            self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
+
+    @contextlib.contextmanager
+    def _disk_full_hint(self) -> Iterator[None]:
+        """Say what to free when the database's disk is full (the driver only says it is)."""
+        try:
+            yield
+        except PermanentError as exc:
+            if not is_disk_full(str(exc)) or "hint:" in str(exc):
+                raise
+            raise PermanentError(f"{exc}. hint: {self.backend.space_hint()}") from None
 
     def _staging_tables(self) -> list[str]:
         with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
@@ -154,6 +166,7 @@ class SqlStore(Store):
         with guarded(self.where, self._secret), self.backend.writing() as conn:
             for name in names:
                 sa.Table(name, sa.MetaData(), schema=self.table.schema).drop(conn, checkfirst=True)
+        self.backend.reclaim_space()  # a journal grown by the failed load shrinks again
 
     def read_state(self) -> FlowState | None:
         if self.backend.missing_database():  # (a SQLite file not made yet): never ran here
@@ -301,7 +314,10 @@ class SqlStore(Store):
             name = self.staging_name(unit.seq)
             table = self._staging_table(name, schema)
         try:
-            backend.stage(table, converted(), storage, self.config.batch_rows, self.where, ledger)
+            with self._disk_full_hint():
+                backend.stage(
+                    table, converted(), storage, self.config.batch_rows, self.where, ledger
+                )
         except PermanentError as exc:
             if str(exc).startswith(self.where):
                 raise
@@ -332,7 +348,7 @@ class SqlStore(Store):
         tables = list(dict.fromkeys(s.payload["table"] for s in staged if s.payload.get("table")))
         leftovers = [*tables, *([self._shared, self._ledger_name] if self._shared else [])]
         leftovers = list(dict.fromkeys(leftovers))
-        with guarded(self.where, self._secret):
+        with self._disk_full_hint(), guarded(self.where, self._secret):
             if not backend.transactional_ddl:
                 with backend.engine.begin() as conn:
                     self._ddl(conn)

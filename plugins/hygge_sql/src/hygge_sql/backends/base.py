@@ -82,6 +82,14 @@ class Backend:
         self.url = url
         self.pool_size = pool_size
 
+    def space_hint(self) -> str:
+        """What to free when the database ran out of disk space (said with the error)."""
+        return "free disk space on the database server, then re-run"
+
+    def reclaim_space(self) -> None:
+        """Give the disk back what dropped staging tables took (a no-op where the server
+        manages its own files)."""
+
     @property
     def engine(self) -> Engine:
         """The process's engine for this database."""
