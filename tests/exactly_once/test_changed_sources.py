@@ -78,3 +78,17 @@ flows:
     assert rerun.returncode == 0, rerun.stderr
     assert "resumed 2 of 6 work unit(s) (2,000 rows)" in rerun.stderr
     assert tables_equal(pq.read_table(tmp_path / "lake"), table)
+
+
+def test_content_id_sees_a_same_size_rewrite_in_place(tmp_path: pathlib.Path) -> None:
+    import fsspec
+
+    from hygge_core import content_id
+
+    fs = fsspec.filesystem("file")
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"id\n1\n")
+    first = content_id(fs, str(path))
+    assert content_id(fs, str(path)) == first  # stable while the file is unchanged
+    path.write_bytes(b"id\n2\n")  # same size, same inode
+    assert content_id(fs, str(path)) != first
