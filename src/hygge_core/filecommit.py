@@ -271,9 +271,9 @@ class FileCommitter:
                 try:
                     lease.acquire()
                     break
-                except PermanentError:
-                    if time.monotonic() > deadline:
-                        raise
+                except PermanentError as exc:
+                    if "already running" not in str(exc) or time.monotonic() > deadline:
+                        raise  # not a holder to wait for, or one that never lets go
                     time.sleep(0.2 + random.random() * 0.3)
             try:
                 yield
