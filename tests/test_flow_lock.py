@@ -67,4 +67,12 @@ def test_the_lock_excludes_while_files_come_and_go(tmp_path: pathlib.Path) -> No
     for thread in threads:
         thread.join()
     assert counter.read_text() == "400"
-    assert not (tmp_path / "root").exists()
+    # The last holder out removed hygge's folders (the root only if it made it).
+    assert not (tmp_path / "root" / "_hygge").exists()
+
+
+def test_a_failed_flow_keeps_an_empty_store_folder_the_user_made(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "lake").mkdir()
+    result = run_cli("run", str(flows(tmp_path, f"{tmp_path}/nosuch.parquet")))
+    assert result.code == 1, result.text
+    assert (tmp_path / "lake").is_dir() and not list((tmp_path / "lake").iterdir())

@@ -21,8 +21,17 @@ def flock_file(path: str, root: str, *, wait: bool) -> Iterator[None]:
     """Hold an exclusive `flock` on `path`, creating it (and its folders) as needed.
 
     `wait=False` raises `BlockingIOError` at once when another holder has it. On release
-    the file is deleted, then each empty folder from its own up to `root` (inclusive).
+    the file is deleted, then each empty folder from its own up to `root`; `root` itself
+    (the user's) only if it did not exist before.
     """
+    root = root.rstrip("/")
+    folders = []
+    folder = os.path.dirname(path)
+    while folder.startswith(root + "/"):
+        folders.append(folder)  # hygge's own folders under the root, deepest first
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(root):
+        folders.append(root)
     while True:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -47,11 +56,8 @@ def flock_file(path: str, root: str, *, wait: bool) -> Iterator[None]:
     finally:
         try:
             os.unlink(path)
-            folder = os.path.dirname(path)
-            stop = os.path.dirname(root.rstrip("/"))
-            while folder and folder != stop:
-                os.rmdir(folder)  # fails (and stops) at the first folder not empty
-                folder = os.path.dirname(folder)
+            for made in folders:
+                os.rmdir(made)  # fails (and stops) at the first folder not empty
         except OSError:
             pass
         finally:
