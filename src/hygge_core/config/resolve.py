@@ -465,7 +465,46 @@ def _resolve_flow(
             hint="use store mode: merge with keys: [...], or drop the lookback",
         )
         return None
+    overlap = None if spec.allow_overlap else _overlap(home_config, store_config)
+    if overlap:
+        c.add(
+            (*base, "store"),
+            overlap,
+            flow=name,
+            side="store",
+            fld="path",
+            hint="write the store somewhere else, or set allow_overlap: true on the flow "
+            "if the home skips what the store writes",
+        )
+        return None
     return ResolvedFlow(name, home_cls, home_config, store_cls, store_config, spec)
+
+
+def _overlap(home: BaseModel, store: BaseModel) -> str | None:
+    """Why a flow's store would write where its home reads, or None.
+
+    Every run would read back what earlier runs stored (doubling it), or a `replace` would
+    delete the home's own files.
+    """
+    h, s = getattr(home, "path", None), getattr(store, "path", None)
+    if not isinstance(h, str) or not isinstance(s, str):
+        return None
+    from hygge_core.storage import split_protocol  # fsspec: only for flows with paths
+
+    (hp, hroot), (sp, sroot) = split_protocol(h), split_protocol(s)
+    same_account = getattr(home, "connection", None) == getattr(store, "connection", None)
+    if hp != sp or (hp != "file" and not same_account):
+        return None
+    if any(ch in hroot for ch in "*?["):  # a glob reads from the folder it starts in
+        hroot = re.split(r"[*?\[]", hroot, maxsplit=1)[0].rsplit("/", 1)[0]
+    hroot, sroot = hroot.rstrip("/"), sroot.rstrip("/")
+    if hroot == sroot:
+        return f"the store path {s} is the home's path"
+    if sroot.startswith(hroot + "/"):
+        return f"the store path {s} is inside the home's folder {h}"
+    if hroot.startswith(sroot + "/"):
+        return f"the home {h} is inside the store's folder {s}"
+    return None
 
 
 def _resolve_side(
