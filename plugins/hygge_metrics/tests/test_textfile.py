@@ -67,3 +67,26 @@ def test_prometheus_client_is_imported_only_with_a_metrics_section(tmp_path: Pat
     used = hygge_imports("run", str(with_metrics), prefixes=("prometheus_client",))
     assert used.returncode == 0, used.stderr
     assert "prometheus_client" in used.modules
+
+
+def test_a_retried_transient_fault_is_counted(tmp_path: Path) -> None:
+    h = FlowHarness(tmp_path)
+    prom = tmp_path / "hygge.prom"
+    flows = {
+        "small": {
+            "home": h.parquet_source(pa.table({"id": [1, 2, 3]}), "small"),
+            "store": h.parquet_sink("small_out"),
+            "retry": {"initial": 0.05},
+        }
+    }
+    path = h.write(flows, metrics={"textfile": str(prom)})
+    # A transient fault just before the first commit: the attempt is retried once.
+    done = hygge_imports(
+        "run", str(path), prefixes=(), env={"HYGGE_FAULTS": "commit.start@1=transient"}
+    )
+    assert done.returncode == 0, done.stderr
+    got = samples(prom.read_text())
+    assert got[("hygge_flow_retries_total", "small")] == 1
+    assert got[("hygge_flow_runs_total", "small")] == 1
+    assert got[("hygge_flow_failures_total", "small")] == 0
+    assert got[("hygge_flow_rows_total", "small")] == 3
