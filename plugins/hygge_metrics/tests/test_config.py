@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
 
-from hygge_core.testing import FlowHarness
+from hygge_core.testing import FlowHarness, run_hygge_measured
+
+
+def test_hygge_plugins_lists_it_with_its_hooks() -> None:
+    done = run_hygge_measured("plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    listed = {p["distribution"]: p for p in json.loads(done.stdout)["plugins"]}
+    assert listed["hygge-metrics"]["hooks"] == ["hygge_register_settings", "hygge_run_finished"]
 
 
 def flows(h: FlowHarness) -> dict[str, object]:
