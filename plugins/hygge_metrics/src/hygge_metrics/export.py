@@ -75,7 +75,11 @@ def _to_pushgateway(settings: MetricsSettings, results: list[Any], now: float) -
     url = str(settings.pushgateway).rstrip("/")
     try:
         with urllib.request.urlopen(f"{url}/metrics", timeout=settings.timeout) as response:
-            held = response.read().decode()
+            # A shared gateway may hold many other jobs' series: keep hygge's lines (and
+            # their HELP/TYPE) before the pure-Python parser sees them.
+            held = "".join(
+                line for line in response.read().decode().splitlines(True) if "hygge_flow_" in line
+            )
         for result in results:
             old = _parse(held, {"job": settings.job, "flow": result.name})
             push_to_gateway(
