@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -156,10 +159,12 @@ def run(
         executor=executor or ("dask" if scheduler else None),
         executor_options={"address": scheduler} if scheduler else {},
     )
+    runner = Runner(plan, registry, reporter, options)
+    interrupted = _stop_on_interrupt(runner.interrupt)
     try:
         # The reporter is a plugin of this run: it prints the summary from
         # `hygge_run_finished`, like any other observer would see it.
-        results = Runner(plan, registry, reporter, options).run()
+        results = runner.run()
     except PluginError as exc:  # the executor chosen with --executor is broken
         raise _fail(redact(f"error: {exc}"), 2) from None
     except HyggeError as exc:
@@ -169,7 +174,26 @@ def run(
     if dry_run:
         _print_plan(plan, results, redact)
         raise typer.Exit(0)
+    if interrupted.is_set():
+        raise _fail("interrupted", 130)
     raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
+
+
+def _stop_on_interrupt(stop: Callable[[], None]) -> threading.Event:
+    """The first Ctrl-C calls `stop` (flows abort what they staged and end, the summary
+    follows, exit 130); the second kills the process at once, which the commit protocol
+    is built to survive. Returns an event set once Ctrl-C was pressed."""
+    pressed = threading.Event()
+
+    def first(signum: int, frame: Any) -> None:
+        pressed.set()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Plain write: the handler may run while the main thread holds a console lock.
+        os.write(2, b"interrupted: stopping, nothing more is committed (Ctrl-C again to kill)\n")
+        stop()
+
+    signal.signal(signal.SIGINT, first)
+    return pressed
 
 
 def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:

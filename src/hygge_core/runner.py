@@ -106,7 +106,22 @@ class Runner:
         self.reporter = reporter
         self.options = options
         self.stop = threading.Event()
+        # What flows cut short by `stop` report, and what flows not yet started say.
+        self.stop_reason = (
+            "cancelled: another flow failed (--fail-fast)",
+            "an earlier flow failed (--fail-fast)",
+        )
         self.storage = StorageResolver(registry.storages, plan.connections)
+
+    def interrupt(self) -> None:
+        """Stop the run soon (Ctrl-C): no new flow or batch starts, staged work is aborted,
+        nothing more is committed. Safe to call from a signal handler."""
+        self.stop_reason = ("interrupted: nothing committed", "interrupted")
+        self.stop.set()
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Cancelled(self.stop_reason[0])
 
     def make_executor(self) -> Executor:
         """The executor chosen on the command line, else in flows.yaml, else local."""
@@ -167,7 +182,7 @@ class Runner:
                 flow.name,
                 "skipped",
                 run_id=run_id,
-                error="skipped: an earlier flow failed (--fail-fast)",
+                error=f"skipped: {self.stop_reason[1]}",
                 home_type=home_type,
                 store_type=store_type,
             )
@@ -191,7 +206,11 @@ class Runner:
             )
             if self.options.dry_run:
                 return self._dry_run(flow, home, store, result)
-            for attempt in retrying(flow.spec.retry, on_retry):
+            for attempt in retrying(
+                flow.spec.retry,
+                on_retry,
+                sleep=self.stop.wait,  # a stop (Ctrl-C) ends the wait between tries
+            ):
                 # The lock is taken per attempt: taking it can meet the same transient
                 # faults (a database briefly unreachable) as the rest of the attempt.
                 with attempt, store.lock():
@@ -266,8 +285,7 @@ class Runner:
         lock = threading.Lock()
 
         def on_batch(unit: WorkUnit, batch: pa.RecordBatch) -> None:
-            if self.stop.is_set():
-                raise Cancelled("cancelled: another flow failed (--fail-fast)")
+            self._check_stop()
             with lock:
                 result.rows += batch.num_rows
                 result.bytes += batch.nbytes
@@ -279,8 +297,7 @@ class Runner:
         def on_unit(unit: WorkUnit, done: UnitResult) -> None:
             # Executors that run units in other processes (Dask) cannot report batches:
             # their running totals, and the --fail-fast stop, come per unit instead.
-            if self.stop.is_set():
-                raise Cancelled("cancelled: another flow failed (--fail-fast)")
+            self._check_stop()
             if not executor.reports_batches:
                 with lock:
                     result.rows += done.rows
@@ -292,6 +309,7 @@ class Runner:
 
         staged: list[UnitResult] = []
         try:
+            self._check_stop()
             cursor = window.cursor if window else None
             adopted = self._adopt(flow.name, run_id, store, units)
             todo = [u for u in units if u.seq not in adopted]
@@ -323,6 +341,7 @@ class Runner:
                 cursor_before=old.cursor.value if old.cursor else None,
                 cursor_after=new_cursor.value if new_cursor else None,
             )
+            self._check_stop()  # the last moment at which stopping leaves no trace
             faults.point("commit.start")
             store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
             faults.point("commit.done")
@@ -409,7 +428,7 @@ def _missing_column(column: str, schema: pa.Schema) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One line for the user: our own errors as they are, others with their type."""
-    if isinstance(exc, HyggeError):
+    if isinstance(exc, HyggeError | Cancelled) and str(exc):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
         where = f" ({exc.filename})" if exc.filename else ""

@@ -69,6 +69,9 @@ class Store(ABC):
     # may decide per instance (a SQL store on a SQLite URL, say).
     single_process: ClassVar[bool] = False
     arrow_types: ClassVar[Collection[str] | None] = None
+    # The model of `connections:` entries whose `type:` is this type's name (a database's
+    # URL, user, password): `validate` checks them at their lines. None: the type has none.
+    connection_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config

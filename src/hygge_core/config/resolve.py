@@ -15,6 +15,7 @@ from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec,
 from hygge_core.errors import ConfigError, PluginError, Problem
 from hygge_core.home import HomeConfig
 from hygge_core.plugins import KNOWN_SECTIONS, Registry
+from hygge_core.storage import KNOWN_PROTOCOLS, ConnectionConfig, split_protocol
 from hygge_core.store import StoreConfig
 
 if TYPE_CHECKING:
@@ -147,7 +148,12 @@ class _Collector:
                 shown = "" if self.doc.is_secret_path(path) else f" '{value}'"
                 message = f"invalid value{shown}: must be one of {', '.join(expected)}"
                 hint = f"did you mean '{guess}'?" if guess else None
-            elif not self.doc.is_secret_path(path) and "input" in err and _short(err["input"]):
+            elif (
+                kind != "value_error"  # a validator's message says what it needs to
+                and not self.doc.is_secret_path(path)
+                and "input" in err
+                and _short(err["input"])
+            ):
                 message = f"{message} (got {err['input']!r})"
             self.add(path, message, hint=hint, flow=flow, side=side, fld=fld)
 
@@ -206,6 +212,7 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         c.add((), "missing 'flows:'", hint="add flows: {name: {home: ..., store: ...}}")
     elif not isinstance(data["flows"], dict) or not data["flows"]:
         c.add(("flows",), "'flows:' must map flow names to {home, store}")
+    connections = spec.connections if spec else {}
     if spec is not None:
         _check_connections(c, registry, spec.connections)
     defaults = spec.defaults if spec else Defaults()
@@ -225,7 +232,7 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
                 )
     used_defaults: dict[str, set[str]] = {"home": set(), "store": set()}
     for name, raw in flow_items.items():
-        resolved = _resolve_flow(c, registry, str(name), raw, defaults, used_defaults)
+        resolved = _resolve_flow(c, registry, connections, str(name), raw, defaults, used_defaults)
         if resolved is not None and (not only or name in only):
             flows[str(name)] = resolved
     for side in SIDES:
@@ -296,28 +303,116 @@ def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) ->
 def _check_connections(
     c: _Collector, registry: Registry, connections: dict[str, dict[str, Any]]
 ) -> None:
-    """Validate connections whose type a storage plugin owns, so their errors have lines.
+    """Validate every connection by the model of its type, so its errors have lines.
 
-    Other types (a SQL connection, say) are checked by the plugin that uses them.
+    A type is a storage's (s3, azure, ...) or a home/store type's that declares a
+    `connection_model` (sql). A type nobody owns is an error: `run` would meet it later.
     """
     if not connections:
         return  # (resolving every storage class would import every storage plugin)
     storages = {s.name: s for s in registry.storages.values()}
     for name, raw in connections.items():
-        storage = storages.get(raw.get("type", "")) if isinstance(raw, dict) else None
-        if storage is None:
+        base: Path = ("connections", name)
+        side = f"connection '{name}'"
+        if not isinstance(raw, dict):
+            c.add(base, "a connection must be a mapping with a 'type:'", side=side)
             continue
-        try:
-            storage.connection_model.model_validate(raw)
-        except ValidationError as exc:
-            c.pydantic(
-                exc, storage.connection_model, ("connections", name), None, f"connection '{name}'"
+        type_name = raw.get("type")
+        if type_name is None:
+            c.add(base, "missing 'type'", key=True, side=side, fld="type")
+            continue
+        model = _connection_model(registry, storages, str(type_name))
+        if model is None:
+            known = sorted(set(storages) | {t for t in (*registry.homes, *registry.stores)})
+            guess = _close(str(type_name), known)
+            hint = registry.missing_type_hint("connection", str(type_name)) or (
+                f"did you mean '{guess}'?" if guess else f"known types: {', '.join(known)}"
             )
+            c.add(
+                (*base, "type"),
+                f"unknown connection type '{type_name}'",
+                side=side,
+                fld="type",
+                hint=hint,
+            )
+            continue
+        if model is ConnectionConfig:
+            continue  # a type without settings of its own: nothing to check
+        try:
+            model.model_validate(raw)
+        except ValidationError as exc:
+            c.pydantic(exc, model, base, None, side)
+
+
+def _connection_model(
+    registry: Registry, storages: dict[str, Any], type_name: str
+) -> type[BaseModel] | None:
+    """The model that checks connections of `type_name`; None when no plugin owns it."""
+    if type_name in storages:
+        return cast("type[BaseModel]", storages[type_name].connection_model)
+    tables = [t for t in (registry.homes, registry.stores) if type_name in t]
+    for table in tables:
+        try:
+            model = getattr(table.get(type_name), "connection_model", None)
+        except PluginError:  # a broken type: the flows that use it report it
+            continue
+        if model is not None:
+            return cast("type[BaseModel]", model)
+    return ConnectionConfig if tables else None
+
+
+def _check_references(
+    c: _Collector,
+    registry: Registry,
+    connections: dict[str, Any],
+    flow: str,
+    side: str,
+    config: BaseModel,
+    origins: dict[str, Path],
+) -> bool:
+    """What a side's config names outside itself: a connection that exists, a path whose
+    protocol a storage plugin serves. False (and problems added) when something is missing.
+    """
+    ok = True
+    path: Path = ("flows", flow, side)
+    name = getattr(config, "connection", None)
+    if isinstance(name, str) and name not in connections:
+        known = sorted(connections)
+        guess = _close(name, known)
+        c.add(
+            (*origins.get("connection", path), "connection"),
+            f"connection '{name}' is not defined under connections:",
+            flow=flow,
+            side=side,
+            fld="connection",
+            hint=f"did you mean '{guess}'?"
+            if guess
+            else (f"defined: {', '.join(known)}" if known else "add it under connections:"),
+        )
+        ok = False
+    url = getattr(config, "path", None)
+    if isinstance(url, str) and "://" in url:
+        protocol = split_protocol(url)[0]
+        if protocol not in registry.storages:
+            dist = KNOWN_PROTOCOLS.get(protocol)
+            c.add(
+                (*origins.get("path", path), "path"),
+                f"no storage plugin serves '{protocol}://' paths",
+                flow=flow,
+                side=side,
+                fld="path",
+                hint=f"install it: pip install '{dist}'"
+                if dist
+                else f"installed: {', '.join(sorted(registry.storages))}",
+            )
+            ok = False
+    return ok
 
 
 def _resolve_flow(
     c: _Collector,
     registry: Registry,
+    connections: dict[str, Any],
     name: str,
     raw: Any,
     defaults: Defaults,
@@ -349,11 +444,14 @@ def _resolve_flow(
     except ValidationError as exc:
         c.pydantic(exc, FlowSpec, base, name, None)
         ok = False
-    if not ok:
-        return None
     parts: dict[str, tuple[type, BaseModel]] = {}
     for side in SIDES:
-        got = _resolve_side(c, registry, name, side, raw[side], getattr(defaults, side), used)
+        if raw.get(side) in (None, ""):
+            continue  # reported above
+        # Resolved even when the flow's own options failed: every problem, at once.
+        got = _resolve_side(
+            c, registry, connections, name, side, raw[side], getattr(defaults, side), used
+        )
         if got is None:
             ok = False
         else:
@@ -399,6 +497,7 @@ def _resolve_flow(
 def _resolve_side(
     c: _Collector,
     registry: Registry,
+    connections: dict[str, Any],
     flow: str,
     side: str,
     raw: Any,
@@ -472,6 +571,8 @@ def _resolve_side(
         config = model.model_validate(merged)
     except ValidationError as exc:
         c.pydantic(exc, model, path, flow, side, origins)
+        return None
+    if not _check_references(c, registry, connections, flow, side, config, origins):
         return None
     return cls, config
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit
 from hygge_core.secrets import mask_url
 from hygge_sql.backends import Backend, Binds, backend_for
-from hygge_sql.config import SqlHomeConfig, TableName, resolve_url, table_name
+from hygge_sql.config import SqlConnection, SqlHomeConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url
 from hygge_sql.errors import guarded
 from hygge_sql.reading import (
@@ -91,6 +91,7 @@ class SqlHome(Home):
     """
 
     config_model = SqlHomeConfig
+    connection_model = SqlConnection
     supports_incremental = True
     splits = True  # one unit per key range
     transient = ("_backend",)

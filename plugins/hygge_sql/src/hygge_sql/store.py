@@ -38,7 +38,7 @@ from hygge_core.schema import drift
 from hygge_core.secrets import mask_url
 from hygge_sql import statetable
 from hygge_sql.backends import Backend, Ledger, backend_for, execute_sql
-from hygge_sql.config import SqlStoreConfig, TableName, resolve_url, table_name
+from hygge_sql.config import SqlConnection, SqlStoreConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url
 from hygge_sql.errors import guarded
 from hygge_sql.types import canonical, coerce
@@ -55,6 +55,7 @@ class SqlStore(Store):
     """
 
     config_model = SqlStoreConfig
+    connection_model = SqlConnection
     modes = frozenset({"append", "replace", "merge"})
     transient = ("_backend",)
 
@@ -168,7 +169,9 @@ class SqlStore(Store):
 
     def check(self) -> str | None:
         try:
+            self._check_names([])
             with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
+                self._check_schema(conn)
                 self.backend.table_columns(conn, self.table)
         except HyggeError as exc:
             return str(exc)
@@ -193,9 +196,11 @@ class SqlStore(Store):
                 )
         self._schema = pa.schema(fields)
         backend = self.backend
+        self._check_names(names)
         with guarded(self.where, self._secret):
             backend.ensure_database()
             with backend.engine.connect() as conn:
+                self._check_schema(conn)
                 existing = backend.table_columns(conn, self.table)
             with backend.writing() as conn:
                 statetable.ensure(conn, self.table.schema)
@@ -233,6 +238,44 @@ class SqlStore(Store):
                 )
             elif not old.field(f.name).type.equals(new.field(f.name).type):
                 self._alter.append(backend.widen(target, f.name, backend.ddl_type(f.type), dialect))
+
+    def _check_names(self, columns: list[str]) -> None:
+        """Refuse names the database would reject or silently cut, before any DDL.
+
+        PostgreSQL truncates identifiers to 63 bytes: a longer table was created under the
+        cut name, and every later run, looking for the full one, failed "already exists".
+        """
+        for i, name in enumerate(columns):
+            if not name.strip():
+                raise PermanentError(
+                    f"{self.where}: column {i + 1} of the home has an empty name; a database "
+                    "column needs one: name it in the home (a CSV header, a query's AS)"
+                )
+        dialect = self.backend.engine.dialect
+        limit = dialect.max_identifier_length
+        if not limit:
+            return
+        # PostgreSQL counts bytes (NAMEDATALEN); the others count characters.
+        size = (lambda n: len(n.encode())) if dialect.name == "postgresql" else len
+        unit = "bytes" if dialect.name == "postgresql" else "characters"
+        what = [("table name", self.table.name), ("schema name", self.table.schema or "")]
+        what += [("column name", c) for c in columns]
+        for kind, name in what:
+            if size(name) > limit:
+                raise PermanentError(
+                    f"{self.where}: the {kind} '{name[:limit]}…' is {size(name)} {unit}; "
+                    f"{dialect.name} allows {limit}: use a shorter name"
+                )
+
+    def _check_schema(self, conn: Any) -> None:
+        """A table in a schema that does not exist: say so (hygge creates tables only)."""
+        schema = self.table.schema
+        if schema is None or schema in sa.inspect(conn).get_schema_names():
+            return
+        raise PermanentError(
+            f"{self.where}: schema '{schema}' does not exist; hygge creates tables, not "
+            f"schemas: create it (CREATE SCHEMA {schema}) or fix table:"
+        )
 
     # ---- stage -------------------------------------------------------------------------
 
