@@ -19,6 +19,7 @@ from rich.markup import escape
 from hygge_core import __version__
 
 if TYPE_CHECKING:
+    from hygge_core.config.loader import Document
     from hygge_core.config.resolve import Plan
     from hygge_core.plugins import Registry
     from hygge_core.secrets import Redactor
@@ -69,9 +70,11 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log more detail")] = False,
 ) -> None:
     """hygge: extract and load, exactly once, at the speed of Arrow."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    from hygge_core.secrets import guard_logging
+
+    # Every log line, a library's included, is masked: see hygge_core.secrets.
+    guard_logging(
+        logging.DEBUG if verbose else logging.WARNING, "%(levelname)s %(name)s: %(message)s"
     )
     if os.environ.get("HYGGE_TRACE_PLUGINS") == "1":
         # Asking for the trace is asking to see it, whatever the verbosity.
@@ -103,20 +106,33 @@ def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan
     from hygge_core.config import load_document, resolve_file
     from hygge_core.errors import ConfigError, PluginError
 
+    doc = None
     try:
         doc = load_document(file)
-        return resolve_file(doc, registry, only=flows or None)
+        plan = resolve_file(doc, registry, only=flows or None)
     except ConfigError as exc:
         n = len(exc.problems)
-        raise _fail(f"{exc.render()}\n{n} problem{'s' if n != 1 else ''} in {file}", 2) from None
+        # A problem may quote a value (a URL with its password, say): mask it like the rest.
+        redact = _redactor_of(doc, {})
+        message = f"{exc.render()}\n{n} problem{'s' if n != 1 else ''} in {file}"
+        raise _fail(redact(message), 2) from None
     except PluginError as exc:  # a storage class of a connection, say
-        raise _fail(f"error: {exc}", 2) from None
+        raise _fail(_redactor_of(doc, {})(f"error: {exc}"), 2) from None
+    _redactor(plan)  # from here on, log lines know the config's secrets
+    return plan
 
 
 def _redactor(plan: Plan) -> Redactor:
-    from hygge_core.secrets import Redactor, collect_secrets
+    return _redactor_of(plan.doc, plan.connections)
 
-    return Redactor(collect_secrets(plan.doc, plan.connections))
+
+def _redactor_of(doc: Document | None, connections: dict[str, Any]) -> Redactor:
+    """The command's redactor, which log lines use from now on too."""
+    from hygge_core.secrets import Redactor, collect_secrets, redact_logs
+
+    redact = Redactor(collect_secrets(doc, connections))
+    redact_logs(redact)
+    return redact
 
 
 @app.command()
@@ -489,6 +505,12 @@ def main() -> None:
         else:
             err.print(str(exc.code))
             code = 1
+    except Exception as exc:  # a bug, or an error no command translated: still masked
+        from hygge_core.secrets import RedactingFormatter
+
+        logging.getLogger("hygge").debug("unexpected error", exc_info=True)
+        err.print(RedactingFormatter.current(f"error: {type(exc).__name__}: {exc}"), markup=False)
+        code = 1
     if os.environ.get("HYGGE_CLEAN_EXIT"):
         sys.exit(code)
     logging.shutdown()

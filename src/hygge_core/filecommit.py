@@ -30,6 +30,7 @@ import fsspec
 
 from hygge_core import faults
 from hygge_core.errors import PermanentError
+from hygge_core.flownames import path_part
 from hygge_core.leaselock import LeaseLock
 from hygge_core.state import FlowState
 
@@ -51,23 +52,25 @@ class FileCommitter:
         self.fs = fs
         self.root = root.rstrip("/")
         self.flow = flow
+        # The name as one path element: config checks names, but a caller may not have.
+        self._part = path_part(flow)
         self.atomic_rename = atomic_rename
         self._lease: LeaseLock | None = None
 
     # -- paths ---------------------------------------------------------------------------
     def staging_dir(self, run_id: str) -> str:
         """Where run `run_id` stages its files."""
-        return posixpath.join(self.root, STAGING, self.flow, run_id)
+        return posixpath.join(self.root, STAGING, self._part, run_id)
 
     @property
     def state_path(self) -> str:
         """The flow's committed state."""
-        return posixpath.join(self.root, META, "state", f"{self.flow}.json")
+        return posixpath.join(self.root, META, "state", f"{self._part}.json")
 
     @property
     def records_dir(self) -> str:
         """Where decided-but-unfinished commit records of this flow live."""
-        return posixpath.join(self.root, META, "commits", self.flow)
+        return posixpath.join(self.root, META, "commits", self._part)
 
     def record_path(self, run_id: str) -> str:
         """The commit record of run `run_id`."""
@@ -116,7 +119,7 @@ class FileCommitter:
 
     def stale_runs(self, current_run: str | None) -> list[str]:
         """Runs of this flow that left staging behind (all but `current_run`)."""
-        staging_root = posixpath.join(self.root, STAGING, self.flow)
+        staging_root = posixpath.join(self.root, STAGING, self._part)
         runs = [posixpath.basename(p.rstrip("/")) for p in self._list(staging_root)]
         return sorted(r for r in runs if r != current_run)
 
@@ -237,7 +240,7 @@ class FileCommitter:
         and commit twice.
         """
         if not _is_local(self.fs):
-            folder = posixpath.join(self.root, META, "locks", self.flow)
+            folder = posixpath.join(self.root, META, "locks", self._part)
             with LeaseLock(self.fs, folder, self.flow, self.root) as lease:
                 self._lease = lease
                 try:
@@ -247,7 +250,7 @@ class FileCommitter:
             return
         import fcntl
 
-        path = posixpath.join(self.root, META, "locks", f"{self.flow}.lock")
+        path = posixpath.join(self.root, META, "locks", f"{self._part}.lock")
         os.makedirs(posixpath.dirname(path), exist_ok=True)
         with open(path, "a+") as handle:
             try:

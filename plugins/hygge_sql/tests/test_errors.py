@@ -431,3 +431,34 @@ def test_column_name_over_63_bytes(tmp_path: pathlib.Path, pg_url: str, pg_schem
         f"table '{pg_schema}.t': the column name '{'c' * 63}…' is 70 bytes; postgresql "
         "allows 63: use a shorter name"
     )
+
+
+def test_sqlite_schemas(tmp_path: pathlib.Path) -> None:
+    """A SQLite file has one schema, `main` (issue 21, point 13): `main.x` is the table
+    `x`; any other schema is refused naming the table and the fix, not a driver error."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    source = parquet(tmp_path, SOURCE)
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {"home": source, "store": {"type": "sql", "url": url, "table": "main.x"}},
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    done = hygge_run(
+        tmp_path, {"read": {"home": {"type": "sql", "url": url, "table": "main.x"}, "store": "o/"}}
+    )
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(tmp_path / "o").sort_by("id").equals(SOURCE)
+    for side in ("home", "store"):
+        other = {"type": "sql", "url": url, "table": "nosuchschema.x"}
+        flow = (
+            {"home": other, "store": "out2/"}
+            if side == "home"
+            else {"home": source, "store": other}
+        )
+        done = hygge_run(tmp_path, {"bad": flow})
+        assert failure(done, "bad") == (
+            "table 'nosuchschema.x': a SQLite database has no schema 'nosuchschema': its "
+            "tables live in 'main'; write table: x"
+        )

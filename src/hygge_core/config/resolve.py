@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from hygge_core.config.loader import Document, Path
 from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
 from hygge_core.errors import ConfigError, PluginError, Problem
+from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
 from hygge_core.plugins import KNOWN_SECTIONS, Registry
 from hygge_core.storage import KNOWN_PROTOCOLS, ConnectionConfig, split_protocol
@@ -145,7 +146,7 @@ class _Collector:
                 expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
                 value = err.get("input")
                 guess = _close(str(value), expected) if expected else None
-                shown = "" if self.doc.is_secret_path(path) else f" '{value}'"
+                shown = "" if self.doc.is_secret_path(path) else f" '{_clip(value)}'"
                 message = f"invalid value{shown}: must be one of {', '.join(expected)}"
                 hint = f"did you mean '{guess}'?" if guess else None
             elif (
@@ -156,6 +157,12 @@ class _Collector:
             ):
                 message = f"{message} (got {err['input']!r})"
             self.add(path, message, hint=hint, flow=flow, side=side, fld=fld)
+
+
+def _clip(value: Any, limit: int = 60) -> str:
+    """`value` as a message quotes it: a long one cut, with its length."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _short(value: Any) -> bool:
@@ -232,6 +239,10 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
                 )
     used_defaults: dict[str, set[str]] = {"home": set(), "store": set()}
     for name, raw in flow_items.items():
+        bad_name = flow_name_problem(name)
+        if bad_name:
+            c.add(("flows", name), bad_name, key=True, hint="rename the flow")
+            continue
         resolved = _resolve_flow(c, registry, connections, str(name), raw, defaults, used_defaults)
         if resolved is not None and (not only or name in only):
             flows[str(name)] = resolved

@@ -123,7 +123,21 @@ class TextHome(Home):
 
     def _bad_data(self, path: str, exc: Exception) -> PermanentError:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = "" if self.config.columns else "; declare the column types under columns:"
+        first = _shown(first)
+        if "straddl" in first:
+            hint = (
+                f"; a row or value is longer than block_size ({self.config.block_size:,} "
+                "bytes): raise block_size: under the home"
+            )
+        elif re.search(r"Expected \d+ columns, got \d+", first):
+            hint = (
+                "; that row has a different number of values than the header: fix the row, "
+                "or quote the value that holds the delimiter"
+            )
+        elif self.config.columns:
+            hint = ""
+        else:
+            hint = "; declare the column types under columns:"
         return PermanentError(f"{self.format} file {path}: {first}{hint}")
 
 
@@ -222,6 +236,19 @@ class JsonlHome(TextHome):
             return batch.select(schema.names).cast(schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise self._bad_data(path, exc) from None
+
+
+# Arrow quotes the whole offending value or row; a message shows its start.
+_SHOWN_CHARS = 200
+
+
+def _shown(message: str) -> str:
+    """`message` safe to print: control characters escaped (`\\x00`), and cut after
+    `_SHOWN_CHARS` characters with the count of what was left out."""
+    message = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", message)
+    if len(message) <= _SHOWN_CHARS:
+        return message
+    return f"{message[:_SHOWN_CHARS]}... ({len(message) - _SHOWN_CHARS:,} more characters)"
 
 
 def _json_parsable(schema: pa.Schema) -> pa.Schema:

@@ -217,6 +217,21 @@ class CsvStore(TextStore):
         super().__init__(config, context)
         self.config: CsvStoreConfig = config
 
+    def unsupported(self, field: pa.Field) -> str | None:
+        t = field.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            return f"column '{field.name}' is {t}: CSV holds text only; cast it to string first"
+        if pa.types.is_nested(t):
+            return (
+                f"column '{field.name}' is {t}: CSV has no nested values; "
+                "flatten or cast the column first, or use a jsonl store"
+            )
+        if pa.types.is_duration(t) or pa.types.is_interval(t):
+            return f"column '{field.name}' is {t}: CSV has no form for it; cast it to int64"
+        return None
+
     @property
     def delimiter(self) -> str:
         if self.config.delimiter:

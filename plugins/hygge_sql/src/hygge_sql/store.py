@@ -85,14 +85,19 @@ class SqlStore(Store):
         return found
 
     @property
-    def table(self) -> TableName:
-        """The target table."""
+    def named(self) -> TableName:
+        """The target table as the config names it."""
         return table_name(self.config.table, self.config.schema_name)
+
+    @property
+    def table(self) -> TableName:
+        """The target table as the database names it."""
+        return self.backend.qualify(self.named)
 
     @property
     def where(self) -> str:
         """How errors name this store's table."""
-        return f"table '{self.table}'"
+        return f"table '{self.named}'"
 
     @property
     def _secret(self) -> str | None:
@@ -124,7 +129,7 @@ class SqlStore(Store):
             shown = mask_url(self.backend.url.render_as_string(hide_password=False))
         except Exception:  # a broken connection entry must not break a log line
             shown = f"connection '{self.config.connection}'"
-        return f"sql {shown} {self.table} ({self.config.mode})"
+        return f"sql {shown} {self.named} ({self.config.mode})"
 
     # ---- lifecycle ---------------------------------------------------------------------
 

@@ -159,6 +159,10 @@ class Backend:
 
     # ---- catalog -----------------------------------------------------------------------
 
+    def qualify(self, table: TableName) -> TableName:
+        """`table` as this database names it; a PermanentError for a schema it cannot have."""
+        return table
+
     def ensure_database(self) -> None:
         """Make what a store needs before it connects (a SQLite file's folder)."""
 

@@ -196,6 +196,15 @@ class SqliteBackend(Backend):
 
     # ---- catalog -----------------------------------------------------------------------
 
+    def qualify(self, table: TableName) -> TableName:
+        # A SQLite file is one schema, `main` (hygge attaches no other database).
+        if table.schema in (None, "main"):
+            return TableName(table.name)
+        raise PermanentError(
+            f"table '{table}': a SQLite database has no schema '{table.schema}': its tables "
+            f"live in 'main'; write table: {table.name}"
+        )
+
     def ensure_database(self) -> None:
         # SQLite creates the file, not its folder; a store path is created like a lake's.
         if self.path != ":memory:":
