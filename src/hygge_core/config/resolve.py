@@ -15,7 +15,7 @@ from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec,
 from hygge_core.errors import ConfigError, PluginError, Problem
 from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
-from hygge_core.plugins import Registry
+from hygge_core.plugins import KNOWN_SECTIONS, Registry
 from hygge_core.storage import KNOWN_PROTOCOLS, ConnectionConfig, split_protocol
 from hygge_core.store import StoreConfig
 
@@ -53,6 +53,7 @@ class Plan:
     executor: ExecutorSpec
     doc: Document | None = None
     warnings: list[str] = field(default_factory=list)
+    settings: dict[str, BaseModel] = field(default_factory=dict)
 
 
 def _close(word: str, options: list[str]) -> str | None:
@@ -205,9 +206,11 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
     if not isinstance(data, dict):
         c.add((), "the top level must be a mapping with a 'flows:' key")
         raise ConfigError(c.problems)
+    settings = _plugin_sections(c, registry, data)
     try:
         spec = FileSpec.model_validate(
-            {k: v for k, v in data.items() if k != "flows"} | {"flows": data.get("flows") or {}}
+            {k: v for k, v in data.items() if k != "flows" and k in FileSpec.model_fields}
+            | {"flows": data.get("flows") or {}}
         )
     except ValidationError as exc:
         c.pydantic(exc, FileSpec, (), None, None)
@@ -270,8 +273,42 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         c.add(("executor", "type"), str(exc))
         raise ConfigError(c.problems) from None
     return Plan(
-        file=doc.file, flows=flows, connections=spec.connections, executor=spec.executor, doc=doc
+        file=doc.file,
+        flows=flows,
+        connections=spec.connections,
+        executor=spec.executor,
+        doc=doc,
+        settings=settings,
     )
+
+
+def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) -> dict[str, Any]:
+    """Validate the top-level sections plugins registered, each by its own model.
+
+    A top-level key that neither core nor a plugin owns is reported here, with a close
+    match among both (or the distribution to install), and left out of core's validation.
+    """
+    settings: dict[str, Any] = {}
+    for key in list(data):
+        if key in FileSpec.model_fields:
+            continue
+        if key in registry.settings:
+            model = cast("type[BaseModel]", registry.settings[key][0])
+            try:
+                settings[key] = model.model_validate(data[key] or {})
+            except ValidationError as exc:
+                c.pydantic(exc, model, (key,), None, f"section '{key}'")
+            continue
+        dist = KNOWN_SECTIONS.get(str(key))
+        known = sorted([*FileSpec.model_fields, *registry.settings])
+        guess = _close(str(key), known)
+        hint = (
+            f"the '{key}:' section needs a plugin: pip install {dist}"
+            if dist and dist not in registry.plugins
+            else (f"did you mean '{guess}'?" if guess else f"valid sections: {', '.join(known)}")
+        )
+        c.add((key,), f"unknown field '{key}'", key=True, hint=hint, fld=str(key))
+    return settings
 
 
 def _check_connections(
