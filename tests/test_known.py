@@ -66,6 +66,7 @@ def test_the_table_says_what_the_plugins_register() -> None:
         info = registry.plugins[known.name]
         assert set(known.types) <= {*info.homes, *info.stores, *info.executors}, known
         assert set(known.protocols) <= set(info.storages), known
+        assert set(known.sections) <= set(registry.settings), known
         for suffix in known.suffixes:
             for codec in ("", *CODEC_SUFFIXES) if known.name == "hygge-csv" else ("",):
                 path = f"data/x{suffix}{codec}"

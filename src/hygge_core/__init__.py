@@ -40,6 +40,7 @@ _EXPORTS = {
     "FileStoreConfig": "hygge_core.filestore",
     "Home": "hygge_core.home",
     "HomeConfig": "hygge_core.home",
+    "content_id": "hygge_core.sourceid",
     "IncrementalConfig": "hygge_core.home",
     "CursorState": "hygge_core.state",
     "FlowState": "hygge_core.state",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from hygge_core.retry import is_transient
     from hygge_core.schema import drift
     from hygge_core.secrets import mask_url
+    from hygge_core.sourceid import content_id
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
     from hygge_core.store import StagedUnit, Store, StoreConfig
@@ -107,6 +109,7 @@ __all__ = [
     "WorkUnit",
     "__version__",
     "arrow_filesystem",
+    "content_id",
     "describe_error",
     "drift",
     "first_line",

@@ -6,6 +6,7 @@ Nothing happens unless `HYGGE_FAULTS` is set, e.g.::
     HYGGE_FAULTS="commit.move@3=kill"         # SIGKILL ourselves at the 3rd file move
     HYGGE_FAULTS="unit.staged@2=transient"    # raise TransientError at the 2nd unit staged
     HYGGE_FAULTS="commit.move@1=oserror:ENOSPC;batch.staged@5=kill"
+    HYGGE_FAULTS="commit.record@1=sleep:3"    # pause 3 s there (to make two runs overlap)
     HYGGE_FAULTS="batch.staged@1=sleep:30"    # hang there (a step that will not stop)
 
 Each rule fires once per process (a retried attempt gets past it). The kill loops in

@@ -1,5 +1,6 @@
 """What ships from the hygge repository, for "install ..." hints: which distribution serves
-a type, a URL protocol or a file suffix that no installed plugin handles.
+a type, a URL protocol, a file suffix or a top-level flows.yaml section that no installed
+plugin handles.
 
 One table, in the manner of fsspec's `registry.known_implementations`: core never imports
 these plugins (they are found through entry points like any other); it only names them
@@ -20,6 +21,7 @@ class Known:
     types: tuple[str, ...] = ()
     protocols: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -37,7 +39,9 @@ FIRST_PARTY = (
     Known("hygge-csv", types=("csv", "jsonl"), suffixes=(".csv", ".tsv", ".jsonl", ".ndjson")),
     Known("hygge-sql", types=("sql",)),
     Known("hygge-delta", types=("delta",)),
+    Known("hygge-iceberg", types=("iceberg",)),
     Known("hygge-dask", types=("dask",)),
+    Known("hygge-metrics", sections=("metrics",)),
     Known("hygge-cloud[s3]", protocols=("s3", "s3a")),
     Known("hygge-cloud[azure]", protocols=("az", "abfs", "abfss")),
     Known("hygge-cloud[gcs]", protocols=("gs", "gcs")),
@@ -55,6 +59,11 @@ def for_type(name: str) -> Known | None:
 def for_protocol(protocol: str) -> Known | None:
     """The distribution whose storage serves `protocol://` paths."""
     return next((k for k in FIRST_PARTY if protocol in k.protocols), None)
+
+
+def for_section(name: str) -> Known | None:
+    """The distribution that owns a top-level section of flows.yaml (`metrics:`)."""
+    return next((k for k in FIRST_PARTY if name in k.sections), None)
 
 
 def for_path(path: str) -> Known | None:

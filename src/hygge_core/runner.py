@@ -71,6 +71,10 @@ class FlowResult:
     window: Window | None = None
     plan: list[WorkUnit] = field(default_factory=list)
     route: str = ""  # "home → store", as their describe() says (secrets masked)
+    home_type: str = ""
+    store_type: str = ""
+    retries: int = 0  # transient faults retried
+    cursor_after: Any = None  # an incremental flow's committed high-water mark
 
     @property
     def rows_per_second(self) -> float:
@@ -148,7 +152,10 @@ class Runner:
             finally:
                 executor.close()
             self._hook(
-                "hygge_run_finished", event=RunEvent(tuple(results), dry_run=self.options.dry_run)
+                "hygge_run_finished",
+                event=RunEvent(
+                    tuple(results), dry_run=self.options.dry_run, settings=self.plan.settings
+                ),
             )
         finally:
             if self.reporter is not None:
@@ -169,20 +176,30 @@ class Runner:
         """One flow, start to commit, with retries of transient faults."""
         started = time.monotonic()
         run_id = new_run_id()
+        home_type, store_type = flow.home_config.type, flow.store_config.type
         if self.stop.is_set():
             skipped = FlowResult(
                 flow.name,
                 "skipped",
                 run_id=run_id,
                 error=f"skipped: {self.stop_reason[1]}",
+                home_type=home_type,
+                store_type=store_type,
             )
             self._note(flow.name, run_id, skipped.error or "")
             return skipped
         ctx = self.context(flow, run_id)
         home: Home = flow.home_cls(flow.home_config, ctx)
         store: Store = flow.store_cls(flow.store_config, ctx)
-        result = FlowResult(flow.name, "ok", run_id=run_id)
+        result = FlowResult(
+            flow.name, "ok", run_id=run_id, home_type=home_type, store_type=store_type
+        )
         finished: FlowEvent | None = None
+
+        def on_retry(line: str) -> None:
+            result.retries += 1
+            self._note(flow.name, run_id, line)
+
         try:
             _refuse_single_process(
                 flow, home, store, executor, self.options.executor or self.plan.executor.type
@@ -191,7 +208,7 @@ class Runner:
                 return self._dry_run(flow, home, store, result)
             for attempt in retrying(
                 flow.spec.retry,
-                lambda line: self._note(flow.name, run_id, line),
+                on_retry,
                 sleep=self.stop.wait,  # a stop (Ctrl-C) ends the wait between tries
             ):
                 # The lock is taken per attempt: taking it can meet the same transient
@@ -330,6 +347,7 @@ class Runner:
             faults.point("commit.start")
             store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
             faults.point("commit.done")
+            result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
             try:
                 store.abort([r.staged for r in staged])

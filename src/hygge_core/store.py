@@ -30,6 +30,12 @@ class StoreConfig(BaseModel):
     def _merge_needs_keys(self) -> StoreConfig:
         if self.mode == "merge" and not self.keys:
             raise ValueError("mode: merge needs keys: [column, ...] naming the key columns")
+        if self.keys and self.mode != "merge":
+            # append and replace would ignore them: a user who wrote keys meant an upsert.
+            raise ValueError(
+                f"keys: is used only by mode: merge, and mode is {self.mode}; "
+                "use mode: merge to upsert by these keys, or remove keys:"
+            )
         return self
 
 

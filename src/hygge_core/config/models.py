@@ -42,6 +42,10 @@ class FlowSpec(BaseModel):
     )
     retry: RetryConfig = Field(default_factory=RetryConfig)
     description: str | None = None
+    allow_overlap: bool = Field(
+        default=False,
+        description="let the store's path be the home's, or inside or around it",
+    )
 
     @field_validator("memory")
     @classmethod

@@ -15,7 +15,7 @@ from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec,
 from hygge_core.errors import ConfigError, PluginError, Problem
 from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
-from hygge_core.known import for_path, for_protocol
+from hygge_core.known import for_path, for_protocol, for_section
 from hygge_core.plugins import Registry
 from hygge_core.storage import ConnectionConfig, split_protocol
 from hygge_core.store import StoreConfig
@@ -54,6 +54,7 @@ class Plan:
     executor: ExecutorSpec
     doc: Document | None = None
     warnings: list[str] = field(default_factory=list)
+    settings: dict[str, BaseModel] = field(default_factory=dict)
 
 
 def _close(word: str, options: list[str]) -> str | None:
@@ -206,9 +207,11 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
     if not isinstance(data, dict):
         c.add((), "the top level must be a mapping with a 'flows:' key")
         raise ConfigError(c.problems)
+    settings = _plugin_sections(c, registry, data)
     try:
         spec = FileSpec.model_validate(
-            {k: v for k, v in data.items() if k != "flows"} | {"flows": data.get("flows") or {}}
+            {k: v for k, v in data.items() if k != "flows" and k in FileSpec.model_fields}
+            | {"flows": data.get("flows") or {}}
         )
     except ValidationError as exc:
         c.pydantic(exc, FileSpec, (), None, None)
@@ -271,8 +274,42 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         c.add(("executor", "type"), str(exc))
         raise ConfigError(c.problems) from None
     return Plan(
-        file=doc.file, flows=flows, connections=spec.connections, executor=spec.executor, doc=doc
+        file=doc.file,
+        flows=flows,
+        connections=spec.connections,
+        executor=spec.executor,
+        doc=doc,
+        settings=settings,
     )
+
+
+def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) -> dict[str, Any]:
+    """Validate the top-level sections plugins registered, each by its own model.
+
+    A top-level key that neither core nor a plugin owns is reported here, with a close
+    match among both (or the distribution to install), and left out of core's validation.
+    """
+    settings: dict[str, Any] = {}
+    for key in list(data):
+        if key in FileSpec.model_fields:
+            continue
+        if key in registry.settings:
+            model = cast("type[BaseModel]", registry.settings[key][0])
+            try:
+                settings[key] = model.model_validate(data[key] or {})
+            except ValidationError as exc:
+                c.pydantic(exc, model, (key,), None, f"section '{key}'")
+            continue
+        first_party = for_section(str(key))
+        known = sorted([*FileSpec.model_fields, *registry.settings])
+        guess = _close(str(key), known)
+        hint = (
+            f"the '{key}:' section needs a plugin: {first_party.hint}"
+            if first_party and first_party.name not in registry.plugins
+            else (f"did you mean '{guess}'?" if guess else f"valid sections: {', '.join(known)}")
+        )
+        c.add((key,), f"unknown field '{key}'", key=True, hint=hint, fld=str(key))
+    return settings
 
 
 def _check_connections(
@@ -466,7 +503,46 @@ def _resolve_flow(
             hint="use store mode: merge with keys: [...], or drop the lookback",
         )
         return None
+    overlap = None if spec.allow_overlap else _overlap(home_config, store_config)
+    if overlap:
+        c.add(
+            (*base, "store"),
+            overlap,
+            flow=name,
+            side="store",
+            fld="path",
+            hint="write the store somewhere else, or set allow_overlap: true on the flow "
+            "if the home skips what the store writes",
+        )
+        return None
     return ResolvedFlow(name, home_cls, home_config, store_cls, store_config, spec)
+
+
+def _overlap(home: BaseModel, store: BaseModel) -> str | None:
+    """Why a flow's store would write where its home reads, or None.
+
+    Every run would read back what earlier runs stored (doubling it), or a `replace` would
+    delete the home's own files.
+    """
+    h, s = getattr(home, "path", None), getattr(store, "path", None)
+    if not isinstance(h, str) or not isinstance(s, str):
+        return None
+    from hygge_core.storage import split_protocol  # fsspec: only for flows with paths
+
+    (hp, hroot), (sp, sroot) = split_protocol(h), split_protocol(s)
+    same_account = getattr(home, "connection", None) == getattr(store, "connection", None)
+    if hp != sp or (hp != "file" and not same_account):
+        return None
+    if any(ch in hroot for ch in "*?["):  # a glob reads from the folder it starts in
+        hroot = re.split(r"[*?\[]", hroot, maxsplit=1)[0].rsplit("/", 1)[0]
+    hroot, sroot = hroot.rstrip("/"), sroot.rstrip("/")
+    if hroot == sroot:
+        return f"the store path {s} is the home's path"
+    if sroot.startswith(hroot + "/"):
+        return f"the store path {s} is inside the home's folder {h}"
+    if hroot.startswith(sroot + "/"):
+        return f"the home {h} is inside the store's folder {s}"
+    return None
 
 
 def _resolve_side(

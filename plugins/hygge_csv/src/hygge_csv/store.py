@@ -136,17 +136,28 @@ class TextStore(FileStore):
             writer.close()
         return StagedUnit(unit.id, rows, nbytes, {"files": files, "seq": unit.seq})
 
+    def recover(self) -> list[str]:
+        if not self.single_file:
+            return super().recover()
+        with self.committer.target_lock(self.target):
+            return super().recover() + self.committer.recover_target(self.target)
+
     def commit(self, staged: list[StagedUnit], state: FlowState) -> None:
         ordered = sorted(staged, key=lambda s: s.payload["seq"])
         files = [f for s in ordered for f in s.payload["files"]]
         if self.single_file:
-            moves = self._join(files)
-            deletes: list[str] = []
-        else:
-            if not files and self.config.mode == "replace" and self._schema is not None:
-                files = self._empty_part()  # an empty replace still shows its columns
-            moves = [(f, posixpath.join(self.root, posixpath.basename(f))) for f in files]
-            deletes = self.committer.data_files() if self.config.mode == "replace" else []
+            # Several flows (or processes) may append to this one file, and each commit
+            # rebuilds it from the bytes it finds: under the file's lock, after any other
+            # flow's interrupted commit of it has landed, or later commits erase earlier ones.
+            with self.committer.target_lock(self.target):
+                self.committer.recover_target(self.target)
+                moves = self._join(files)
+                self.committer.commit(self.context.run_id, moves, [], state)
+            return
+        if not files and self.config.mode == "replace" and self._schema is not None:
+            files = self._empty_part()  # an empty replace still shows its columns
+        moves = [(f, posixpath.join(self.root, posixpath.basename(f))) for f in files]
+        deletes = self.committer.data_files() if self.config.mode == "replace" else []
         self.committer.commit(self.context.run_id, moves, deletes, state)
 
     # -- building the published files ----------------------------------------------------

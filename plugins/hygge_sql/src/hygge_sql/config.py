@@ -220,6 +220,11 @@ class SqlStoreConfig(_Target, StoreConfig):
     batch_rows: int = Field(
         default=50_000, ge=1, description="rows per INSERT batch on databases without a bulk path"
     )
+    lossy_floats: bool = Field(
+        default=False,
+        description="SQLite: store NaN as NULL and -0.0 as 0.0 (SQLite holds neither) "
+        "instead of failing the flow",
+    )
 
     @model_validator(mode="after")
     def _database(self) -> SqlStoreConfig:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -40,7 +41,7 @@ from hygge_sql import statetable
 from hygge_sql.backends import Ledger, execute_sql
 from hygge_sql.config import SqlConnection, SqlStoreConfig, TableName, table_name
 from hygge_sql.database import OnDatabase
-from hygge_sql.errors import guarded
+from hygge_sql.errors import guarded, is_disk_full
 from hygge_sql.types import canonical, coerce
 
 STAGING = "_hygge_stg_"
@@ -128,12 +129,24 @@ class SqlStore(OnDatabase, Store):
     def recover(self) -> list[str]:
         if self.backend.missing_database():
             return []
-        left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
-        self._drop(left)
+        with self._disk_full_hint():
+            left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
+            self._drop(left)
         return [f"dropped staging table {n} left by an interrupted run" for n in left]
 
     def abort(self, staged: list[StagedUnit]) -> None:
-        self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
+        with self._disk_full_hint():
+            self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
+
+    @contextlib.contextmanager
+    def _disk_full_hint(self) -> Iterator[None]:
+        """Say what to free when the database's disk is full (the driver only says it is)."""
+        try:
+            yield
+        except PermanentError as exc:
+            if not is_disk_full(str(exc)) or "hint:" in str(exc):
+                raise
+            raise PermanentError(f"{exc}. hint: {self.backend.space_hint()}") from None
 
     def _staging_tables(self) -> list[str]:
         with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
@@ -146,6 +159,7 @@ class SqlStore(OnDatabase, Store):
         with guarded(self.where, self._secret), self.backend.writing() as conn:
             for name in names:
                 sa.Table(name, sa.MetaData(), schema=self.table.schema).drop(conn, checkfirst=True)
+        self.backend.reclaim_space()  # a journal grown by the failed load shrinks again
 
     def read_state(self) -> FlowState | None:
         if self.backend.missing_database():  # (a SQLite file not made yet): never ran here
@@ -307,6 +321,7 @@ class SqlStore(OnDatabase, Store):
             [(f"c{i}", backend.storage_arrow(f.type)) for i, f in enumerate(schema)]
         )
         counts = {"rows": 0, "bytes": 0}
+        exact_floats = not backend.keeps_special_floats and not self.config.lossy_floats
 
         def converted() -> Iterator[pa.RecordBatch]:
             for batch in stream:
@@ -318,6 +333,8 @@ class SqlStore(OnDatabase, Store):
                     if index < 0:
                         raise PermanentError(f"{self.where}: a batch lacks column '{f.name}'")
                     column = coerce(batch.column(index), f.type, f.name)
+                    if exact_floats and pa.types.is_floating(f.type):
+                        self._refuse_special_floats(column, f.name, counts["rows"])
                     arrays.append(coerce(column, storage.field(i).type, f.name))
                 counts["rows"] += batch.num_rows
                 counts["bytes"] += batch.nbytes
@@ -332,12 +349,32 @@ class SqlStore(OnDatabase, Store):
             name = self.staging_name(unit.seq)
             table = self._staging_table(name, schema)
         try:
-            backend.stage(table, converted(), storage, self.config.batch_rows, self.where, ledger)
+            with self._disk_full_hint():
+                backend.stage(
+                    table, converted(), storage, self.config.batch_rows, self.where, ledger
+                )
         except PermanentError as exc:
             if str(exc).startswith(self.where):
                 raise
             raise PermanentError(f"{self.where}: {exc}") from None
         return StagedUnit(unit.id, counts["rows"], counts["bytes"], {"table": name})
+
+    def _refuse_special_floats(self, column: pa.Array, name: str, before: int) -> None:
+        """Fail on a NaN or -0.0 the database would silently change (SQLite: NULL, 0.0)."""
+        nan = pc.is_nan(column)
+        negative_zero = pc.and_(
+            pc.equal(column, 0), pc.less(pc.divide(pa.scalar(1, column.type), column), 0)
+        )
+        for bad, what in ((nan, "NaN"), (negative_zero, "-0.0")):
+            if pc.any(bad).as_py():
+                row = before + pc.index(bad, True).as_py() + 1
+                stored = "NULL" if what == "NaN" else "0.0"
+                raise PermanentError(
+                    f"{self.where}: column '{name}' holds {what} (row {row:,} of this work "
+                    f"unit), which {self.backend.name} would store as {stored}. hint: set "
+                    "lossy_floats: true on the store to accept that, or replace the value "
+                    "in the home"
+                )
 
     # ---- commit ------------------------------------------------------------------------
 
@@ -346,7 +383,7 @@ class SqlStore(OnDatabase, Store):
         tables = list(dict.fromkeys(s.payload["table"] for s in staged if s.payload.get("table")))
         leftovers = [*tables, *([self._shared, self._ledger_name] if self._shared else [])]
         leftovers = list(dict.fromkeys(leftovers))
-        with guarded(self.where, self._secret):
+        with self._disk_full_hint(), guarded(self.where, self._secret):
             if not backend.transactional_ddl:
                 with backend.engine.begin() as conn:
                     self._ddl(conn)
