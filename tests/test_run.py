@@ -131,9 +131,17 @@ def test_json_log_format(tmp_path: pathlib.Path, data: pa.Table) -> None:
     result = run_cli("run", str(path), "--log-format", "json")
     assert result.code == 0, result.text
     events = [json.loads(line) for line in result.err.splitlines()]
-    assert [e["event"] for e in events] == ["flow_started", "flow_finished"]
+    assert [e["event"] for e in events] == [
+        "run_sizing",
+        "flow_started",
+        "flow_memory",
+        "flow_finished",
+    ]
     summary = json.loads(result.out)
     assert summary["ok"] is True and summary["flows"][0]["rows"] == data.num_rows
+    flow = summary["flows"][0]
+    assert 0 < flow["peak_bytes_held"] <= flow["budget"] == events[0]["budget"]
+    assert flow["peak_rss"] > 0
 
 
 def test_dry_run_moves_nothing(tmp_path: pathlib.Path, data: pa.Table) -> None:

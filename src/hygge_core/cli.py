@@ -117,7 +117,18 @@ def run(
     flow: Annotated[
         list[str] | None, typer.Option("--flow", "-f", help="run only this flow (repeatable)")
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="flows run at once")] = os.cpu_count() or 2,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="flows run at once (default: the cores the process may use)"),
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            "--memory",
+            help="run-wide byte budget shared by the flows, e.g. 1GB "
+            "(default: memory: atop FILE, else a quarter of the container's limit, at most 512MB)",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan; move nothing")] = False,
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="stop every flow at the first failure")
@@ -133,6 +144,7 @@ def run(
     from hygge_core.report import JsonReporter, LiveReporter, Reporter
     from hygge_core.runner import Runner, RunOptions
 
+    budget = _memory_option(memory)
     registry = _registry()
     plan = _plan(file, registry, flow)
     redact = _redactor(plan)
@@ -144,7 +156,8 @@ def run(
     else:
         reporter = Reporter(redact)
     options = RunOptions(
-        concurrency=max(1, concurrency),
+        concurrency=None if concurrency is None else max(1, concurrency),
+        memory=budget,
         fail_fast=fail_fast,
         dry_run=dry_run,
         # A scheduler address only means something to the Dask executor.
@@ -152,16 +165,45 @@ def run(
         executor_options={"address": scheduler} if scheduler else {},
     )
     try:
-        results = Runner(plan, registry, reporter, options).run()
+        runner = Runner(plan, registry, reporter, options)
+        results = runner.run()
     except HyggeError as exc:
         reporter.close()
         raise _fail(redact(f"error: {exc}"), 1) from None
     reporter.close()
     if dry_run:
+        _print_sizing(runner.sizing())
         _print_plan(plan, results, redact)
         raise typer.Exit(0)
     reporter.summary(results)
     raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
+
+
+def _memory_option(text: str | None) -> int | None:
+    from hygge_core.config.models import parse_bytes
+
+    if text is None:
+        return None
+    try:
+        value = parse_bytes(text)
+    except ValueError:
+        value = 0
+    if value < 1 << 20:
+        raise _fail(
+            f"error: --memory '{text}' is not a budget; give a size of at least 1MB, e.g. 256MB",
+            2,
+        )
+    return value
+
+
+def _print_sizing(sizing: dict[str, Any]) -> None:
+    from hygge_core.report import human_bytes
+
+    out.print(
+        f"memory: {human_bytes(sizing['budget'])} for the run ({sizing['budget_why']})\n"
+        f"cores: {sizing['cores']} ({sizing['cores_why']})",
+        markup=False,
+    )
 
 
 def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
@@ -179,6 +221,15 @@ def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
             ),
             markup=False,
         )
+        if r.memory is not None:
+            from hygge_core.report import human_bytes
+
+            m = r.memory
+            out.print(
+                f"  memory {human_bytes(m.budget)}, {m.units} unit(s) in flight of "
+                f"{human_bytes(m.share.total)} each ({m.why})",
+                markup=False,
+            )
         for unit in r.plan[:20]:
             est = f" ~{unit.estimated_rows:,} rows" if unit.estimated_rows else ""
             out.print(redact(f"  - {unit.id}{est}"), markup=False)

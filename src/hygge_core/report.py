@@ -21,6 +21,7 @@ from hygge_core.units import Window, WorkUnit
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from hygge_core.memory import FlowMemory
     from hygge_core.runner import FlowResult
 
 
@@ -60,6 +61,12 @@ class Reporter:
     def progress(self, flow: str, rows: int, nbytes: int) -> None:
         """A batch was staged (plain output stays quiet until the flow ends)."""
 
+    def run_sizing(self, sizing: dict[str, Any]) -> None:
+        """The run-wide budget and cores chosen, and why (`--dry-run` prints them)."""
+
+    def flow_memory(self, flow: str, memory: FlowMemory) -> None:
+        """A flow's budget as admitted, with its units in flight (shown by `--dry-run`)."""
+
     def flow_finished(self, result: FlowResult) -> None:
         """A flow ended, well or not."""
         if result.status == "ok":
@@ -79,6 +86,7 @@ class Reporter:
             ("bytes", "right"),
             ("seconds", "right"),
             ("rows/s", "right"),
+            ("peak held / budget", "right"),
         ):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for r in results:
@@ -89,15 +97,42 @@ class Reporter:
                 human_bytes(r.bytes),
                 f"{r.seconds:.2f}",
                 f"{r.rows_per_second:,.0f}",
+                _held(r),
             )
         out = console or Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
         out.print(table)
+        rss = max((r.peak_rss for r in results), default=0)
+        if rss:
+            # hygge's count covers what the budget covers; the rest of the resident set is
+            # the interpreter, libraries and allocator slack. A peak held far below the RSS
+            # means memory went somewhere the budget does not see.
+            out.print(f"process peak RSS: {human_bytes(rss)}", markup=False, highlight=False)
         for r in results:
             if r.status == "failed" and r.error:
                 out.print(f"{r.name}: {self.redact(r.error)}", markup=False, highlight=False)
 
     def close(self) -> None:
         """Stop any live display."""
+
+
+def _held(r: FlowResult) -> str:
+    if r.memory is None:
+        return ""
+    return f"{human_bytes(r.memory.peak)} / {human_bytes(r.memory.budget)}"
+
+
+def memory_fields(memory: FlowMemory | None) -> dict[str, Any]:
+    """A flow's budget, units in flight and peak held, as JSON fields."""
+    if memory is None:
+        return {}
+    return {
+        "budget": memory.budget,
+        "units_in_flight": memory.units,
+        "unit_share": memory.share.total,
+        "budget_why": memory.why,
+        "peak_bytes_held": memory.peak,
+        "flushed_early": memory.flushed_early,
+    }
 
 
 class JsonReporter(Reporter):
@@ -116,6 +151,15 @@ class JsonReporter(Reporter):
             "flow_started", flow=flow, units=len(units), after=window.after if window else None
         )
 
+    def run_sizing(self, sizing: dict[str, Any]) -> None:
+        self.emit_json("run_sizing", **sizing)
+
+    def flow_memory(self, flow: str, memory: FlowMemory) -> None:
+        fields = memory_fields(memory)
+        for key in ("peak_bytes_held", "flushed_early"):
+            fields.pop(key)
+        self.emit_json("flow_memory", flow=flow, **fields)
+
     def flow_finished(self, result: FlowResult) -> None:
         self.emit_json(
             "flow_finished",
@@ -126,6 +170,8 @@ class JsonReporter(Reporter):
             seconds=round(result.seconds, 3),
             error=result.error,
             run_id=result.run_id,
+            peak_rss=result.peak_rss,
+            **memory_fields(result.memory),
         )
 
     def summary(self, results: list[FlowResult], console: Console | None = None) -> None:
@@ -139,6 +185,8 @@ class JsonReporter(Reporter):
                 "rows_per_second": round(r.rows_per_second),
                 "error": r.error,
                 "run_id": r.run_id,
+                "peak_rss": r.peak_rss,
+                **memory_fields(r.memory),
             }
             for r in results
         ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import os
 import secrets as _random
 import threading
 import time
@@ -29,10 +28,12 @@ from hygge_core.events import BatchEvent, FlowEvent, FlowFailedEvent
 from hygge_core.executor import Executor
 from hygge_core.home import Home
 from hygge_core.incremental import advance, coerce_bound, window_for
+from hygge_core.memory import FlowMemory, RunBudget, units_in_flight
 from hygge_core.pipeline import Cancelled, UnitResult, fingerprint
 from hygge_core.plugins import Registry
-from hygge_core.report import Reporter
+from hygge_core.report import Reporter, human_bytes
 from hygge_core.retry import PERMANENT_ERRNOS, retrying
+from hygge_core.sizing import DEFAULT_CAP, DEFAULT_FRACTION, Limits, detect
 from hygge_core.state import FlowState, RunRecord, now_iso
 from hygge_core.storage import StorageResolver
 from hygge_core.store import Store
@@ -65,6 +66,8 @@ class FlowResult:
     window: Window | None = None
     plan: list[WorkUnit] = field(default_factory=list)
     route: str = ""  # "home → store", as their describe() says (secrets masked)
+    memory: FlowMemory | None = None  # the budget admitted, units in flight, peak held
+    peak_rss: int = 0  # the process's peak resident set when the flow ended, bytes
 
     @property
     def rows_per_second(self) -> float:
@@ -76,7 +79,8 @@ class FlowResult:
 class RunOptions:
     """What the CLI passes to a run."""
 
-    concurrency: int = os.cpu_count() or 2
+    concurrency: int | None = None  # flows at once; None: the cores the process may use
+    memory: int | None = None  # `--memory`: the run-wide budget, bytes
     fail_fast: bool = False
     dry_run: bool = False
     executor: str | None = None
@@ -95,6 +99,8 @@ class Runner:
         self.options = options
         self.stop = threading.Event()
         self.storage = StorageResolver(registry.storages, plan.connections)
+        self.limits = detect()
+        self.budget = RunBudget(*run_budget(self.limits, options.memory, plan))
 
     def make_executor(self) -> Executor:
         """The executor chosen on the command line, else in flows.yaml, else local."""
@@ -115,12 +121,46 @@ class Runner:
         executor = self.make_executor()
         try:
             flows = list(self.plan.flows.values())
-            workers = max(1, min(self.options.concurrency, len(flows)))
+            self.reporter.run_sizing(self.sizing())
+            concurrency = self.options.concurrency or self.limits.cores
+            workers = max(1, min(concurrency, len(flows)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygge-flow") as p:
                 results = list(p.map(lambda f: self.run_flow(f, executor), flows))
         finally:
             executor.close()
         return results
+
+    def sizing(self) -> dict[str, Any]:
+        """The run-wide budget and cores chosen, and why: for `--dry-run` and JSON logs."""
+        return {
+            "budget": self.budget.total,
+            "budget_why": self.budget.why,
+            "cores": self.limits.cores,
+            "cores_why": self.limits.cores_source,
+            "memory_limit": self.limits.memory,
+            "memory_limit_why": self.limits.memory_source,
+        }
+
+    def flow_memory(
+        self, flow: ResolvedFlow, granted: int, parallelism: int | None, units: int
+    ) -> FlowMemory:
+        """The flow's budget as admitted: `granted` bytes over its units in flight."""
+        asked = flow.budget
+        if asked is None:
+            why = "the run's budget"
+        elif asked > self.budget.total:
+            why = (
+                f"memory: {flow.spec.memory} capped by the run's budget; raise --memory or "
+                "memory: at the top of the file to give it more"
+            )
+        else:
+            why = f"memory: {flow.spec.memory}"
+        if granted < min(asked or self.budget.total, self.budget.total):
+            why += "; less was free while other flows ran"
+        if parallelism is None:  # an executor with no limit of hygge's (Dask)
+            return FlowMemory(granted, 1, why + "; units in flight: the executor's workers")
+        count, because = units_in_flight(granted, parallelism, units)
+        return FlowMemory(granted, count, f"{why}; {count} unit(s) in flight: {because}")
 
     def context(self, flow: ResolvedFlow, run_id: str) -> FlowContext:
         """The context handed to the flow's Home and Store."""
@@ -149,7 +189,7 @@ class Runner:
         result = FlowResult(flow.name, "ok", run_id=run_id)
         try:
             if self.options.dry_run:
-                return self._dry_run(flow, home, store, result)
+                return self._dry_run(flow, home, store, executor, result)
             for attempt in retrying(
                 flow.spec.retry, lambda line: self.reporter.note(flow.name, line)
             ):
@@ -175,6 +215,7 @@ class Runner:
             home.close()
             store.close()
         result.seconds = time.monotonic() - started
+        result.peak_rss = peak_rss()
         self.reporter.flow_finished(result)
         return result
 
@@ -247,16 +288,7 @@ class Runner:
             cursor = window.cursor if window else None
             adopted = self._adopt(flow.name, store, units)
             todo = [u for u in units if u.seq not in adopted]
-            fresh = executor.run_units(
-                home,
-                store,
-                todo,
-                parallelism=flow.spec.parallelism or executor.default_parallelism(),
-                budget=flow.budget,
-                cursor=cursor,
-                on_batch=on_batch,
-                on_unit=on_unit,
-            )
+            fresh = self._move(flow, home, store, executor, result, todo, cursor, on_batch, on_unit)
             by_seq = {**adopted, **{u.seq: r for u, r in zip(todo, fresh, strict=True)}}
             staged = [by_seq[u.seq] for u in units]
             result.rows = sum(r.rows for r in staged)
@@ -291,6 +323,47 @@ class Runner:
             ),
         )
 
+    def _move(
+        self,
+        flow: ResolvedFlow,
+        home: Home,
+        store: Store,
+        executor: Executor,
+        result: FlowResult,
+        todo: list[WorkUnit],
+        cursor: str | None,
+        on_batch: Any,
+        on_unit: Any,
+    ) -> list[UnitResult]:
+        """Stage `todo` within the flow's share of the run's budget."""
+        want = flow.budget or self.budget.total
+        granted = self.budget.take(want)
+        try:
+            parallelism = flow.spec.parallelism or executor.default_parallelism()
+            meter = self.flow_memory(flow, granted, parallelism, len(todo))
+            home.context.memory = store.context.memory = result.memory = meter
+            self.reporter.flow_memory(flow.name, meter)
+            fresh = executor.run_units(
+                home,
+                store,
+                todo,
+                parallelism=meter.units if parallelism is not None else None,
+                budget=granted,
+                cursor=cursor,
+                on_batch=on_batch,
+                on_unit=on_unit,
+            )
+        finally:
+            self.budget.give(granted)
+        if meter.flushed_early:
+            self.reporter.note(
+                flow.name,
+                f"{meter.flushed_early} row group(s) or buffer(s) written before their "
+                f"configured size to stay within memory ({human_bytes(meter.share.writer)} "
+                f"per writer: {human_bytes(meter.budget)} over {meter.units} unit(s) in flight)",
+            )
+        return fresh
+
     def _adopt(self, flow: str, store: Store, units: list[WorkUnit]) -> dict[int, UnitResult]:
         """Units that a crashed run already staged, matched by fingerprint, by plan seq."""
         if not store.supports_resume:
@@ -309,11 +382,14 @@ class Runner:
         return adopted
 
     def _dry_run(
-        self, flow: ResolvedFlow, home: Home, store: Store, result: FlowResult
+        self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
         window = window_for(flow.home_config.incremental, state)
         units = home.plan(window)
+        want = min(flow.budget or self.budget.total, self.budget.total)
+        parallelism = flow.spec.parallelism or executor.default_parallelism()
+        result.memory = self.flow_memory(flow, want, parallelism, len(units))
         result.route = f"{home.describe()} → {store.describe()}"
         result.status, result.units, result.window, result.plan = (
             "planned",
@@ -328,6 +404,28 @@ class Runner:
             getattr(self.registry.pm.hook, name)(**kwargs)
         except Exception as exc:  # observers must never break a flow
             log.warning("a %s hook failed: %s", name, exc)
+
+
+def run_budget(limits: Limits, memory: int | None, plan: Plan) -> tuple[int, str]:
+    """The run-wide budget and why: `--memory`, else `memory:` atop the file, else sized."""
+    if memory is not None:
+        return memory, f"--memory {human_bytes(memory)}"
+    if plan.memory is not None:
+        return plan.memory, f"memory: {human_bytes(plan.memory)} at the top of {plan.file}"
+    total = limits.default_budget()
+    return total, (
+        f"default: 1/{DEFAULT_FRACTION} of the memory limit, at most "
+        f"{human_bytes(DEFAULT_CAP)}; limit: {limits.memory_source}"
+    )
+
+
+def peak_rss() -> int:
+    """The process's peak resident set so far, in bytes (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def _iso_ago(monotonic_start: float) -> str:
