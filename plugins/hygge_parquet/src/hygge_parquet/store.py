@@ -131,13 +131,13 @@ def _row_groups(
     """Regroup a batch stream into tables of `rows` rows, so row groups get the configured
     size whatever batch size the home yields (row-group size drives Parquet speed).
 
-    A group is written out before it has `rows` rows when its bytes reach two thirds of the
+    A group is written out before it has `rows` rows when its bytes reach half of the
     unit's writer share (the encoder holds the group's encoded, compressed pages beside it
     until the group is done, about half the group's size more): the row group
     is smaller, the flow stays within its budget, and `memory.flushed()` records it so the
     run says so. The bytes gathered are counted as held until the caller writes the group.
     """
-    limit = max(1, memory.share.writer * 2 // 3)
+    limit = max(1, memory.share.writer // 2)
     pending: list[pa.RecordBatch] = []
     count = size = 0
     for batch in batches:
