@@ -112,10 +112,15 @@ def test_run_follows_the_emulated_container(tmp_path: pathlib.Path) -> None:
     done = run_cli("run", str(flows), "--log-format", "json", env=env)
     assert done.code == 0, done.text
     events = [json.loads(line) for line in done.err.splitlines() if line.startswith("{")]
-    sizing = next(e for e in events if e["event"] == "run_sizing")
-    assert (sizing["budget"], sizing["cores"], sizing["memory_limit"]) == (64 * MB, 1, 256 * MB)
+    started = next(e for e in events if e["event"] == "flow_started")
+    assert (started["run_budget"], started["cores"]) == (64 * MB, 1)
+    assert started["sizing_why"] == (
+        "budget: default: 1/4 of the memory limit, at most 512.0 MiB; limit: cgroup v2 "
+        "memory.max (256.0 MiB); cores: cgroup v2 cpu.max 100000 100000"
+    )
+    assert (started["budget"], started["units_in_flight"]) == (64 * MB, 1)
+    assert started["budget_why"] == "the run's budget; 1 unit(s) in flight: parallelism 1"
     finished = next(e for e in events if e["event"] == "flow_finished")
-    assert (finished["budget"], finished["units_in_flight"]) == (64 * MB, 1)
     assert 0 < finished["peak_bytes_held"] <= 64 * MB
     assert finished["peak_rss"] > finished["peak_bytes_held"]
     assert pq.read_table(tmp_path / "out").num_rows == 40_000
@@ -237,8 +242,12 @@ def test_parallelism_16_stays_within_128mb(
         table.select(["id", "amount", "comment"])
     )
     events = [json.loads(x) for x in run.stderr.splitlines() if x.startswith("{")]
+    started = next(e for e in events if e["event"] == "flow_started")
+    assert started["units_in_flight"] == BUDGET // MIN_UNIT_BYTES
+    assert started["budget_why"] == (
+        "memory: 128MB; 4 unit(s) in flight: parallelism 16 capped by the budget (32 MiB a unit)"
+    )
     finished = next(e for e in events if e["event"] == "flow_finished")
-    assert finished["units_in_flight"] == BUDGET // MIN_UNIT_BYTES
     assert finished["peak_bytes_held"] <= BUDGET
     bound = BUDGET + base + SLACK
     assert run.peak_rss <= bound, (

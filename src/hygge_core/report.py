@@ -1,5 +1,8 @@
 """What a run shows: progress per flow, notes, and a summary; for people or machines.
 
+The reporters are lifecycle hook implementations, registered on the run's plugin manager
+like any plugin (as pytest's terminal reporter is): the runner has one channel for what
+happened, and a metrics or notification plugin sees the same events as the user does.
 Every line passes through the run's `Redactor`, so no reporter can print a secret.
 """
 
@@ -15,13 +18,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hygge_core import hookimpl
 from hygge_core.secrets import Redactor
-from hygge_core.units import Window, WorkUnit
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from hygge_core.memory import FlowMemory
+    from hygge_core.events import (
+        BatchEvent,
+        FlowEvent,
+        FlowFailedEvent,
+        NoteEvent,
+        RunEvent,
+        UnitEvent,
+    )
     from hygge_core.runner import FlowResult
 
 
@@ -35,7 +45,8 @@ def human_bytes(n: float) -> str:
 
 
 class Reporter:
-    """Plain lines on stderr: one when a flow starts, notes, and one when it ends."""
+    """Plain lines on stderr: one when a flow starts, notes, and one when it ends; the
+    summary table on stdout when the run ends."""
 
     def __init__(self, redact: Redactor | None = None, stream: IO[str] | None = None) -> None:
         self.redact = redact or Redactor()
@@ -47,34 +58,32 @@ class Reporter:
         with self.lock:
             print(self.redact(text), file=self.stream, flush=True)
 
-    def note(self, flow: str, text: str) -> None:
+    @hookimpl
+    def hygge_flow_note(self, event: NoteEvent) -> None:
         """Something the run did that the user should know (e.g. a recovery)."""
-        self.emit(f"[{flow}] {text}")
+        self.emit(f"[{event.flow}] {event.message}")
 
-    def flow_started(self, flow: str, units: list[WorkUnit], window: Window | None) -> None:
+    @hookimpl
+    def hygge_flow_started(self, event: FlowEvent) -> None:
         """A flow planned its units and starts moving them."""
-        extra = (
-            f", {window.cursor} > {window.after!r}" if window and window.after is not None else ""
-        )
-        self.emit(f"[{flow}] started: {len(units)} work unit(s){extra}")
+        extra = f", {event.cursor} > {event.after!r}" if event.after is not None else ""
+        self.emit(f"[{event.flow}] started: {event.units} work unit(s){extra}")
 
-    def progress(self, flow: str, rows: int, nbytes: int) -> None:
-        """A batch was staged (plain output stays quiet until the flow ends)."""
+    @hookimpl
+    def hygge_flow_finished(self, event: FlowEvent) -> None:
+        """A flow committed."""
+        self.emit(f"[{event.flow}] committed {event.rows:,} rows in {event.seconds:.2f}s")
 
-    def run_sizing(self, sizing: dict[str, Any]) -> None:
-        """The run-wide budget and cores chosen, and why (`--dry-run` prints them)."""
+    @hookimpl
+    def hygge_flow_failed(self, event: FlowFailedEvent) -> None:
+        """A flow failed."""
+        self.emit(f"[{event.flow}] FAILED: {event.error}")
 
-    def flow_memory(self, flow: str, memory: FlowMemory) -> None:
-        """A flow's budget as admitted, with its units in flight (shown by `--dry-run`)."""
-
-    def flow_finished(self, result: FlowResult) -> None:
-        """A flow ended, well or not."""
-        if result.status == "ok":
-            self.emit(f"[{result.name}] committed {result.rows:,} rows in {result.seconds:.2f}s")
-        elif result.status == "failed":
-            self.emit(f"[{result.name}] FAILED: {result.error}")
-        elif result.status == "skipped":
-            self.emit(f"[{result.name}] {result.error}")
+    @hookimpl
+    def hygge_run_finished(self, event: RunEvent) -> None:
+        """The run ended: the summary (`--dry-run` prints its plan instead)."""
+        if not event.dry_run:
+            self.summary(list(event.results))
 
     def summary(self, results: list[FlowResult], console: Console | None = None) -> None:
         """The closing table: flow, status, rows, seconds, rows/s."""
@@ -121,20 +130,6 @@ def _held(r: FlowResult) -> str:
     return f"{human_bytes(r.memory.peak)} / {human_bytes(r.memory.budget)}"
 
 
-def memory_fields(memory: FlowMemory | None) -> dict[str, Any]:
-    """A flow's budget, units in flight and peak held, as JSON fields."""
-    if memory is None:
-        return {}
-    return {
-        "budget": memory.budget,
-        "units_in_flight": memory.units,
-        "unit_share": memory.share.total,
-        "budget_why": memory.why,
-        "peak_bytes_held": memory.peak,
-        "flushed_early": memory.flushed_early,
-    }
-
-
 class JsonReporter(Reporter):
     """One JSON object per line on stderr, and a JSON summary on stdout."""
 
@@ -143,35 +138,52 @@ class JsonReporter(Reporter):
         record = {"ts": time.time(), "event": event, **fields}
         self.emit(json.dumps(record, default=str))
 
-    def note(self, flow: str, text: str) -> None:
-        self.emit_json("note", flow=flow, message=text)
+    @hookimpl
+    def hygge_flow_note(self, event: NoteEvent) -> None:
+        self.emit_json("note", flow=event.flow, message=event.message)
 
-    def flow_started(self, flow: str, units: list[WorkUnit], window: Window | None) -> None:
+    @hookimpl
+    def hygge_flow_started(self, event: FlowEvent) -> None:
         self.emit_json(
-            "flow_started", flow=flow, units=len(units), after=window.after if window else None
+            "flow_started",
+            flow=event.flow,
+            units=event.units,
+            after=event.after,
+            budget=event.budget,
+            units_in_flight=event.units_in_flight,
+            budget_why=event.budget_why,
+            run_budget=event.run_budget,
+            cores=event.cores,
+            sizing_why=event.sizing_why,
         )
 
-    def run_sizing(self, sizing: dict[str, Any]) -> None:
-        self.emit_json("run_sizing", **sizing)
-
-    def flow_memory(self, flow: str, memory: FlowMemory) -> None:
-        fields = memory_fields(memory)
-        for key in ("peak_bytes_held", "flushed_early"):
-            fields.pop(key)
-        self.emit_json("flow_memory", flow=flow, **fields)
-
-    def flow_finished(self, result: FlowResult) -> None:
+    @hookimpl
+    def hygge_flow_finished(self, event: FlowEvent) -> None:
         self.emit_json(
             "flow_finished",
-            flow=result.name,
-            status=result.status,
-            rows=result.rows,
-            bytes=result.bytes,
-            seconds=round(result.seconds, 3),
-            error=result.error,
-            run_id=result.run_id,
-            peak_rss=result.peak_rss,
-            **memory_fields(result.memory),
+            flow=event.flow,
+            status="ok",
+            rows=event.rows,
+            bytes=event.bytes,
+            seconds=round(event.seconds, 3),
+            error=None,
+            run_id=event.run_id,
+            peak_bytes_held=event.peak_bytes_held,
+            flushed_early=event.flushed_early,
+            peak_rss=event.peak_rss,
+        )
+
+    @hookimpl
+    def hygge_flow_failed(self, event: FlowFailedEvent) -> None:
+        self.emit_json(
+            "flow_finished",
+            flow=event.flow,
+            status="failed",
+            seconds=round(event.seconds, 3),
+            error=event.error,
+            run_id=event.run_id,
+            peak_bytes_held=event.peak_bytes_held,
+            peak_rss=event.peak_rss,
         )
 
     def summary(self, results: list[FlowResult], console: Console | None = None) -> None:
@@ -185,8 +197,10 @@ class JsonReporter(Reporter):
                 "rows_per_second": round(r.rows_per_second),
                 "error": r.error,
                 "run_id": r.run_id,
+                "budget": r.memory.budget if r.memory else None,
+                "units_in_flight": r.memory.units if r.memory else None,
+                "peak_bytes_held": r.memory.peak if r.memory else None,
                 "peak_rss": r.peak_rss,
-                **memory_fields(r.memory),
             }
             for r in results
         ]
@@ -217,37 +231,70 @@ class LiveReporter(Reporter):
         )
         self.tasks: dict[str, TaskID] = {}
         self.started: dict[str, float] = {}
+        # Rows counted per (flow, unit) from batches, so that a unit's receipt adds only
+        # what its batches did not (executors that report no batches, like Dask).
+        self.counted: dict[tuple[str, str], int] = {}
         self.bars.start()
 
     def emit(self, text: str) -> None:
         self.bars.console.print(self.redact(text), markup=False, highlight=False)
 
-    def flow_started(self, flow: str, units: list[WorkUnit], window: Window | None) -> None:
+    @hookimpl
+    def hygge_flow_started(self, event: FlowEvent) -> None:
         with self.lock:
-            total = sum(u.estimated_rows or 0 for u in units) or None
-            if flow not in self.tasks:
-                self.tasks[flow] = self.bars.add_task("", total=total, flow=flow, rate="")
-            self.started[flow] = time.monotonic()
+            total = event.estimated_rows or None
+            task = self.tasks.get(event.flow)
+            if task is None:
+                self.tasks[event.flow] = self.bars.add_task(
+                    "", total=total, flow=event.flow, rate=""
+                )
+            else:  # a retried attempt starts over
+                self.bars.reset(task, total=total)
+            self.counted = {k: v for k, v in self.counted.items() if k[0] != event.flow}
+            self.started[event.flow] = time.monotonic()
 
-    def progress(self, flow: str, rows: int, nbytes: int) -> None:
+    def _advance(self, flow: str, unit: str, rows: int) -> None:
+        task = self.tasks.get(flow)
+        if task is None or rows <= 0:
+            return
+        self.counted[(flow, unit)] = self.counted.get((flow, unit), 0) + rows
+        self.bars.advance(task, rows)
+        done = self.bars.tasks[task].completed if task < len(self.bars.tasks) else 0
+        rate = done / max(time.monotonic() - self.started[flow], 1e-6)
+        self.bars.update(task, rate=f"{rate:,.0f} rows/s")
+
+    @hookimpl
+    def hygge_batch_staged(self, event: BatchEvent) -> None:
+        with self.lock:
+            self._advance(event.flow, event.unit, event.rows)
+
+    @hookimpl
+    def hygge_unit_staged(self, event: UnitEvent) -> None:
+        with self.lock:
+            seen = self.counted.get((event.flow, event.unit), 0)
+            self._advance(event.flow, event.unit, event.rows - seen)
+
+    @hookimpl
+    def hygge_flow_finished(self, event: FlowEvent) -> None:
+        self._settle(event.flow, event.rows, "ok")
+
+    @hookimpl
+    def hygge_flow_failed(self, event: FlowFailedEvent) -> None:
+        self._settle(event.flow, None, "failed")
+        super().hygge_flow_failed(event)
+
+    def _settle(self, flow: str, rows: int | None, status: str) -> None:
         with self.lock:
             task = self.tasks.get(flow)
-            if task is None:
-                return
-            self.bars.advance(task, rows)
-            done = self.bars.tasks[task].completed if task < len(self.bars.tasks) else 0
-            rate = done / max(time.monotonic() - self.started[flow], 1e-6)
-            self.bars.update(task, rate=f"{rate:,.0f} rows/s")
-
-    def flow_finished(self, result: FlowResult) -> None:
-        with self.lock:
-            task = self.tasks.get(result.name)
             if task is not None:
-                self.bars.update(
-                    task, total=max(result.rows, 1), completed=result.rows, rate=result.status
-                )
-        if result.status != "ok":
-            super().flow_finished(result)
+                if rows is None:
+                    rows = int(self.bars.tasks[task].completed)
+                self.bars.update(task, total=max(rows, 1), completed=rows, rate=status)
+
+    @hookimpl
+    def hygge_run_finished(self, event: RunEvent) -> None:
+        self.close()  # the table prints below the bars, not through them
+        super().hygge_run_finished(event)
 
     def close(self) -> None:
         self.bars.stop()

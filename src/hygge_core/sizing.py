@@ -129,8 +129,8 @@ def _cgroup_cpus(fake: str | None) -> tuple[int | None, str]:
         fields = (_read(path) or "max").split()
         if fields[0] == "max" or not fields[0].isdigit():
             continue
-        period = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 100_000
-        best = _smaller(best, int(fields[0]), period, f"cgroup v2 cpu.max {fields[0]} {period}")
+        every = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 100_000
+        best = _smaller(best, int(fields[0]), every, f"cgroup v2 cpu.max {fields[0]} {every}")
     for folder in v1:
         quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
         if not quota or not period or not quota.isdigit() or not period.isdigit():
