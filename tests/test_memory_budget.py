@@ -179,12 +179,15 @@ def test_bad_budget_is_a_config_error(tmp_path: pathlib.Path) -> None:
     result = run_cli("validate", str(flows))
     assert result.code == 2
     assert (
-        f"{flows}:5:13: flow 'f' → field 'memory': 'lots' is not a size; write a number of "
-        "bytes with a unit, e.g. 256MB or 2GB (got 'lots')" in result.err
+        f"{flows}:5:13: flow 'f' → field 'memory': 'lots' is not a positive size; write bytes "
+        "or a number with KB, MB or GB, e.g. 256MB" in result.err
     )
-    bad = run_cli("run", str(flows), "--memory", "12")
+    bad = run_cli("run", str(flows), "--memory", "lots")
     assert bad.code == 2
-    assert "--memory '12' is not a budget; give a size of at least 1MB, e.g. 256MB" in bad.err
+    assert (
+        "error: --memory: 'lots' is not a positive size; write bytes or a number with KB, MB "
+        "or GB, e.g. 256MB" in bad.err
+    )
 
 
 # --- the bound, measured --------------------------------------------------------------

@@ -3,31 +3,15 @@ later by the model of the plugin type they name."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Every config model here and in hygge_core's home, store and storage bases (so every plugin
 # model that subclasses them) sets `defer_build=True`: pydantic builds a validator when the
 # model is first used, so the models of installed plugins a run never touches cost nothing
 # at start-up.
-
-
-def _check_bytes(value: str | int | None) -> str | int | None:
-    if value is None:
-        return None
-    try:
-        size = parse_bytes(value)
-    except ValueError:
-        raise ValueError(
-            f"'{value}' is not a size; write a number of bytes with a unit, e.g. 256MB or 2GB"
-        ) from None
-    if size < 1 << 20:
-        raise ValueError(f"'{value}' is too small a budget; give at least 1MB, e.g. 256MB")
-    return value
-
-
-Memory = Annotated[str | int | None, AfterValidator(_check_bytes)]
 
 
 class RetryConfig(BaseModel):
@@ -53,13 +37,24 @@ class FlowSpec(BaseModel):
         ge=1,
         description="work units moved at once (default: number of cores; on Dask: no limit)",
     )
-    memory: Memory = Field(
+    memory: str | int | None = Field(
         default=None,
         description="bytes the flow may hold: readers' blocks, batches in flight and writers' "
         "open row groups, e.g. 256MB (default: the run's budget)",
     )
     retry: RetryConfig = Field(default_factory=RetryConfig)
     description: str | None = None
+    allow_overlap: bool = Field(
+        default=False,
+        description="let the store's path be the home's, or inside or around it",
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_bytes(value)  # validate now: `run` must never meet a size `validate` passed
+        return value
 
 
 class Defaults(BaseModel):
@@ -70,8 +65,15 @@ class Defaults(BaseModel):
     store: dict[str, Any] = Field(default_factory=dict)
     schema_drift: Literal["strict", "evolve"] | None = None
     parallelism: int | None = Field(default=None, ge=1)
-    memory: Memory = None
+    memory: str | int | None = None
     retry: RetryConfig | None = None
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_bytes(value)
+        return value
 
 
 class ExecutorSpec(BaseModel):
@@ -89,20 +91,40 @@ class FileSpec(BaseModel):
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
-    memory: Memory = Field(
+    memory: str | int | None = Field(
         default=None,
         description="the run-wide budget the flows running at once share, e.g. 1GB "
         "(default: a quarter of the container's memory limit, at most 512MB)",
     )
 
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_bytes(value)
+        return value
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(GB|MB|KB|B)?")
+
 
 def parse_bytes(value: str | int) -> int:
-    """`256MB` → 268435456. Accepts B, KB, MB, GB, TB (powers of 1024; `MiB` etc. too) and
-    plain integers; raises ValueError for anything else."""
-    if isinstance(value, int):
-        return value
-    text = value.strip().upper().replace(" ", "").replace("IB", "B")
-    for suffix, factor in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * factor)
-    return int(text.removesuffix("B"))
+    """`256MB` → 268435456. Accepts B, KB, MB, GB (powers of 1024) and plain integers.
+
+    The one parser of sizes: raises `ValueError` with the message users see for anything
+    that is not a positive size (`plenty`, `0`, `-5MB`).
+    """
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    else:
+        m = _SIZE.fullmatch(str(value).strip().upper().replace(" ", ""))
+        factor = {"GB": 1 << 30, "MB": 1 << 20, "KB": 1 << 10}.get(m.group(2) or "B", 1) if m else 0
+        number = int(float(m.group(1)) * factor) if m else None
+    if number is None or number <= 0:
+        raise ValueError(
+            f"'{value}' is not a positive size; write bytes or a number with KB, MB or GB, "
+            "e.g. 256MB"
+        )
+    return number
