@@ -155,6 +155,13 @@ def test_run_budget_is_shared_by_concurrent_flows() -> None:
     pool.give(second)
     pool.give(got[0])
     assert pool.take(500 * MB) == 100 * MB  # never more than the whole run's budget
+    stop = threading.Event()
+    stopped: list[int] = []
+    waiter = threading.Thread(target=lambda: stopped.append(pool.take(64 * MB, stop)))
+    waiter.start()
+    stop.set()  # Ctrl-C or --fail-fast while a flow waits for memory: it gives up
+    waiter.join(5)
+    assert stopped == [0]
 
 
 def test_flow_memory_above_the_run_budget_is_capped(tmp_path: pathlib.Path) -> None:

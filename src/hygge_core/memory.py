@@ -119,13 +119,17 @@ class RunBudget:
         self._free = self.total
         self._cond = threading.Condition()
 
-    def take(self, want: int) -> int:
-        """Reserve up to `want` bytes; return how many were reserved."""
+    def take(self, want: int, stop: threading.Event | None = None) -> int:
+        """Reserve up to `want` bytes; return how many were reserved, or 0 when `stop` was
+        set while waiting (the run is being stopped: the flow must not start)."""
         want = max(1, min(want, self.total))
         least = min(want, MIN_UNIT_BYTES)
         with self._cond:
             while self._free < least:
-                self._cond.wait()
+                if stop is not None and stop.is_set():
+                    return 0
+                # Woken by `give`; the timeout only lets a stop be noticed.
+                self._cond.wait(0.25)
             got = min(want, self._free)
             self._free -= got
             return got

@@ -322,7 +322,9 @@ class Runner:
         ]
         result.units, result.window = len(units), window
         result.rows = result.bytes = 0
-        granted = self.budget.take(flow.budget or self.budget.total)
+        granted = self.budget.take(flow.budget or self.budget.total, self.stop)
+        if not granted:
+            raise Cancelled(self.stop_reason[0])
         try:
             return self._stage_and_commit(
                 flow, home, store, executor, result, started, state, window, units, granted
