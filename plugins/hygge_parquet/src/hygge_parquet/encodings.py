@@ -39,8 +39,12 @@ DICTIONARY_PAGE_LIMIT = 1 << 20
 # alone would look more repetitive than the table is).
 SAMPLE_ROWS = 65_536
 SAMPLE_SLICES = 8
+# Spread rows looked at first; a column whose dictionary overflows `PROBE_MARGIN` pages
+# even by their estimate is decided without hashing the whole sample.
+PROBE_ROWS = 4096
+PROBE_MARGIN = 1.5
 # Rows of the in-memory trial write that compares plain with the delta encodings.
-TRIAL_ROWS = 16_384
+TRIAL_ROWS = 8192
 # Past this share of distinct values a dictionary would hold most values: it cannot pay.
 MAX_DISTINCT_SHARE = 0.5
 # A delta encoding must save at least 15% over plain to be chosen.
@@ -233,16 +237,34 @@ def _dictionary_pays(
     n = len(values)
     if n == 0:
         return False
-    counts = pc.value_counts(values)
-    distinct = len(counts)
-    if distinct > MAX_DISTINCT_SHARE * n:
-        return False
-    # Distinct values of a whole row group, from the sample: values seen once stand for the
-    # unseen ones, scaled by sqrt(rows / sample) (the GEE estimator of Charikar et al.).
-    singletons = pc.sum(pc.equal(counts.field("counts"), 1)).as_py() or 0
     rows = max(rows_per_group, group.num_rows) * n / len(column)
+    if n > PROBE_ROWS:
+        # A look at a few spread rows first: free text, ids and timestamps overflow the
+        # page even by this small sample's estimate, and hashing all of the sample's long
+        # strings is what the choice would otherwise spend most on.
+        step = n // PROBE_ROWS
+        probe = values.take(pa.array(range(0, step * PROBE_ROWS, step), pa.int64()))
+        if _estimate(probe, rows) > PROBE_MARGIN * DICTIONARY_PAGE_LIMIT:
+            return False
+    counts = pc.value_counts(values)
+    if len(counts) > MAX_DISTINCT_SHARE * n:
+        return False
+    return _estimate(values, rows, counts) <= DICTIONARY_PAGE_LIMIT
+
+
+def _estimate(values: pa.Array | pa.ChunkedArray, rows: float, counts: Any = None) -> float:
+    """Bytes of the dictionary of `rows` values like `values`.
+
+    Distinct values of the whole row group, from the sample: values seen once stand for the
+    unseen ones, scaled by sqrt(rows / sample) (the GEE estimator of Charikar et al.).
+    """
+    if counts is None:
+        counts = pc.value_counts(values)
+    n = len(values)
+    distinct = len(counts)
+    singletons = pc.sum(pc.equal(counts.field("counts"), 1)).as_py() or 0
     estimate = distinct + singletons * (math.sqrt(rows / n) - 1) if rows > n else distinct
-    return estimate * _value_width(counts.field("values"), type_) <= DICTIONARY_PAGE_LIMIT
+    return estimate * _value_width(counts.field("values"), values.type)
 
 
 def _value_width(distinct_values: pa.Array, type_: pa.DataType) -> float:
