@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 # pyarrow's `dictionary_pagesize_limit` default: past it a column chunk falls back to plain.
@@ -237,6 +236,8 @@ def _dictionary_pays(
     n = len(values)
     if n == 0:
         return False
+    import pyarrow.compute as pc  # only with data to look at: ~30 ms CPU to import
+
     rows = max(rows_per_group, group.num_rows) * n / len(column)
     if n > PROBE_ROWS:
         # A look at a few spread rows first: free text, ids and timestamps overflow the
@@ -258,6 +259,8 @@ def _estimate(values: pa.Array | pa.ChunkedArray, rows: float, counts: Any = Non
     Distinct values of the whole row group, from the sample: values seen once stand for the
     unseen ones, scaled by sqrt(rows / sample) (the GEE estimator of Charikar et al.).
     """
+    import pyarrow.compute as pc
+
     if counts is None:
         counts = pc.value_counts(values)
     n = len(values)
@@ -270,6 +273,8 @@ def _estimate(values: pa.Array | pa.ChunkedArray, rows: float, counts: Any = Non
 def _value_width(distinct_values: pa.Array, type_: pa.DataType) -> float:
     """Bytes one dictionary entry takes on its page."""
     if _is_bytes(type_):
+        import pyarrow.compute as pc
+
         total = pc.sum(pc.binary_length(distinct_values)).as_py() or 0
         return 4 + total / max(len(distinct_values), 1)  # a 4-byte length, then the bytes
     try:
