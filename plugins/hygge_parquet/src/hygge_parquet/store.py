@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
@@ -24,6 +25,10 @@ from hygge_core.errors import Problem
 from hygge_core.schema import drift
 from hygge_parquet import encodings
 from hygge_parquet.encodings import EncodingOptionError, EncodingPlan
+
+# Held while a store chooses its encodings, so that units starting together (one per core)
+# do not each pay for the choice: the first chooses, the others take its plan.
+_CHOOSING = threading.Lock()
 
 
 class ParquetStoreConfig(FileStoreConfig):
@@ -133,20 +138,20 @@ class ParquetStore(FileStore):
     def _encodings(self, group: pa.Table) -> EncodingPlan:
         """Each column's encoding, chosen from a unit's first row group and kept for every
         file of the unit. A plan made from a full sample is kept for the run's later units
-        too: the choice costs a few percent of writing one unit (two units racing here both
-        choose, harmlessly: each file stays consistent in itself)."""
-        if self._plan is not None:
-            return self._plan
-        plan = encodings.choose(
-            group,
-            rows_per_group=self.config.row_group_rows,
-            compression=self._compression,
-            dictionary=self.config.dictionary,
-            encoding=self.config.encoding,
-        )
-        if group.num_rows >= encodings.SAMPLE_ROWS:
-            self._plan = plan
-        return plan
+        too: the choice costs a few percent of writing one unit."""
+        with _CHOOSING:
+            if self._plan is not None:
+                return self._plan
+            plan = encodings.choose(
+                group,
+                rows_per_group=self.config.row_group_rows,
+                compression=self._compression,
+                dictionary=self.config.dictionary,
+                encoding=self.config.encoding,
+            )
+            if group.num_rows >= encodings.SAMPLE_ROWS:
+                self._plan = plan
+            return plan
 
     def _writer(self, path: str, schema: pa.Schema, plan: EncodingPlan) -> pq.ParquetWriter:
         self.afs.create_dir(posixpath.dirname(path), recursive=True)
