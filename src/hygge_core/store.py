@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -63,7 +63,12 @@ class Store(ABC):
     modes: ClassVar[frozenset[str]] = frozenset({"append", "replace"})
     transient: ClassVar[tuple[str, ...]] = ()
     supports_resume: ClassVar[bool] = False
-    arrow_types: ClassVar[tuple[str, ...] | None] = None
+    # True when only one process may open the target at a time (an embedded database file
+    # such as DuckDB's): hygge refuses to run the flow on an executor whose units run in
+    # other processes (Dask) instead of letting workers fight over the file. A property
+    # may decide per instance (a SQL store on a SQLite URL, say).
+    single_process: ClassVar[bool] = False
+    arrow_types: ClassVar[Collection[str] | None] = None
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config
@@ -75,10 +80,9 @@ class Store(ABC):
             state.pop(name, None)
         return state
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Held while the flow runs, to keep a second process off the same target."""
-        yield
+        return contextlib.nullcontext()
 
     def recover(self) -> list[str]:
         """Finish or undo what a crashed run left; return one line per thing done."""

@@ -20,7 +20,7 @@ import posixpath
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import pyarrow as pa
 import pytest
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from hygge_core.context import FlowContext
 from hygge_core.filecommit import META, STAGING
 from hygge_core.home import Home
-from hygge_core.plugins import load_registry
+from hygge_core.plugins import TypeTable, load_registry
 from hygge_core.state import FlowState
 from hygge_core.storage import StorageResolver
 from hygge_core.store import Store
@@ -99,7 +99,10 @@ def _crash_at(m: pytest.MonkeyPatch, point: str) -> Iterator[list[str]]:
     yield reached
 
 
-class _Base:
+PluginT = TypeVar("PluginT", Home, Store)
+
+
+class _Base(Generic[PluginT]):
     key: ClassVar[str] = "id"
     types: ClassVar[set[str] | None] = None
     rows: ClassVar[int] = 500
@@ -111,10 +114,12 @@ class _Base:
     def harness(self, tmp_path: pathlib.Path) -> FlowHarness:
         return FlowHarness(tmp_path, connections=self.connections)
 
-    def plugin_class(self, type_name: str) -> type:
+    def plugin_class(self, type_name: str) -> type[PluginT]:
         """The registered Home or Store class of `type_name`."""
         registry = load_registry()
-        table = registry.homes if self.side == "home" else registry.stores
+        table = cast(
+            TypeTable[type[PluginT]], registry.homes if self.side == "home" else registry.stores
+        )
         assert type_name in table, (
             f"{self.side} type {type_name!r} is not registered through the 'hygge' "
             f"entry-point group; registered: {sorted(table)}"
@@ -178,7 +183,7 @@ class _Base:
             assert f"flow '{FLOW}' → {self.side}" in text, text
 
 
-class StoreContract(_Base):
+class StoreContract(_Base[Store]):
     """Checks a Store plugin. Provide the `store_config` fixture and `read_back`.
 
     Override `staging_leftovers` when the store does not stage files under its `path` the
@@ -227,7 +232,7 @@ class StoreContract(_Base):
         """The modes under test: the test class's `modes`, else the store's own."""
         if self.modes is not None:
             return set(self.modes)
-        return set(self.plugin_class(store_config["type"]).modes)  # type: ignore[attr-defined]
+        return set(self.plugin_class(store_config["type"]).modes)
 
     def sample(
         self, store_config: dict[str, Any], rows: int | None = None, seed: int = 1
@@ -484,10 +489,13 @@ class StoreContract(_Base):
         self.assert_no_leftovers(store_config, f"a rerun after a crash at {point}")
 
 
-class HomeContract(_Base):
+class HomeContract(_Base[Home]):
     """Checks a Home plugin. Provide `home_config(table, tmp_path)`."""
 
     side = "home"
+    splits: ClassVar[bool | None] = None
+    """Narrow the home's `splits` for this test class (False: one configuration that plans
+    a single unit, such as one small file); None uses what the home class declares."""
 
     def home_config(self, table: pa.Table, tmp_path: pathlib.Path) -> dict[str, Any]:
         """Put `table` where the home reads and return its config: override."""
@@ -559,8 +567,13 @@ class HomeContract(_Base):
 
     def test_splits_into_units(self, tmp_path: pathlib.Path) -> None:
         config = self.home_config(self.sample(tmp_path), tmp_path)
-        if not getattr(self.plugin_class(config["type"]), "splits", False):
-            pytest.skip("home does not declare splits = True")
+        declared = getattr(self.plugin_class(config["type"]), "splits", False)
+        if not (declared if self.splits is None else self.splits):
+            pytest.skip(
+                "the test class sets splits = False"
+                if declared
+                else "home does not declare splits = True"
+            )
         units = self.make_home(config).plan(None)
         assert len(units) > 1, f"home declares splits but planned {len(units)} unit(s)"
 
@@ -574,7 +587,7 @@ class HomeContract(_Base):
     ) -> None:
         first = self.sample(tmp_path, seed=1)
         config = self.home_config(first, tmp_path)
-        if not self.plugin_class(config["type"]).supports_incremental:  # type: ignore[attr-defined]
+        if not self.plugin_class(config["type"]).supports_incremental:
             pytest.skip("home does not support incremental reads")
         flow = self._sink_flow(
             harness, {**config, "incremental": {"cursor": self.key}}, mode="append"

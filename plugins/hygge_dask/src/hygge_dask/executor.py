@@ -78,6 +78,7 @@ class DaskExecutor(Executor):
     """
 
     reports_batches = False
+    in_process = False
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -114,7 +115,7 @@ class DaskExecutor(Executor):
                         one_line(exc)
                     )
                     raise PermanentError(self._unreachable) from None
-                log.info("dask: connected to %s", self._client.scheduler.address)
+                log.info("dask: connected to %s", getattr(self._client.scheduler, "address", "?"))
             return self._client
 
     def _connect(self) -> Client:
