@@ -1,5 +1,8 @@
 """Per-column Parquet encodings, chosen from a sample of a unit's first row group.
 
+Every store that writes Parquet uses this: hygge-parquet's store, and through
+`PartitionedWriter` the table formats (Delta, Iceberg).
+
 pyarrow's default dictionary-encodes every column. On a high-cardinality column (ids, free
 text, timestamps) the dictionary outgrows its page limit and the writer falls back to plain:
 it pays for both, and the file is larger than plain alone (issue 22: half the CPU of a
