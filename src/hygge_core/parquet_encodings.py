@@ -7,11 +7,12 @@ pyarrow's default dictionary-encodes every column. On a high-cardinality column 
 text, timestamps) the dictionary outgrows its page limit and the writer falls back to plain:
 it pays for both, and the file is larger than plain alone (issue 22: half the CPU of a
 Parquet write went there). So hygge decides per column, once per unit, and keeps the choice
-for every file of the unit:
+for every file of the unit (the writers keep a choice made from a full sample for the run's
+later units too):
 
-1. **Dictionary** when the sample holds at most `MAX_DISTINCT_SHARE` distinct values per
-   value and the dictionary of a whole row group, estimated from the sample, fits the
-   writer's dictionary page (`DICTIONARY_PAGE_LIMIT`): then it never falls back.
+1. **Dictionary** when at most `MAX_DISTINCT_SHARE` of the sampled values are distinct and
+   the dictionary of a whole row group, estimated from the sample, fits the writer's
+   dictionary page (`DICTIONARY_PAGE_LIMIT`): then it never falls back.
 2. Otherwise a **trial**: the first `TRIAL_ROWS` rows of the sample are written in memory
    once plain and once in each delta encoding the column's type allows
    (`DELTA_BINARY_PACKED` for integers, dates and timestamps; `DELTA_LENGTH_BYTE_ARRAY` and
