@@ -6,6 +6,8 @@ Nothing happens unless `HYGGE_FAULTS` is set, e.g.::
     HYGGE_FAULTS="commit.move@3=kill"         # SIGKILL ourselves at the 3rd file move
     HYGGE_FAULTS="unit.staged@2=transient"    # raise TransientError at the 2nd unit staged
     HYGGE_FAULTS="commit.move@1=oserror:ENOSPC;batch.staged@5=kill"
+    HYGGE_FAULTS="commit.record@1=sleep:3"    # pause 3 s there (to make two runs overlap)
+    HYGGE_FAULTS="batch.staged@1=sleep:30"    # hang there (a step that will not stop)
 
 Each rule fires once per process (a retried attempt gets past it). The kill loops in
 tests/exactly_once choose points and counts at random, seeded, and then re-run cleanly.
@@ -17,6 +19,7 @@ import errno
 import os
 import signal
 import threading
+import time
 
 from hygge_core.errors import PermanentError, TransientError
 
@@ -65,6 +68,9 @@ def point(name: str) -> None:
         raise TransientError(f"injected transient fault at {name}")
     if action == "permanent":
         raise PermanentError(f"injected permanent fault at {name}")
+    if action.startswith("sleep:"):
+        time.sleep(float(action.split(":", 1)[1]))
+        return
     if action.startswith("oserror:"):
         code = getattr(errno, action.split(":", 1)[1])
         raise OSError(code, os.strerror(code))

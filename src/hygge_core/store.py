@@ -30,6 +30,12 @@ class StoreConfig(BaseModel):
     def _merge_needs_keys(self) -> StoreConfig:
         if self.mode == "merge" and not self.keys:
             raise ValueError("mode: merge needs keys: [column, ...] naming the key columns")
+        if self.keys and self.mode != "merge":
+            # append and replace would ignore them: a user who wrote keys meant an upsert.
+            raise ValueError(
+                f"keys: is used only by mode: merge, and mode is {self.mode}; "
+                "use mode: merge to upsert by these keys, or remove keys:"
+            )
         return self
 
 
@@ -69,6 +75,9 @@ class Store(ABC):
     # may decide per instance (a SQL store on a SQLite URL, say).
     single_process: ClassVar[bool] = False
     arrow_types: ClassVar[Collection[str] | None] = None
+    # The model of `connections:` entries whose `type:` is this type's name (a database's
+    # URL, user, password): `validate` checks them at their lines. None: the type has none.
+    connection_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config
