@@ -25,6 +25,7 @@ _EXPORTS = {
     "ConfigError": "hygge_core.errors",
     "HyggeError": "hygge_core.errors",
     "PermanentError": "hygge_core.errors",
+    "Problem": "hygge_core.errors",
     "SchemaDriftError": "hygge_core.errors",
     "TransientError": "hygge_core.errors",
     "describe_error": "hygge_core.errors",
@@ -33,6 +34,8 @@ _EXPORTS = {
     "mask_url": "hygge_core.secrets",
     "drift": "hygge_core.schema",
     "FlowContext": "hygge_core.context",
+    "FlowMemory": "hygge_core.memory",
+    "UnitShare": "hygge_core.memory",
     "Executor": "hygge_core.executor",
     "arrow_filesystem": "hygge_core.arrowfs",
     "FileCommitter": "hygge_core.filecommit",
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
         ConfigError,
         HyggeError,
         PermanentError,
+        Problem,
         SchemaDriftError,
         TransientError,
         describe_error,
@@ -70,6 +74,7 @@ if TYPE_CHECKING:
     from hygge_core.filecommit import FileCommitter
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
+    from hygge_core.memory import FlowMemory, UnitShare
     from hygge_core.retry import is_transient
     from hygge_core.schema import drift
     from hygge_core.secrets import mask_url
@@ -92,12 +97,14 @@ __all__ = [
     "FileStore",
     "FileStoreConfig",
     "FlowContext",
+    "FlowMemory",
     "FlowState",
     "Home",
     "HomeConfig",
     "HyggeError",
     "IncrementalConfig",
     "PermanentError",
+    "Problem",
     "RunRecord",
     "SchemaDriftError",
     "StagedUnit",
@@ -105,6 +112,7 @@ __all__ = [
     "Store",
     "StoreConfig",
     "TransientError",
+    "UnitShare",
     "Window",
     "WorkUnit",
     "__version__",
