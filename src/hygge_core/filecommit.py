@@ -108,6 +108,13 @@ class FileCommitter:
         next commit, so work a crashed run finished is not thrown away.
         """
         done = []
+        if self.atomic_rename:
+            # A process killed inside `write_atomic` leaves its temporary file; under the
+            # flow's lock no other writer of these paths is alive.
+            for tmp in [f"{self.state_path}.*.tmp", posixpath.join(self.records_dir, "*.tmp")]:
+                for path in sorted(self.fs.glob(tmp)):
+                    self.fs.rm(path)
+                    done.append(f"removed {posixpath.basename(path)}, left by a killed run")
         for path in sorted(self._list(self.records_dir)):
             record = json.loads(self.fs.cat_file(path))
             self._apply(record)
@@ -154,7 +161,7 @@ class FileCommitter:
         if self._lease is not None:
             self._lease.check()  # a run that lost its lock must not commit
         self.write_atomic(self.record_path(run_id), json.dumps(record).encode())
-        faults.point("commit.record")
+        faults.fault_point("commit.record")
         self._apply(record)
 
     def abort(self, run_id: str) -> None:
@@ -168,7 +175,7 @@ class FileCommitter:
             src, dst = pair
             if self.fs.exists(src):
                 self._move(src, dst)
-                faults.point("commit.move")
+                faults.fault_point("commit.move")
             elif not self.fs.exists(dst):
                 raise PermanentError(
                     f"commit of run {record['run_id']} cannot finish: staged file {src} is "
@@ -189,7 +196,7 @@ class FileCommitter:
                 self.fs.rm(path)
         state = FlowState.model_validate(record["state"])
         self.write_atomic(self.state_path, state.model_dump_json().encode())
-        faults.point("commit.state")
+        faults.fault_point("commit.state")
         self.fs.rm(self.record_path(record["run_id"]))
         for run in [record["run_id"], *record.get("cleanup", [])]:
             self.abort(run)

@@ -275,9 +275,9 @@ class Runner:
                 cursor_before=old.cursor.value if old.cursor else None,
                 cursor_after=new_cursor.value if new_cursor else None,
             )
-            faults.point("commit.start")
+            faults.fault_point("commit.start")
             store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
-            faults.point("commit.done")
+            faults.fault_point("commit.done")
         except BaseException:
             try:
                 store.abort([r.staged for r in staged])

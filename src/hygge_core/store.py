@@ -64,6 +64,9 @@ class Store(ABC):
     transient: ClassVar[tuple[str, ...]] = ()
     supports_resume: ClassVar[bool] = False
     arrow_types: ClassVar[tuple[str, ...] | None] = None
+    fault_points: ClassVar[tuple[str, ...]] = ()
+    """The steps of `commit` this store marks with `hygge_core.faults.fault_point`, in
+    order; the kit kills a run at each of them and checks that a rerun converges."""
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config
