@@ -7,7 +7,7 @@ than to a backend's name. By default they are read from the plugin's own classes
 Faults are injected the way they happen in production: a home that fails mid-read, a
 process killed between staging and commit (`SimulatedCrash`, which no `except Exception`
 catches, and with `abort` disabled, because a killed process cleans nothing up), a
-process killed inside the file commit protocol, and a real `hygge run` in a child process
+process killed inside the file commit protocol, and a real run in a child process
 killed with SIGKILL at each step of the store's commit and at random instants of it.
 """
 
@@ -39,7 +39,7 @@ from hygge_core.store import Store
 from hygge_core.testing.capabilities import arrow_types
 from hygge_core.testing.data import sample_table, tables_equal
 from hygge_core.testing.harness import FlowHarness
-from hygge_core.testing.kills import Kill, kill_points, run_hygge
+from hygge_core.testing.kills import Kill, kill_points, run_flows
 from hygge_core.units import WorkUnit
 
 FLOW = "kit"
@@ -493,9 +493,10 @@ class StoreContract(_Base):
         *,
         declared: bool,
     ) -> None:
-        """Run the flow once cleanly, then for each kill of `kills(commit_seconds)`: a real
-        `hygge run` of more rows in a child, SIGKILLed as drawn; an in-process rerun; the
-        store must then hold exactly the source's rows, with no staging left.
+        """Run the flow twice cleanly (timing the second commit), then for each kill of
+        `kills(commit_seconds)`: a run of more rows in a child process, SIGKILLed as drawn;
+        an in-process rerun; the store must then hold exactly the source's rows, with no
+        staging left.
 
         Append runs read incrementally, so the cursor committed with the data is all that
         keeps a rerun from reading rows twice or skipping them; replace rewrites everything
@@ -525,7 +526,7 @@ class StoreContract(_Base):
             more = self._rows_from(store_config, i)
             source = pa.concat_tables([landed, more]) if incremental else more
             flows = self._flow(harness, source, store_config, mode, incremental=incremental)
-            done = run_hygge("run", str(harness.write(flows)), kill=kill, cwd=harness.root)
+            done = run_flows(harness.write(flows), kill=kill)
             what = f"{kill.describe()} during a commit ({mode})"
             if done.returncode not in (0, -9):
                 pytest.fail(f"hygge run exited {done.returncode} before the {what}:\n{done.stderr}")
@@ -552,7 +553,7 @@ class StoreContract(_Base):
     def test_sigkill_at_each_commit_step_then_rerun_converges(
         self, harness: FlowHarness, store_config: dict[str, Any]
     ) -> None:
-        """A real `hygge run` in a child, SIGKILLed where the run starts the commit and at
+        """A real run in a child process, SIGKILLed where the run starts the commit and at
         every step the store declares in `fault_points` (marked with `fault_point`): each
         rerun converges on the source's rows exactly once."""
         cls = self.plugin_class(store_config["type"])
