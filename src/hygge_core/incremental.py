@@ -55,7 +55,9 @@ def window_for(config: IncrementalConfig | None, state: FlowState | None) -> Win
         back = parse_lookback(config.lookback)
         if isinstance(after, dt.datetime | dt.date) and isinstance(back, dt.timedelta):
             after = after - back
-        elif isinstance(after, int | float | decimal.Decimal) and isinstance(back, int | float):
+        elif isinstance(after, decimal.Decimal) and isinstance(back, int | float):
+            after = after - decimal.Decimal(back)
+        elif isinstance(after, int | float) and isinstance(back, int | float):
             after = after - type(after)(back)
         else:
             raise PermanentError(

@@ -12,14 +12,21 @@ import importlib
 import logging
 import os
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import pluggy
 
 from hygge_core import builtin, hookspecs
 from hygge_core.errors import PluginError
+
+if TYPE_CHECKING:
+    from hygge_core.executor import Executor
+    from hygge_core.home import Home
+    from hygge_core.storage import Storage
+    from hygge_core.store import Store
 
 log = logging.getLogger("hygge.plugins")
 
@@ -36,15 +43,18 @@ KNOWN_TYPES = {
 }
 
 
-class TypeTable(dict):  # type: ignore[type-arg]
+T = TypeVar("T")
+
+
+class TypeTable(dict[str, Any], Generic[T]):
     """Registered types by name; a value may be a `"module:Class"` string, imported on
-    first use.
+    first use. `T` is what a lookup returns (`type[Home]`, `type[Store]`, ...).
 
     A plugin whose classes pull in heavy libraries (SQLAlchemy, drivers) registers them by
     path, so a run that never uses its types never pays for those imports.
     """
 
-    def __getitem__(self, name: str) -> type:
+    def __getitem__(self, name: str) -> T:
         value = super().__getitem__(name)
         if isinstance(value, str):
             module, _, attr = value.partition(":")
@@ -53,15 +63,15 @@ class TypeTable(dict):  # type: ignore[type-arg]
             except Exception as exc:
                 raise PluginError(f"cannot import {value} (registered as '{name}'): {exc}") from exc
             super().__setitem__(name, value)
-        return value
+        return cast(T, value)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default  # noqa: SIM401 - resolves lazily
 
-    def values(self) -> list[type]:  # type: ignore[override]
+    def values(self) -> list[T]:  # type: ignore[override]
         return [self[k] for k in self]
 
-    def items(self) -> list[tuple[str, type]]:  # type: ignore[override]
+    def items(self) -> list[tuple[str, T]]:  # type: ignore[override]
         return [(k, self[k]) for k in self]
 
 
@@ -96,10 +106,10 @@ class Registry:
     """All types the loaded plugins registered, with the distribution behind each."""
 
     pm: pluggy.PluginManager
-    homes: TypeTable = field(default_factory=TypeTable)
-    stores: TypeTable = field(default_factory=TypeTable)
-    executors: TypeTable = field(default_factory=TypeTable)
-    storages: TypeTable = field(default_factory=TypeTable)
+    homes: TypeTable[type[Home]] = field(default_factory=TypeTable)
+    stores: TypeTable[type[Store]] = field(default_factory=TypeTable)
+    executors: TypeTable[type[Executor]] = field(default_factory=TypeTable)
+    storages: TypeTable[type[Storage]] = field(default_factory=TypeTable)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
@@ -123,10 +133,12 @@ def _selected(dist: str) -> bool:
 
 
 def _tracer(pm: pluggy.PluginManager) -> None:
-    def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         log.info("hook %s → %s", hook_name, [i.plugin_name for i in impls])
 
-    def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def after(
+        outcome: Any, hook_name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> None:
         log.info("hook %s done", hook_name)
 
     pm.add_hookcall_monitoring(before, after)
@@ -209,7 +221,7 @@ def load_registry() -> Registry:
                 raise PluginError(
                     f"{_d}: a storage registered by path ('{cls}') needs protocols=(...)"
                 )
-            for protocol in protocols or cls.protocols:  # type: ignore[union-attr]
+            for protocol in protocols or cast("type[Storage]", cls).protocols:
                 _register(reg, "storage", reg.storages, protocol, cls, _d)
 
         _call_register(reg, impl, register_storage, dist)
@@ -232,7 +244,7 @@ def _call_register(reg: Registry, impl: Any, register: Any, dist: str) -> None:
 
 
 def _register(
-    reg: Registry, kind: str, table: dict[str, type], name: str, cls: type, dist: str
+    reg: Registry, kind: str, table: TypeTable[Any], name: str, cls: type | str, dist: str
 ) -> None:
     previous = reg.owners.get((kind, name))
     if previous is not None and previous != dist:

@@ -125,7 +125,7 @@ class StorageResolver:
     ) -> None:
         self.storages = storages
         self.connections = connections or {}
-        self._cache: dict[tuple[str, str | None], fsspec.AbstractFileSystem] = {}
+        self._cache: dict[tuple[str, str | None, tuple[tuple[str, Any], ...]], Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"storages": self.storages, "connections": self.connections, "_cache": {}}

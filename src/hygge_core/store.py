@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -63,7 +63,7 @@ class Store(ABC):
     modes: ClassVar[frozenset[str]] = frozenset({"append", "replace"})
     transient: ClassVar[tuple[str, ...]] = ()
     supports_resume: ClassVar[bool] = False
-    arrow_types: ClassVar[tuple[str, ...] | None] = None
+    arrow_types: ClassVar[Collection[str] | None] = None
     fault_points: ClassVar[tuple[str, ...]] = ()
     """The steps of `commit` this store marks with `hygge_core.faults.fault_point`, in
     order; the kit kills a run at each of them and checks that a rerun converges."""
@@ -78,10 +78,9 @@ class Store(ABC):
             state.pop(name, None)
         return state
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Held while the flow runs, to keep a second process off the same target."""
-        yield
+        return contextlib.nullcontext()
 
     def recover(self) -> list[str]:
         """Finish or undo what a crashed run left; return one line per thing done."""

@@ -114,7 +114,11 @@ def _build(
     value = _constructor.construct_object(node, deep=True)
     if isinstance(value, str) and "$" in value:
         value = _expand(value, path, node, doc, env, problems)
-        if node.tag == "tag:yaml.org,2002:str" and node.style is None:
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag == "tag:yaml.org,2002:str"
+            and node.style is None
+        ):
             # An unquoted ${PORT} should become 5432, as if the number had been written.
             resolved = yaml.safe_load(value) if value else value
             if isinstance(resolved, int | float | bool):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,6 +16,10 @@ from hygge_core.errors import ConfigError, Problem
 from hygge_core.home import HomeConfig
 from hygge_core.plugins import Registry
 from hygge_core.store import StoreConfig
+
+if TYPE_CHECKING:
+    from hygge_core.home import Home
+    from hygge_core.store import Store
 
 SIDES = ("home", "store")
 
@@ -203,7 +207,7 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         _check_connections(c, registry, spec.connections)
     defaults = spec.defaults if spec else Defaults()
     flows: dict[str, ResolvedFlow] = {}
-    flow_items = data.get("flows") if isinstance(data.get("flows"), dict) else {}
+    flow_items: dict[str, Any] = data["flows"] if isinstance(data.get("flows"), dict) else {}
     if only:
         for name in only:
             if name not in flow_items:
@@ -258,7 +262,7 @@ def _check_connections(
         return  # (resolving every storage class would import every storage plugin)
     storages = {s.name: s for s in registry.storages.values()}
     for name, raw in connections.items():
-        storage = storages.get(raw.get("type")) if isinstance(raw, dict) else None
+        storage = storages.get(raw.get("type", "")) if isinstance(raw, dict) else None
         if storage is None:
             continue
         try:
@@ -314,10 +318,10 @@ def _resolve_flow(
             parts[side] = got
     if not ok:
         return None
-    home_cls, home_config = parts["home"]
-    store_cls, store_config = parts["store"]
-    if store_config.mode not in store_cls.modes:  # type: ignore[attr-defined]
-        modes = sorted(store_cls.modes)  # type: ignore[attr-defined]
+    home_cls, home_config = cast("tuple[type[Home], HomeConfig]", parts["home"])
+    store_cls, store_config = cast("tuple[type[Store], StoreConfig]", parts["store"])
+    if store_config.mode not in store_cls.modes:
+        modes = sorted(store_cls.modes)
         c.add(
             (*base, "store", "mode"),
             f"store type '{store_config.type}' does not support mode '{store_config.mode}'",
@@ -327,7 +331,7 @@ def _resolve_flow(
             hint=f"supported: {', '.join(modes)}",
         )
         return None
-    if home_config.incremental is not None and not home_cls.supports_incremental:  # type: ignore[attr-defined]
+    if home_config.incremental is not None and not home_cls.supports_incremental:
         c.add(
             (*base, "home", "incremental"),
             f"home type '{home_config.type}' cannot read incrementally",

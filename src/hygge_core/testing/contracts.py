@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import pyarrow as pa
 import pytest
@@ -32,7 +32,7 @@ from hygge_core import faults
 from hygge_core.context import FlowContext
 from hygge_core.filecommit import META, STAGING
 from hygge_core.home import Home
-from hygge_core.plugins import load_registry
+from hygge_core.plugins import TypeTable, load_registry
 from hygge_core.state import FlowState
 from hygge_core.storage import StorageResolver
 from hygge_core.store import Store
@@ -97,7 +97,10 @@ def _crash_at(point: str) -> Iterator[list[str]]:
         yield reached
 
 
-class _Base:
+PluginT = TypeVar("PluginT", Home, Store)
+
+
+class _Base(Generic[PluginT]):
     key: ClassVar[str] = "id"
     types: ClassVar[set[str] | None] = None
     rows: ClassVar[int] = 500
@@ -109,10 +112,12 @@ class _Base:
     def harness(self, tmp_path: pathlib.Path) -> FlowHarness:
         return FlowHarness(tmp_path, connections=self.connections)
 
-    def plugin_class(self, type_name: str) -> type:
+    def plugin_class(self, type_name: str) -> type[PluginT]:
         """The registered Home or Store class of `type_name`."""
         registry = load_registry()
-        table = registry.homes if self.side == "home" else registry.stores
+        table = cast(
+            TypeTable[type[PluginT]], registry.homes if self.side == "home" else registry.stores
+        )
         assert type_name in table, (
             f"{self.side} type {type_name!r} is not registered through the 'hygge' "
             f"entry-point group; registered: {sorted(table)}"
@@ -176,7 +181,7 @@ class _Base:
             assert f"flow '{FLOW}' → {self.side}" in text, text
 
 
-class StoreContract(_Base):
+class StoreContract(_Base[Store]):
     """Checks a Store plugin. Provide the `store_config` fixture and `read_back`.
 
     Override `staging_leftovers` when the store does not stage files under its `path` the
@@ -228,7 +233,7 @@ class StoreContract(_Base):
         """The modes under test: the test class's `modes`, else the store's own."""
         if self.modes is not None:
             return set(self.modes)
-        return set(self.plugin_class(store_config["type"]).modes)  # type: ignore[attr-defined]
+        return set(self.plugin_class(store_config["type"]).modes)
 
     def sample(
         self, store_config: dict[str, Any], rows: int | None = None, seed: int = 1
@@ -582,7 +587,7 @@ class StoreContract(_Base):
         )
 
 
-class HomeContract(_Base):
+class HomeContract(_Base[Home]):
     """Checks a Home plugin. Provide `home_config(table, tmp_path)`."""
 
     side = "home"
@@ -672,7 +677,7 @@ class HomeContract(_Base):
     ) -> None:
         first = self.sample(tmp_path, seed=1)
         config = self.home_config(first, tmp_path)
-        if not self.plugin_class(config["type"]).supports_incremental:  # type: ignore[attr-defined]
+        if not self.plugin_class(config["type"]).supports_incremental:
             pytest.skip("home does not support incremental reads")
         flow = self._sink_flow(
             harness, {**config, "incremental": {"cursor": self.key}}, mode="append"

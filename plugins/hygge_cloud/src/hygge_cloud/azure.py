@@ -101,7 +101,8 @@ class AzureRules(Rules):
         if not isinstance(exc, ax.HttpResponseError):
             return None
         status = exc.status_code or 0
-        code = str(getattr(exc.error_code, "value", exc.error_code) or "")
+        error_code = getattr(exc, "error_code", None)  # set by azure-core on service errors
+        code = str(getattr(error_code, "value", error_code) or "")
         message = first_line(exc.message or exc)
         detail = f"{code}: {message}" if code else message
         if code == "ContainerNotFound":

@@ -220,7 +220,7 @@ class GuardedFileSystem:
             if error is None:
                 raise
             raise error from exc
-        f.__class__ = _guarded_file_class(type(f))
+        f.__class__ = _guarded_file_class(f.__class__)
         return f
 
 
@@ -283,7 +283,7 @@ def guarded(
     `Hygge<base name>` in `module`, which must answer that name (a module `__getattr__`),
     so that instances pickle like the provider's own.
     """
-    meta = type(base)  # fsspec's caching metaclass
+    meta: Any = type(base)  # fsspec's caching metaclass
     bases = (provider, GuardedFileSystem, base) if provider else (GuardedFileSystem, base)
     mixed = meta(f"_Hygge{base.__name__}Base", bases, {"__module__": __name__})
     namespace: dict[str, Any] = {"rules": rules, "scheme": scheme, "__module__": module}

@@ -114,7 +114,7 @@ class DaskExecutor(Executor):
                         one_line(exc)
                     )
                     raise PermanentError(self._unreachable) from None
-                log.info("dask: connected to %s", self._client.scheduler.address)
+                log.info("dask: connected to %s", getattr(self._client.scheduler, "address", "?"))
             return self._client
 
     def _connect(self) -> Client:

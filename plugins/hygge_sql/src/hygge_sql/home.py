@@ -127,7 +127,7 @@ class SqlHome(Home):
 
     @property
     def _secret(self) -> str | None:
-        return self.backend.url.password  # type: ignore[return-value]
+        return self.backend.url.password
 
     def describe(self) -> str:
         try:

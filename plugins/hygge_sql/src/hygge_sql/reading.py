@@ -25,7 +25,7 @@ def user_query(query: str) -> sa.TextClause:
 
 def source(table: TableName | None, query: str | None, names: list[str]) -> sa.FromClause:
     """What the SELECT reads from: the table, or the user's query as a subquery."""
-    columns = [sa.column(n) for n in names]
+    columns: list[sa.ColumnClause[Any]] = [sa.column(n) for n in names]
     if table is not None:
         return sa.table(table.name, *columns, schema=table.schema)
     assert query is not None

@@ -98,7 +98,7 @@ class SqlStore(Store):
 
     @property
     def _secret(self) -> str | None:
-        return self.backend.url.password  # type: ignore[return-value]
+        return self.backend.url.password
 
     @property
     def _key(self) -> str:

@@ -39,12 +39,13 @@ class MysqlBackend(Backend):
         if isinstance(sql_type, mysql.TINYINT) and getattr(sql_type, "display_width", None) == 1:
             return pa.bool_(), False  # TINYINT(1) is how MySQL spells BOOLEAN
         if isinstance(sql_type, sa.Integer):
-            width = {
+            widths: dict[type, int] = {
                 mysql.TINYINT: 8,
                 mysql.SMALLINT: 16,
                 mysql.MEDIUMINT: 24,
                 mysql.BIGINT: 64,
-            }.get(type(sql_type), 32)
+            }
+            width = widths.get(type(sql_type), 32)
             unsigned = getattr(sql_type, "unsigned", False)
             return (_UNSIGNED if unsigned else _SIGNED)[width], False
         if isinstance(sql_type, mysql.YEAR):

@@ -124,7 +124,7 @@ def _numeric(arr: pa.Array) -> np.ndarray:
     count = -(-t.precision // 4) + 1  # digits of the integer, plus one for the shift
     digits = np.empty((n, count), dtype=np.int64)
     for d in range(count):  # least significant digit first
-        rest = np.zeros(n, dtype=np.uint64)
+        rest: np.ndarray = np.zeros(n, dtype=np.uint64)
         for w in range(words - 1, -1, -1):
             current = (rest << 32) | flipped[:, w]
             flipped[:, w] = current // 10_000

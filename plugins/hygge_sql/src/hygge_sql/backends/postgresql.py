@@ -122,7 +122,9 @@ class PostgresBackend(Backend):
         if not (binds.server and self.adbc):
             return super().bind(binds, value, arrow)
         binds.values.append(_setting_text(value))
-        setting = sa.literal_column(f"current_setting('hygge.p{len(binds.values) - 1}')")
+        setting: sa.ColumnElement[Any] = sa.literal_column(
+            f"current_setting('hygge.p{len(binds.values) - 1}')"
+        )
         return sa.cast(setting, self.ddl_type(arrow))
 
     def read(

@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -211,7 +211,8 @@ class SqliteBackend(Backend):
             with contextlib.suppress(sa.exc.DBAPIError, sqlite3.Error):
                 raw = self.engine.raw_connection()
                 try:
-                    sqlitefile.use_wal(self.path, raw.driver_connection.execute)
+                    driver = cast(sqlite3.Connection, raw.driver_connection)
+                    sqlitefile.use_wal(self.path, driver.execute)
                 finally:
                     raw.close()
 
@@ -382,7 +383,8 @@ _SENTINELS = {
 
 def _with_sentinel(stmt: sa.Select[Any], columns: list[Column], backend: SqliteBackend) -> Any:
     """`SELECT 1, <typed values> UNION ALL SELECT 0, <columns> ...`: see `read`."""
-    sentinel = sa.select(
+    # Select is variadic over its columns' types (SQLAlchemy 2.1): any number of them.
+    sentinel: sa.Select[*tuple[Any, ...]] = sa.select(
         sa.literal_column("1").label("_hygge_sentinel"),
         *(
             sa.literal_column(_SENTINELS.get(backend.fetch_type(c), "''")).label(c.name)

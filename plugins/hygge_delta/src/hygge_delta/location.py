@@ -1,0 +1,99 @@
+"""Where a Delta table lives, in the two forms its readers and writers need.
+
+hygge reads and writes the table's data files through its own storage layer (fsspec, the
+named connections of hygge-cloud), but the Delta log is committed by delta-rs, which speaks
+to object stores itself and takes its settings as `storage_options`. This module turns a
+path and a hygge connection into both, so one `connections:` entry serves both sides.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hygge_core import FlowContext, PermanentError
+
+# hygge-cloud connection fields → delta-rs (object_store) options, per protocol.
+_S3 = {
+    "key": "AWS_ACCESS_KEY_ID",
+    "secret": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+    "region": "AWS_REGION",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+}
+_AZURE = {
+    "account_name": "AZURE_STORAGE_ACCOUNT_NAME",
+    "account_key": "AZURE_STORAGE_ACCOUNT_KEY",
+    "sas_token": "AZURE_STORAGE_SAS_TOKEN",
+    "tenant_id": "AZURE_STORAGE_TENANT_ID",
+    "client_id": "AZURE_STORAGE_CLIENT_ID",
+    "client_secret": "AZURE_STORAGE_CLIENT_SECRET",
+}
+
+
+@dataclass(frozen=True)
+class TableLocation:
+    """A table's URI for delta-rs with its `storage_options`, and the path as hygge names it.
+
+    `options` may hold credentials: never log it (`uri` holds none).
+    """
+
+    uri: str
+    options: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def locate(context: FlowContext, path: str, connection: str | None) -> TableLocation:
+    """The Delta location of `path` (a local folder or an `s3://` / `az://` URL)."""
+    protocol, sep, rest = path.partition("://")
+    if not sep:
+        return TableLocation(os.path.abspath(os.path.expanduser(path)))
+    settings: dict[str, Any] = context.connection(connection) if connection else {}
+    if protocol in ("s3", "s3a"):
+        return TableLocation(f"s3://{rest}", _s3_options(settings))
+    if protocol in ("az", "abfs", "abfss"):
+        return TableLocation(f"az://{rest}", _azure_options(settings))
+    if protocol == "file":
+        return TableLocation(rest if rest.startswith("/") else os.path.abspath(rest))
+    raise PermanentError(
+        f"Delta tables on '{protocol}://' paths are not supported by hygge-delta; "
+        "use a local folder, s3:// or az://"
+    )
+
+
+def _s3_options(settings: dict[str, Any]) -> dict[str, str]:
+    options = {option: str(settings[name]) for name, option in _S3.items() if settings.get(name)}
+    endpoint = options.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL", "")
+    if endpoint.startswith("http://"):
+        options["AWS_ALLOW_HTTP"] = "true"  # an S3-compatible server without TLS (MinIO)
+    if settings.get("anonymous"):
+        options["AWS_SKIP_SIGNATURE"] = "true"
+    # Commits must be atomic "create if absent" writes of the next log entry; S3 offers
+    # that through conditional PUT (If-None-Match), which delta-rs uses when told to.
+    options.setdefault("conditional_put", "etag")
+    return options
+
+
+def _azure_options(settings: dict[str, Any]) -> dict[str, str]:
+    options = {option: str(settings[name]) for name, option in _AZURE.items() if settings.get(name)}
+    conn = settings.get("connection_string") or (
+        "" if options else os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
+    )
+    if conn:
+        parts = dict(
+            p.split("=", 1) for p in str(conn).split(";") if "=" in p
+        )  # "AccountName=...;AccountKey=...;BlobEndpoint=..."
+        if "AccountName" in parts:
+            options["AZURE_STORAGE_ACCOUNT_NAME"] = parts["AccountName"]
+        if "AccountKey" in parts:
+            options["AZURE_STORAGE_ACCOUNT_KEY"] = parts["AccountKey"]
+        if "SharedAccessSignature" in parts:
+            options["AZURE_STORAGE_SAS_TOKEN"] = parts["SharedAccessSignature"]
+        endpoint = parts.get("BlobEndpoint")
+        if endpoint:
+            options["AZURE_STORAGE_ENDPOINT"] = endpoint.rstrip("/")
+            if endpoint.startswith("http://"):
+                options["AZURE_STORAGE_ALLOW_HTTP"] = "true"  # Azurite
+    if settings.get("anonymous"):
+        options["AZURE_SKIP_SIGNATURE"] = "true"
+    return options
