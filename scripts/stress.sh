@@ -13,5 +13,6 @@ source "$HYGGE_SERVICES_DIR/services.env"
 export HYGGE_REQUIRE_SERVICES=1 HYGGE_KILL_POINTS="${HYGGE_KILL_POINTS:-50}"
 # The kill loops are the everyday ones with 50 kill points per combination, plus anything
 # marked stress.
-.venv/bin/python -m pytest -p no:cacheprovider tests/exactly_once plugins/hygge_delta/tests/test_kill.py "$@"
+.venv/bin/python -m pytest -p no:cacheprovider tests/exactly_once plugins/hygge_delta/tests/test_kill.py \
+  plugins/hygge_iceberg/tests/test_kill.py "$@"
 .venv/bin/python -m pytest -p no:cacheprovider -m stress "$@" || [[ $? == 5 ]]

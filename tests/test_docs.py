@@ -32,6 +32,7 @@ PLUGIN_PAGES = {
     "hygge-cloud": "cloud.md",
     "hygge-dask": "dask.md",
     "hygge-delta": "delta.md",
+    "hygge-iceberg": "iceberg.md",
 }
 OTHERS = set(PLUGIN_PAGES.values())
 

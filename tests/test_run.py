@@ -145,6 +145,21 @@ def test_dry_run_moves_nothing(tmp_path: pathlib.Path, data: pa.Table) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_dry_run_of_a_first_incremental_run_reads_full(tmp_path: pathlib.Path, data) -> None:
+    """As docs/cli.md says: no committed cursor yet means a full read, not `> None`."""
+    body = (
+        f"flows:\n  t:\n    home: {{type: parquet, path: {tmp_path}/in/, "
+        f"incremental: {{cursor: id}}}}\n    store: {tmp_path}/o/\n"
+    )
+    path = flows(tmp_path, body)
+    first = run_cli("run", str(path), "--dry-run")
+    assert first.code == 0, first.text
+    assert "t: parquet → parquet (mode append, read full), 2 work unit(s)" in first.out
+    assert run_cli("run", str(path)).code == 0
+    later = run_cli("run", str(path), "--dry-run")
+    assert f"(mode append, read id > {data.num_rows - 1}), " in later.out, later.out
+
+
 def test_preview_shows_first_rows(tmp_path: pathlib.Path, data: pa.Table) -> None:
     path = flows(tmp_path, f"flows:\n  t:\n    home: {tmp_path}/in/\n    store: {tmp_path}/o/\n")
     result = run_cli("preview", str(path), "--flow", "t", "--limit", "3")

@@ -82,7 +82,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 def _registry() -> Registry:
     from hygge_core.errors import PluginError
-    from hygge_core.plugins import load_registry
+    from hygge_core.plugins import conflict_message, load_registry
 
     try:
         registry = load_registry()
@@ -90,12 +90,15 @@ def _registry() -> Registry:
         raise _fail(f"error: {exc}", 2) from None
     for broken in registry.broken:
         err.print(f"warning: {broken.render()}", markup=False)
+    # A type claimed twice is unusable, but only flows that use it fail (exit 2).
+    for kind, name, dists in registry.conflicts():
+        err.print(f"warning: {conflict_message(kind, name, dists)}", markup=False)
     return registry
 
 
 def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan:
     from hygge_core.config import load_document, resolve_file
-    from hygge_core.errors import ConfigError
+    from hygge_core.errors import ConfigError, PluginError
 
     try:
         doc = load_document(file)
@@ -103,6 +106,8 @@ def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan
     except ConfigError as exc:
         n = len(exc.problems)
         raise _fail(f"{exc.render()}\n{n} problem{'s' if n != 1 else ''} in {file}", 2) from None
+    except PluginError as exc:  # a storage class of a connection, say
+        raise _fail(f"error: {exc}", 2) from None
 
 
 def _redactor(plan: Plan) -> Redactor:
@@ -129,7 +134,7 @@ def run(
     ] = LogFormat.text,
 ) -> None:
     """Run the flows of FILE: move each home's data into its store, exactly once."""
-    from hygge_core.errors import HyggeError
+    from hygge_core.errors import HyggeError, PluginError
     from hygge_core.report import JsonReporter, LiveReporter, Reporter
     from hygge_core.runner import Runner, RunOptions
 
@@ -152,22 +157,27 @@ def run(
         executor_options={"address": scheduler} if scheduler else {},
     )
     try:
+        # The reporter is a plugin of this run: it prints the summary from
+        # `hygge_run_finished`, like any other observer would see it.
         results = Runner(plan, registry, reporter, options).run()
+    except PluginError as exc:  # the executor chosen with --executor is broken
+        raise _fail(redact(f"error: {exc}"), 2) from None
     except HyggeError as exc:
-        reporter.close()
         raise _fail(redact(f"error: {exc}"), 1) from None
-    reporter.close()
+    finally:
+        reporter.close()
     if dry_run:
         _print_plan(plan, results, redact)
         raise typer.Exit(0)
-    reporter.summary(results)
     raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
 
 
 def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
     for r in results:
         flow = plan.flows[r.name]
-        window = f"{r.window.cursor} > {r.window.after!r}" if r.window else "full"
+        # A first incremental run has a cursor but no bound yet: it reads everything.
+        bounded = r.window is not None and r.window.after is not None
+        window = f"{r.window.cursor} > {r.window.after!r}" if bounded else "full"
         if r.status == "failed":
             out.print(redact(f"{r.name}: cannot plan: {r.error}"), markup=False)
             continue
@@ -194,7 +204,6 @@ def validate(
     ] = False,
 ) -> None:
     """Check FILE without moving data: every problem is reported at once."""
-    from hygge_core.report import Reporter
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
@@ -202,7 +211,7 @@ def validate(
     redact = _redactor(plan)
     failures = 0
     if connect:
-        runner = Runner(plan, registry, Reporter(redact), RunOptions())
+        runner = Runner(plan, registry, None, RunOptions())
         for flow in plan.flows.values():
             ctx = runner.context(flow, "check")
             for side, obj in (
@@ -234,9 +243,34 @@ def plugins(
     """List installed plugins: distribution, version, types and hooks."""
     from rich.table import Table
 
+    from hygge_core.errors import PluginError
+    from hygge_core.plugins import conflict_message, misplaced_entry_points
     from hygge_core.testing.capabilities import declared_capabilities
 
     registry = _registry()
+    conflicts = [
+        {"kind": kind, "type": name, "distributions": [d.split(" ")[0] for d in dists],
+         "error": conflict_message(kind, name, dists)}
+        for kind, name, dists in registry.conflicts()
+    ]  # fmt: skip
+    unusable: list[dict[str, str]] = []
+
+    def capabilities(kind: str, name: str) -> dict[str, Any]:
+        """What the kit checks the type against, as its class declares it; a type that
+        cannot load is listed with its error instead of stopping the listing."""
+        table = registry.homes if kind == "home" else registry.stores
+        try:
+            return declared_capabilities(table[name], kind)
+        except PluginError as exc:
+            if name not in table.conflicts:
+                owner = table.owner.get(name, "? ?").split(" ")
+                unusable.append(
+                    {"distribution": owner[0], "version": owner[-1], "kind": kind,
+                     "type": name, "error": str(exc)}
+                )  # fmt: skip
+                err.print(f"warning: {exc}", markup=False)
+            return {"error": str(exc)}
+
     rows: list[dict[str, Any]] = [
         {
             "distribution": p.dist,
@@ -246,16 +280,9 @@ def plugins(
             "executors": sorted(p.executors),
             "storage": sorted(p.storages),
             "hooks": sorted(p.hooks),
-            # What the kit checks each type against, as the classes declare it.
             "capabilities": {
-                **{
-                    f"home:{n}": declared_capabilities(registry.homes[n], "home")
-                    for n in sorted(p.homes)
-                },
-                **{
-                    f"store:{n}": declared_capabilities(registry.stores[n], "store")
-                    for n in sorted(p.stores)
-                },
+                **{f"home:{n}": capabilities("home", n) for n in sorted(p.homes)},
+                **{f"store:{n}": capabilities("store", n) for n in sorted(p.stores)},
             },
         }
         for p in registry.plugins.values()
@@ -263,21 +290,37 @@ def plugins(
     broken = [
         {"distribution": b.dist, "version": b.version, "error": b.cause} for b in registry.broken
     ]
+    misplaced = misplaced_entry_points()
+    for line in misplaced:
+        err.print(f"warning: {line}", markup=False)
     if as_json:
-        print(json.dumps({"plugins": rows, "broken": broken}, indent=2))
+        report = {
+            "plugins": rows,
+            "broken": broken,
+            "conflicts": conflicts,
+            "unusable": unusable,
+            "ignored_entry_points": misplaced,
+        }
+        print(json.dumps(report, indent=2))
         return
     table = Table(title="hygge plugins", title_justify="left")
     for col in ("distribution", "version", "homes", "stores", "capabilities", "other", "hooks"):
         table.add_column(col)
+    clash = {(c["kind"], c["type"]) for c in conflicts}
+
+    def names(kind: str, found: list[str]) -> str:
+        return ", ".join(f"{n} (conflict)" if (kind, n) in clash else n for n in found)
+
     for r in rows:
         other = ", ".join(
-            [f"executor:{e}" for e in r["executors"]] + [f"storage:{s}" for s in r["storage"]]
+            [f"executor:{e}" for e in names("executor", r["executors"]).split(", ") if e]
+            + [f"storage:{s}" for s in names("storage", r["storage"]).split(", ") if s]
         )
         table.add_row(
             r["distribution"],
             r["version"],
-            ", ".join(r["homes"]),
-            ", ".join(r["stores"]),
+            names("home", r["homes"]),
+            names("store", r["stores"]),
             escape("; ".join(_capability_text(k, v) for k, v in r["capabilities"].items())),
             other,
             ", ".join(r["hooks"]),
@@ -287,6 +330,8 @@ def plugins(
 
 def _capability_text(name: str, caps: dict[str, Any]) -> str:
     """`store:parquet: append, replace` / `home:sql: incremental, splits`."""
+    if "error" in caps:
+        return f"{name}: cannot load (see the warning)"
     if "modes" in caps:
         return f"{name}: {', '.join(caps['modes'])}"
     flags = [k for k in ("incremental", "splits") if caps.get(k)]
@@ -302,14 +347,13 @@ def preview(
     """Show the first rows of a flow's home, as a table."""
     from rich.table import Table
 
-    from hygge_core.report import Reporter
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
     plan = _plan(file, registry, [flow])
     resolved = plan.flows[flow]
     redact = _redactor(plan)
-    runner = Runner(plan, registry, Reporter(redact), RunOptions())
+    runner = Runner(plan, registry, None, RunOptions())
     home = resolved.home_cls(resolved.home_config, runner.context(resolved, "preview"))
     try:
         schema = home.schema()
@@ -334,11 +378,10 @@ def preview(
 
 
 def _store_for(plan: Plan, registry: Registry, name: str) -> Any:
-    from hygge_core.report import Reporter
     from hygge_core.runner import Runner, RunOptions
 
     resolved = plan.flows[name]
-    runner = Runner(plan, registry, Reporter(), RunOptions())
+    runner = Runner(plan, registry, None, RunOptions())
     return resolved.store_cls(resolved.store_config, runner.context(resolved, "state"))
 
 

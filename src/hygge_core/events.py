@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class FlowEvent:
-    """A flow started or finished. Counters are zero at start."""
+    """A flow started or finished. Counters are zero at start.
+
+    `cursor` and `after` describe the incremental window (`cursor > after`; `after` is None
+    on a first load, both None for a full read); `estimated_rows` is the sum of the planned
+    units' estimates (0 when the home gives none).
+    """
 
     flow: str
     run_id: str
@@ -18,17 +24,36 @@ class FlowEvent:
     rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    cursor: str | None = None
+    after: Any = None
+    estimated_rows: int = 0
 
 
 @dataclass(frozen=True)
 class BatchEvent:
-    """One batch staged by a store."""
+    """One batch staged by a store: `unit` is the work unit's id."""
 
     flow: str
     run_id: str
     unit: str
     rows: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class UnitEvent(BatchEvent):
+    """One work unit staged, its receipt back in the driver (on every executor): the same
+    fields as a batch's, counting the whole unit."""
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    """Something a flow's run did that the user should know: a recovery, a retry, resumed
+    units, a flow skipped after another failed (`--fail-fast`)."""
+
+    flow: str
+    run_id: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -39,3 +64,21 @@ class FlowFailedEvent:
     run_id: str
     error: str
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A `hygge run` ended: one result per selected flow, in the order of flows.yaml.
+
+    Each result has `name`, `status` ("ok", "failed", "skipped", or "planned" for
+    `--dry-run`), `rows`, `bytes`, `seconds`, `rows_per_second`, `units`, `error` and
+    `run_id`. `ok` is True when every flow succeeded (the exit code is 0).
+    """
+
+    results: tuple[Any, ...]
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Every flow succeeded."""
+        return all(r.status == "ok" for r in self.results)

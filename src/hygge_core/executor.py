@@ -28,6 +28,9 @@ class Executor(ABC):
     """
 
     reports_batches: ClassVar[bool] = True
+    # False when units run in other processes (Dask): hygge then refuses flows whose home
+    # or store declares `single_process`.
+    in_process: ClassVar[bool] = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = options or {}

@@ -47,6 +47,8 @@ class Home(ABC):
     config_model: ClassVar[type[HomeConfig]] = HomeConfig
     supports_incremental: ClassVar[bool] = False
     splits: ClassVar[bool] = False
+    # Only one process may open the source (an embedded database file): see Store.
+    single_process: ClassVar[bool] = False
     arrow_types: ClassVar[Collection[str] | None] = None
     transient: ClassVar[tuple[str, ...]] = ()
 

@@ -5,8 +5,11 @@ hygge attributes each registration to the plugin's distribution, so two distribu
 register the same type name are reported as a conflict naming both.
 
 Lifecycle hooks are observe-only: their return value is ignored and an exception raised in
-one is logged, never allowed to fail the flow. Metrics, notifications and lineage are
-plugins built on them.
+one implementation is logged as a warning naming its plugin; the other implementations
+still run and the flow is not affected. They are called in the driver (the `hygge run`
+process), whatever the executor. hygge's own reporters (progress bars, plain lines, JSON
+lines, the summary) are implementations of these hooks registered for the run, so
+metrics, notifications and lineage plugins see exactly what the user sees.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hygge_core.events import BatchEvent, FlowEvent, FlowFailedEvent
+    from hygge_core.events import (
+        BatchEvent,
+        FlowEvent,
+        FlowFailedEvent,
+        NoteEvent,
+        RunEvent,
+        UnitEvent,
+    )
 
 hookspec = pluggy.HookspecMarker("hygge")
 
@@ -77,14 +87,37 @@ def hygge_type_for_path(path: str, side: str) -> str | None:
 
 @hookspec
 def hygge_flow_started(event: FlowEvent) -> None:
-    """Observe: a flow's run has started (its plan is known)."""
+    """Observe: a flow's attempt has started (its plan is known).
+
+    Fires once per attempt: a transient fault retries the attempt, and this hook again.
+    """
 
 
 @hookspec
 def hygge_batch_staged(event: BatchEvent) -> None:
     """Observe: a record batch was handed to the store's staging writer.
 
-    Staged data is not visible to readers until the flow commits; see `hygge_flow_finished`.
+    Fires only under executors that stage in the driver process (`local`), on the thread
+    that stages the unit, possibly from several threads at once. Executors whose units run
+    elsewhere (`dask`) do not report batches: use `hygge_unit_staged`, which fires on every
+    executor. Staged data is not visible to readers until the flow commits.
+    """
+
+
+@hookspec
+def hygge_unit_staged(event: UnitEvent) -> None:
+    """Observe: a work unit was staged and its receipt reached the driver.
+
+    Fires on every executor (Dask included), once per unit the attempt staged, before the
+    commit; units adopted from an interrupted run were staged earlier and do not fire.
+    """
+
+
+@hookspec
+def hygge_flow_note(event: NoteEvent) -> None:
+    """Observe: something the user should know about a flow's run.
+
+    A recovery, a retry, resumed units, a skip after another flow failed (`--fail-fast`).
     """
 
 
@@ -96,3 +129,12 @@ def hygge_flow_finished(event: FlowEvent) -> None:
 @hookspec
 def hygge_flow_failed(event: FlowFailedEvent) -> None:
     """Observe: a flow failed; nothing it staged was published."""
+
+
+@hookspec
+def hygge_run_finished(event: RunEvent) -> None:
+    """Observe: the run ended; `event.results` holds one result per selected flow.
+
+    Fires once per run, after every flow ended, also for `--dry-run` (`event.dry_run`).
+    The run summary is printed by this hook.
+    """

@@ -8,7 +8,9 @@ hatch when a broken plugin stops start-up. `HYGGE_TRACE_PLUGINS=1` logs every ho
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import logging
 import os
 import traceback
@@ -43,27 +45,108 @@ KNOWN_TYPES = {
 }
 
 
+# The base class each kind of type must subclass: (module, class), imported on first check.
+BASES = {
+    "home": ("hygge_core.home", "Home"),
+    "store": ("hygge_core.store", "Store"),
+    "executor": ("hygge_core.executor", "Executor"),
+    "storage": ("hygge_core.storage", "Storage"),
+}
+
+DOCS_PAGE = {
+    "home": "docs/plugins/home.md",
+    "store": "docs/plugins/store.md",
+    "executor": "docs/plugins/hooks.md#hygge_register_executors",
+    "storage": "docs/plugins/hooks.md#hygge_register_storage",
+}
+
+
 T = TypeVar("T")
 
 
 class TypeTable(dict[str, Any], Generic[T]):
-    """Registered types by name; a value may be a `"module:Class"` string, imported on
-    first use. `T` is what a lookup returns (`type[Home]`, `type[Store]`, ...).
+    """Registered types of one kind by name; a value may be a `"module:Class"` string,
+    imported on first use. `T` is what a lookup returns (`type[Home]`, `type[Store]`, ...).
 
     A plugin whose classes pull in heavy libraries (SQLAlchemy, drivers) registers them by
-    path, so a run that never uses its types never pays for those imports.
+    path, so a run that never uses its types never pays for those imports. On first use a
+    class is also checked — importable, a subclass of the kind's base, no abstract method
+    left — so a broken type fails when a flow is resolved (`hygge validate`, the start of
+    `hygge run`) with a message naming its distribution, never as a traceback mid-run. A
+    name two distributions registered is kept as a conflict and fails the same way.
     """
 
+    def __init__(self, kind: str = "type") -> None:
+        super().__init__()
+        self.kind = kind
+        self.owner: dict[str, str] = {}  # name → "distribution version"
+        self.conflicts: dict[str, list[str]] = {}  # name → every "distribution version"
+        self._checked: set[str] = set()
+
     def __getitem__(self, name: str) -> T:
+        if name in self.conflicts:
+            raise PluginError(conflict_message(self.kind, name, self.conflicts[name]))
         value = super().__getitem__(name)
-        if isinstance(value, str):
-            module, _, attr = value.partition(":")
-            try:
-                value = getattr(importlib.import_module(module), attr)
-            except Exception as exc:
-                raise PluginError(f"cannot import {value} (registered as '{name}'): {exc}") from exc
+        if name not in self._checked:
+            if isinstance(value, str):
+                value = self._import(name, value)
+            self._check(name, value)
             super().__setitem__(name, value)
+            self._checked.add(name)
         return cast(T, value)
+
+    def _who(self, name: str, what: object) -> str:
+        shown = what if isinstance(what, str) else f"{what.__module__}:{type_name(what)}"
+        return (
+            f"plugin {self.owner.get(name, '?')} registers {self.kind} type '{name}' as '{shown}'"
+        )
+
+    def _import(self, name: str, path: str) -> type:
+        module_name, _, attr = path.partition(":")
+        dist = self.owner.get(name, "?").split(" ")[0]
+        hook = (
+            f"hygge_register_{self.kind}s" if self.kind != "storage" else "hygge_register_storage"
+        )
+        fix = (
+            f'fix the "module:Class" string in the {hook} hook of {dist}, or reinstall or '
+            f"upgrade {dist}; to run without it, leave {dist} out of HYGGE_LOAD_PLUGINS"
+        )
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            cause = _one_line(exc)
+            raise PluginError(
+                f"{self._who(name, path)}, which cannot be imported ({cause}); {fix}"
+            ) from None
+        if not attr or not hasattr(module, attr):
+            close = difflib.get_close_matches(
+                attr, [n for n in dir(module) if not n.startswith("_")], n=1
+            )
+            guess = f" (did you mean '{module_name}:{close[0]}'?)" if close else ""
+            raise PluginError(
+                f"{self._who(name, path)}, but module {module_name} has no "
+                f"{'class ' + repr(attr) if attr else 'class named after the colon'}{guess}; {fix}"
+            )
+        return cast(type, getattr(module, attr))
+
+    def _check(self, name: str, cls: object) -> None:
+        if self.kind not in BASES:
+            return
+        module, base_name = BASES[self.kind]
+        base = getattr(importlib.import_module(module), base_name)
+        dist = self.owner.get(name, "?").split(" ")[0]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PluginError(
+                f"{self._who(name, cls)}, which is not a subclass of hygge_core.{base_name}; "
+                f"make it one in {dist} (see {DOCS_PAGE[self.kind]}), or uninstall {dist}"
+            )
+        if inspect.isabstract(cls):
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+            raise PluginError(
+                f"{self._who(name, cls)}, which does not implement the abstract methods "
+                f"{missing} of hygge_core.{base_name}; implement them in {dist} (see "
+                f"{DOCS_PAGE[self.kind]}), or uninstall {dist}"
+            )
 
     def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default  # noqa: SIM401 - resolves lazily
@@ -106,13 +189,22 @@ class Registry:
     """All types the loaded plugins registered, with the distribution behind each."""
 
     pm: pluggy.PluginManager
-    homes: TypeTable[type[Home]] = field(default_factory=TypeTable)
-    stores: TypeTable[type[Store]] = field(default_factory=TypeTable)
-    executors: TypeTable[type[Executor]] = field(default_factory=TypeTable)
-    storages: TypeTable[type[Storage]] = field(default_factory=TypeTable)
+    homes: TypeTable[type[Home]] = field(default_factory=lambda: TypeTable("home"))
+    stores: TypeTable[type[Store]] = field(default_factory=lambda: TypeTable("store"))
+    executors: TypeTable[type[Executor]] = field(default_factory=lambda: TypeTable("executor"))
+    storages: TypeTable[type[Storage]] = field(default_factory=lambda: TypeTable("storage"))
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
+
+    def conflicts(self) -> list[tuple[str, str, list[str]]]:
+        """(kind, type name, ["distribution version", ...]) of every type registered by more
+        than one distribution; such a type is unusable until one of them goes."""
+        return [
+            (table.kind, name, dists)
+            for table in (self.homes, self.stores, self.executors, self.storages)
+            for name, dists in sorted(table.conflicts.items())
+        ]
 
     def missing_type_hint(self, kind: str, name: str) -> str:
         """Why type `name` is unknown and what to do, for error messages."""
@@ -123,6 +215,28 @@ class Registry:
         for b in self.broken:
             hints.append(f"{b.dist} is installed but failed to load ({b.cause})")
         return "; ".join(hints)
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call lifecycle hook `hook` on every plugin that implements it, each on its own.
+
+        Observers must never break a flow nor silence each other: an exception in one
+        implementation is logged as a warning naming its plugin, and the others still run
+        (a plain pluggy call would stop at the first exception).
+        """
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        tracing = os.environ.get("HYGGE_TRACE_PLUGINS") == "1"
+        if tracing:
+            log.info("hook %s → %s", hook, [i.plugin_name for i in impls])
+        # pluggy's own order: the last registered (or `tryfirst`) implementation first.
+        for impl in reversed(impls):
+            if impl.hookwrapper or impl.wrapper:
+                continue  # a wrapper would wrap the other observers, which stay isolated
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as exc:
+                log.warning("the %s hook of %s failed: %s", hook, impl.plugin_name, exc)
+        if tracing:
+            log.info("hook %s done", hook)
 
 
 def _selected(dist: str) -> bool:
@@ -225,7 +339,10 @@ def load_registry() -> Registry:
                 _register(reg, "storage", reg.storages, protocol, cls, _d)
 
         _call_register(reg, impl, register_storage, dist)
-    for (kind, name), dist in reg.owners.items():
+    claims = [(kind, name, dist) for (kind, name), dist in reg.owners.items()]
+    # Every distribution of a conflict lists the type, so `hygge plugins` shows both sides.
+    claims += [(k, n, d.split(" ")[0]) for k, n, dists in reg.conflicts() for d in dists[1:]]
+    for kind, name, dist in claims:
         info = reg.plugins[dist]
         listing = {"home": info.homes, "store": info.stores, "executor": info.executors}
         listing.get(kind, info.storages).append(name)
@@ -246,11 +363,64 @@ def _call_register(reg: Registry, impl: Any, register: Any, dist: str) -> None:
 def _register(
     reg: Registry, kind: str, table: TypeTable[Any], name: str, cls: type | str, dist: str
 ) -> None:
+    info = reg.plugins.get(dist)
+    who = f"{dist} {info.version if info else '?'}"
     previous = reg.owners.get((kind, name))
     if previous is not None and previous != dist:
-        raise PluginError(
-            f"{kind} type '{name}' is registered by both {previous} and {dist}; "
-            f"uninstall one, or limit plugins with HYGGE_LOAD_PLUGINS"
-        )
+        # Kept as a conflict, not raised: every other type, and `hygge plugins`, still work.
+        first = table.owner[name]
+        table.conflicts.setdefault(name, [first])
+        if who not in table.conflicts[name]:
+            table.conflicts[name].append(who)
+        return
     table[name] = cls
+    table.owner[name] = who
     reg.owners[(kind, name)] = dist
+
+
+def type_name(obj: object) -> str:
+    """A class's qualified name (`Outer.Inner`), else the repr of what was registered."""
+    return getattr(obj, "__qualname__", repr(obj))
+
+
+def conflict_message(kind: str, name: str, dists: list[str]) -> str:
+    """One paragraph: which distributions claim the type, and how to choose."""
+    names = [d.split(" ")[0] for d in dists]
+    keep = ",".join(n for n in names[1:] if n != CORE_DIST) or names[-1]
+    return (
+        f"{kind} type '{name}' is registered by both {' and '.join(dists)}; hygge will not "
+        f"guess which one to use: uninstall one of them, or choose with HYGGE_LOAD_PLUGINS "
+        f"(a comma list of the distributions to load, e.g. HYGGE_LOAD_PLUGINS={keep} plus "
+        f"the others your flows need)"
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    """`ModuleNotFoundError: No module named 'x'`, the first line only."""
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def misplaced_entry_points() -> list[str]:
+    """Messages for distributions that declare entry points in a group close to `hygge`
+    (`hyge`, `hygge.plugins`, `hygge_plugins`...): hygge never reads those, so the plugin
+    is silently absent. Scans every entry point, so only `hygge plugins` asks."""
+    found = []
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            group = ep.group.lower()
+            near = group.startswith(GROUP) or (
+                difflib.SequenceMatcher(None, group, GROUP).ratio() >= 0.8
+            )
+            if ep.group == GROUP or not near:
+                continue
+            text = (
+                f"distribution {dist.name} {dist.version} declares entry point "
+                f"'{ep.name} = {ep.value}' in group '{ep.group}', which hygge does not read: "
+                f"hygge loads plugins only from the group '{GROUP}' "
+                f"([project.entry-points.{GROUP}] in pyproject.toml); rename the group and "
+                f"reinstall {dist.name}"
+            )
+            if text not in found:
+                found.append(text)
+    return found

@@ -1,5 +1,8 @@
 """What a run shows: progress per flow, notes, and a summary; for people or machines.
 
+The reporters are lifecycle hook implementations, registered on the run's plugin manager
+like any plugin (as pytest's terminal reporter is): the runner has one channel for what
+happened, and a metrics or notification plugin sees the same events as the user does.
 Every line passes through the run's `Redactor`, so no reporter can print a secret.
 """
 
@@ -15,12 +18,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hygge_core import hookimpl
 from hygge_core.secrets import Redactor
-from hygge_core.units import Window, WorkUnit
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from hygge_core.events import (
+        BatchEvent,
+        FlowEvent,
+        FlowFailedEvent,
+        NoteEvent,
+        RunEvent,
+        UnitEvent,
+    )
     from hygge_core.runner import FlowResult
 
 
@@ -34,7 +45,8 @@ def human_bytes(n: float) -> str:
 
 
 class Reporter:
-    """Plain lines on stderr: one when a flow starts, notes, and one when it ends."""
+    """Plain lines on stderr: one when a flow starts, notes, and one when it ends; the
+    summary table on stdout when the run ends."""
 
     def __init__(self, redact: Redactor | None = None, stream: IO[str] | None = None) -> None:
         self.redact = redact or Redactor()
@@ -46,28 +58,32 @@ class Reporter:
         with self.lock:
             print(self.redact(text), file=self.stream, flush=True)
 
-    def note(self, flow: str, text: str) -> None:
+    @hookimpl
+    def hygge_flow_note(self, event: NoteEvent) -> None:
         """Something the run did that the user should know (e.g. a recovery)."""
-        self.emit(f"[{flow}] {text}")
+        self.emit(f"[{event.flow}] {event.message}")
 
-    def flow_started(self, flow: str, units: list[WorkUnit], window: Window | None) -> None:
+    @hookimpl
+    def hygge_flow_started(self, event: FlowEvent) -> None:
         """A flow planned its units and starts moving them."""
-        extra = (
-            f", {window.cursor} > {window.after!r}" if window and window.after is not None else ""
-        )
-        self.emit(f"[{flow}] started: {len(units)} work unit(s){extra}")
+        extra = f", {event.cursor} > {event.after!r}" if event.after is not None else ""
+        self.emit(f"[{event.flow}] started: {event.units} work unit(s){extra}")
 
-    def progress(self, flow: str, rows: int, nbytes: int) -> None:
-        """A batch was staged (plain output stays quiet until the flow ends)."""
+    @hookimpl
+    def hygge_flow_finished(self, event: FlowEvent) -> None:
+        """A flow committed."""
+        self.emit(f"[{event.flow}] committed {event.rows:,} rows in {event.seconds:.2f}s")
 
-    def flow_finished(self, result: FlowResult) -> None:
-        """A flow ended, well or not."""
-        if result.status == "ok":
-            self.emit(f"[{result.name}] committed {result.rows:,} rows in {result.seconds:.2f}s")
-        elif result.status == "failed":
-            self.emit(f"[{result.name}] FAILED: {result.error}")
-        elif result.status == "skipped":
-            self.emit(f"[{result.name}] {result.error}")
+    @hookimpl
+    def hygge_flow_failed(self, event: FlowFailedEvent) -> None:
+        """A flow failed."""
+        self.emit(f"[{event.flow}] FAILED: {event.error}")
+
+    @hookimpl
+    def hygge_run_finished(self, event: RunEvent) -> None:
+        """The run ended: the summary (`--dry-run` prints its plan instead)."""
+        if not event.dry_run:
+            self.summary(list(event.results))
 
     def summary(self, results: list[FlowResult], console: Console | None = None) -> None:
         """The closing table: flow, status, rows, seconds, rows/s."""
@@ -108,24 +124,36 @@ class JsonReporter(Reporter):
         record = {"ts": time.time(), "event": event, **fields}
         self.emit(json.dumps(record, default=str))
 
-    def note(self, flow: str, text: str) -> None:
-        self.emit_json("note", flow=flow, message=text)
+    @hookimpl
+    def hygge_flow_note(self, event: NoteEvent) -> None:
+        self.emit_json("note", flow=event.flow, message=event.message)
 
-    def flow_started(self, flow: str, units: list[WorkUnit], window: Window | None) -> None:
-        self.emit_json(
-            "flow_started", flow=flow, units=len(units), after=window.after if window else None
-        )
+    @hookimpl
+    def hygge_flow_started(self, event: FlowEvent) -> None:
+        self.emit_json("flow_started", flow=event.flow, units=event.units, after=event.after)
 
-    def flow_finished(self, result: FlowResult) -> None:
+    @hookimpl
+    def hygge_flow_finished(self, event: FlowEvent) -> None:
         self.emit_json(
             "flow_finished",
-            flow=result.name,
-            status=result.status,
-            rows=result.rows,
-            bytes=result.bytes,
-            seconds=round(result.seconds, 3),
-            error=result.error,
-            run_id=result.run_id,
+            flow=event.flow,
+            status="ok",
+            rows=event.rows,
+            bytes=event.bytes,
+            seconds=round(event.seconds, 3),
+            error=None,
+            run_id=event.run_id,
+        )
+
+    @hookimpl
+    def hygge_flow_failed(self, event: FlowFailedEvent) -> None:
+        self.emit_json(
+            "flow_finished",
+            flow=event.flow,
+            status="failed",
+            seconds=round(event.seconds, 3),
+            error=event.error,
+            run_id=event.run_id,
         )
 
     def summary(self, results: list[FlowResult], console: Console | None = None) -> None:
@@ -169,37 +197,70 @@ class LiveReporter(Reporter):
         )
         self.tasks: dict[str, TaskID] = {}
         self.started: dict[str, float] = {}
+        # Rows counted per (flow, unit) from batches, so that a unit's receipt adds only
+        # what its batches did not (executors that report no batches, like Dask).
+        self.counted: dict[tuple[str, str], int] = {}
         self.bars.start()
 
     def emit(self, text: str) -> None:
         self.bars.console.print(self.redact(text), markup=False, highlight=False)
 
-    def flow_started(self, flow: str, units: list[WorkUnit], window: Window | None) -> None:
+    @hookimpl
+    def hygge_flow_started(self, event: FlowEvent) -> None:
         with self.lock:
-            total = sum(u.estimated_rows or 0 for u in units) or None
-            if flow not in self.tasks:
-                self.tasks[flow] = self.bars.add_task("", total=total, flow=flow, rate="")
-            self.started[flow] = time.monotonic()
+            total = event.estimated_rows or None
+            task = self.tasks.get(event.flow)
+            if task is None:
+                self.tasks[event.flow] = self.bars.add_task(
+                    "", total=total, flow=event.flow, rate=""
+                )
+            else:  # a retried attempt starts over
+                self.bars.reset(task, total=total)
+            self.counted = {k: v for k, v in self.counted.items() if k[0] != event.flow}
+            self.started[event.flow] = time.monotonic()
 
-    def progress(self, flow: str, rows: int, nbytes: int) -> None:
+    def _advance(self, flow: str, unit: str, rows: int) -> None:
+        task = self.tasks.get(flow)
+        if task is None or rows <= 0:
+            return
+        self.counted[(flow, unit)] = self.counted.get((flow, unit), 0) + rows
+        self.bars.advance(task, rows)
+        done = self.bars.tasks[task].completed if task < len(self.bars.tasks) else 0
+        rate = done / max(time.monotonic() - self.started[flow], 1e-6)
+        self.bars.update(task, rate=f"{rate:,.0f} rows/s")
+
+    @hookimpl
+    def hygge_batch_staged(self, event: BatchEvent) -> None:
+        with self.lock:
+            self._advance(event.flow, event.unit, event.rows)
+
+    @hookimpl
+    def hygge_unit_staged(self, event: UnitEvent) -> None:
+        with self.lock:
+            seen = self.counted.get((event.flow, event.unit), 0)
+            self._advance(event.flow, event.unit, event.rows - seen)
+
+    @hookimpl
+    def hygge_flow_finished(self, event: FlowEvent) -> None:
+        self._settle(event.flow, event.rows, "ok")
+
+    @hookimpl
+    def hygge_flow_failed(self, event: FlowFailedEvent) -> None:
+        self._settle(event.flow, None, "failed")
+        super().hygge_flow_failed(event)
+
+    def _settle(self, flow: str, rows: int | None, status: str) -> None:
         with self.lock:
             task = self.tasks.get(flow)
-            if task is None:
-                return
-            self.bars.advance(task, rows)
-            done = self.bars.tasks[task].completed if task < len(self.bars.tasks) else 0
-            rate = done / max(time.monotonic() - self.started[flow], 1e-6)
-            self.bars.update(task, rate=f"{rate:,.0f} rows/s")
-
-    def flow_finished(self, result: FlowResult) -> None:
-        with self.lock:
-            task = self.tasks.get(result.name)
             if task is not None:
-                self.bars.update(
-                    task, total=max(result.rows, 1), completed=result.rows, rate=result.status
-                )
-        if result.status != "ok":
-            super().flow_finished(result)
+                if rows is None:
+                    rows = int(self.bars.tasks[task].completed)
+                self.bars.update(task, total=max(rows, 1), completed=rows, rate=status)
+
+    @hookimpl
+    def hygge_run_finished(self, event: RunEvent) -> None:
+        self.close()  # the table prints below the bars, not through them
+        super().hygge_run_finished(event)
 
     def close(self) -> None:
         self.bars.stop()

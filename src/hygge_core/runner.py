@@ -25,13 +25,19 @@ from hygge_core import faults
 from hygge_core.config.resolve import Plan, ResolvedFlow
 from hygge_core.context import FlowContext
 from hygge_core.errors import HyggeError, PermanentError
-from hygge_core.events import BatchEvent, FlowEvent, FlowFailedEvent
+from hygge_core.events import (
+    BatchEvent,
+    FlowEvent,
+    FlowFailedEvent,
+    NoteEvent,
+    RunEvent,
+    UnitEvent,
+)
 from hygge_core.executor import Executor
 from hygge_core.home import Home
 from hygge_core.incremental import advance, coerce_bound, window_for
 from hygge_core.pipeline import Cancelled, UnitResult, fingerprint
-from hygge_core.plugins import Registry
-from hygge_core.report import Reporter
+from hygge_core.plugins import CORE_DIST, Registry
 from hygge_core.retry import PERMANENT_ERRNOS, retrying
 from hygge_core.state import FlowState, RunRecord, now_iso
 from hygge_core.storage import StorageResolver
@@ -84,10 +90,12 @@ class RunOptions:
 
 
 class Runner:
-    """Runs the selected flows of a plan and reports through a `Reporter`."""
+    """Runs the selected flows of a plan; what happens goes out through the lifecycle hooks
+    only (one channel). `reporter`, when given, is a plugin object (hygge's reporters are)
+    registered on the run's plugin manager for the duration of `run()`."""
 
     def __init__(
-        self, plan: Plan, registry: Registry, reporter: Reporter, options: RunOptions
+        self, plan: Plan, registry: Registry, reporter: object | None, options: RunOptions
     ) -> None:
         self.plan = plan
         self.registry = registry
@@ -112,14 +120,24 @@ class Runner:
 
     def run(self) -> list[FlowResult]:
         """Run every flow; one flow failing does not stop the others unless fail-fast."""
-        executor = self.make_executor()
+        pm = self.registry.pm
+        if self.reporter is not None:
+            pm.register(self.reporter, name=f"{CORE_DIST}:reporter")
         try:
-            flows = list(self.plan.flows.values())
-            workers = max(1, min(self.options.concurrency, len(flows)))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygge-flow") as p:
-                results = list(p.map(lambda f: self.run_flow(f, executor), flows))
+            executor = self.make_executor()
+            try:
+                flows = list(self.plan.flows.values())
+                workers = max(1, min(self.options.concurrency, len(flows)))
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygge-flow") as p:
+                    results = list(p.map(lambda f: self.run_flow(f, executor), flows))
+            finally:
+                executor.close()
+            self._hook(
+                "hygge_run_finished", event=RunEvent(tuple(results), dry_run=self.options.dry_run)
+            )
         finally:
-            executor.close()
+            if self.reporter is not None:
+                pm.unregister(self.reporter)
         return results
 
     def context(self, flow: ResolvedFlow, run_id: str) -> FlowContext:
@@ -137,26 +155,32 @@ class Runner:
         started = time.monotonic()
         run_id = new_run_id()
         if self.stop.is_set():
-            return FlowResult(
+            skipped = FlowResult(
                 flow.name,
                 "skipped",
                 run_id=run_id,
                 error="skipped: an earlier flow failed (--fail-fast)",
             )
+            self._note(flow.name, run_id, skipped.error or "")
+            return skipped
         ctx = self.context(flow, run_id)
         home: Home = flow.home_cls(flow.home_config, ctx)
         store: Store = flow.store_cls(flow.store_config, ctx)
         result = FlowResult(flow.name, "ok", run_id=run_id)
+        finished: FlowEvent | None = None
         try:
+            _refuse_single_process(
+                flow, home, store, executor, self.options.executor or self.plan.executor.type
+            )
             if self.options.dry_run:
                 return self._dry_run(flow, home, store, result)
             for attempt in retrying(
-                flow.spec.retry, lambda line: self.reporter.note(flow.name, line)
+                flow.spec.retry, lambda line: self._note(flow.name, run_id, line)
             ):
                 # The lock is taken per attempt: taking it can meet the same transient
                 # faults (a database briefly unreachable) as the rest of the attempt.
                 with attempt, store.lock():
-                    self._attempt(flow, home, store, executor, result, started)
+                    finished = self._attempt(flow, home, store, executor, result, started)
         except Exception as exc:
             result.status = "failed"
             result.error = describe_error(exc)
@@ -175,7 +199,13 @@ class Runner:
             home.close()
             store.close()
         result.seconds = time.monotonic() - started
-        self.reporter.flow_finished(result)
+        if result.status == "ok" and finished is not None:
+            self._hook(
+                "hygge_flow_finished",
+                event=dataclasses.replace(
+                    finished, rows=result.rows, bytes=result.bytes, seconds=result.seconds
+                ),
+            )
         return result
 
     def _attempt(
@@ -186,10 +216,12 @@ class Runner:
         executor: Executor,
         result: FlowResult,
         started: float,
-    ) -> None:
+    ) -> FlowEvent:
+        """One attempt: recover, plan, stage, commit. Returns the flow's started event."""
+        run_id = result.run_id or ""
         result.recovered = store.recover()
         for line in result.recovered:
-            self.reporter.note(flow.name, line)
+            self._note(flow.name, run_id, line)
         state = store.read_state()
         window = window_for(flow.home_config.incremental, state)
         schema = home.schema()
@@ -206,14 +238,16 @@ class Runner:
         result.rows = result.bytes = 0
         event = FlowEvent(
             flow.name,
-            result.run_id or "",
+            run_id,
             home.describe(),
             store.describe(),
             flow.store_config.mode,
             units=len(units),
+            cursor=window.cursor if window else None,
+            after=window.after if window else None,
+            estimated_rows=sum(u.estimated_rows or 0 for u in units),
         )
         self._hook("hygge_flow_started", event=event)
-        self.reporter.flow_started(flow.name, units, window)
         lock = threading.Lock()
 
         def on_batch(unit: WorkUnit, batch: pa.RecordBatch) -> None:
@@ -222,30 +256,29 @@ class Runner:
             with lock:
                 result.rows += batch.num_rows
                 result.bytes += batch.nbytes
-            self.reporter.progress(flow.name, batch.num_rows, batch.nbytes)
             self._hook(
                 "hygge_batch_staged",
-                event=BatchEvent(
-                    flow.name, result.run_id or "", unit.id, batch.num_rows, batch.nbytes
-                ),
+                event=BatchEvent(flow.name, run_id, unit.id, batch.num_rows, batch.nbytes),
             )
 
         def on_unit(unit: WorkUnit, done: UnitResult) -> None:
             # Executors that run units in other processes (Dask) cannot report batches:
-            # progress, and the --fail-fast stop, come per unit instead.
+            # their running totals, and the --fail-fast stop, come per unit instead.
             if self.stop.is_set():
                 raise Cancelled("cancelled: another flow failed (--fail-fast)")
-            if executor.reports_batches:
-                return
-            with lock:
-                result.rows += done.rows
-                result.bytes += done.bytes
-            self.reporter.progress(flow.name, done.rows, done.bytes)
+            if not executor.reports_batches:
+                with lock:
+                    result.rows += done.rows
+                    result.bytes += done.bytes
+            self._hook(
+                "hygge_unit_staged",
+                event=UnitEvent(flow.name, run_id, unit.id, done.rows, done.bytes),
+            )
 
         staged: list[UnitResult] = []
         try:
             cursor = window.cursor if window else None
-            adopted = self._adopt(flow.name, store, units)
+            adopted = self._adopt(flow.name, run_id, store, units)
             todo = [u for u in units if u.seq not in adopted]
             fresh = executor.run_units(
                 home,
@@ -266,7 +299,7 @@ class Runner:
                 advance(state, cursor, [r.cursor_max for r in staged]) if cursor else old.cursor
             )
             record = RunRecord(
-                run_id=result.run_id or "",
+                run_id=run_id,
                 started_at=_iso_ago(started),
                 finished_at=now_iso(),
                 mode=flow.store_config.mode,
@@ -284,14 +317,11 @@ class Runner:
             except Exception as cleanup:  # keep the original error; recover() retries later
                 log.warning("flow %s: cleaning staging failed: %s", flow.name, cleanup)
             raise
-        self._hook(
-            "hygge_flow_finished",
-            event=dataclasses.replace(
-                event, rows=result.rows, bytes=result.bytes, seconds=time.monotonic() - started
-            ),
-        )
+        return event
 
-    def _adopt(self, flow: str, store: Store, units: list[WorkUnit]) -> dict[int, UnitResult]:
+    def _adopt(
+        self, flow: str, run_id: str, store: Store, units: list[WorkUnit]
+    ) -> dict[int, UnitResult]:
         """Units that a crashed run already staged, matched by fingerprint, by plan seq."""
         if not store.supports_resume:
             return {}
@@ -301,8 +331,9 @@ class Runner:
         }
         if adopted:
             rows = sum(r.rows for r in adopted.values())
-            self.reporter.note(
+            self._note(
                 flow,
+                run_id,
                 f"resumed {len(adopted)} of {len(units)} work unit(s) ({rows:,} rows) "
                 "staged by an interrupted run",
             )
@@ -324,10 +355,27 @@ class Runner:
         return result
 
     def _hook(self, name: str, **kwargs: Any) -> None:
-        try:
-            getattr(self.registry.pm.hook, name)(**kwargs)
-        except Exception as exc:  # observers must never break a flow
-            log.warning("a %s hook failed: %s", name, exc)
+        self.registry.notify(name, **kwargs)
+
+    def _note(self, flow: str, run_id: str, message: str) -> None:
+        self._hook("hygge_flow_note", event=NoteEvent(flow, run_id, message))
+
+
+def _refuse_single_process(
+    flow: ResolvedFlow, home: Home, store: Store, executor: Executor, name: str
+) -> None:
+    """A home or store only one process may open cannot have its units on other processes."""
+    if executor.in_process:
+        return
+    for side, obj in (("home", home), ("store", store)):
+        if obj.single_process:
+            raise PermanentError(
+                f"{side} {obj.describe()} can only be opened by one process (its type "
+                f"'{getattr(flow, side + '_config').type}' declares single_process), so it "
+                f"cannot run on executor '{name}', whose units run in other processes "
+                f"({executor.describe()}); run this flow with --executor local (or executor: "
+                f"{{type: local}} in flows.yaml)"
+            )
 
 
 def _iso_ago(monotonic_start: float) -> str:

@@ -63,6 +63,11 @@ class Store(ABC):
     modes: ClassVar[frozenset[str]] = frozenset({"append", "replace"})
     transient: ClassVar[tuple[str, ...]] = ()
     supports_resume: ClassVar[bool] = False
+    # True when only one process may open the target at a time (an embedded database file
+    # such as DuckDB's): hygge refuses to run the flow on an executor whose units run in
+    # other processes (Dask) instead of letting workers fight over the file. A property
+    # may decide per instance (a SQL store on a SQLite URL, say).
+    single_process: ClassVar[bool] = False
     arrow_types: ClassVar[Collection[str] | None] = None
     fault_points: ClassVar[tuple[str, ...]] = ()
     """The steps of `commit` this store marks with `hygge_core.faults.fault_point`, in

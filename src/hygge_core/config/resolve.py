@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from hygge_core.config.loader import Document, Path
 from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
-from hygge_core.errors import ConfigError, Problem
+from hygge_core.errors import ConfigError, PluginError, Problem
 from hygge_core.home import HomeConfig
 from hygge_core.plugins import Registry
 from hygge_core.store import StoreConfig
@@ -246,6 +246,11 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         )
         c.add(("executor", "type"), f"unknown executor '{spec.executor.type}'", hint=hint)
         raise ConfigError(c.problems)
+    try:
+        registry.executors[spec.executor.type]
+    except PluginError as exc:
+        c.add(("executor", "type"), str(exc))
+        raise ConfigError(c.problems) from None
     return Plan(
         file=doc.file, flows=flows, connections=spec.connections, executor=spec.executor, doc=doc
     )
@@ -394,7 +399,11 @@ def _resolve_side(
             hint=f"add type: one of {', '.join(sorted(table)) or '(none installed)'}",
         )
         return None
-    cls = table.get(type_name)
+    try:
+        cls = table.get(type_name)
+    except PluginError as exc:  # installed, but its class is broken or claimed twice
+        c.add((*path, "type"), str(exc), flow=flow, side=side, fld="type")
+        return None
     if cls is None:
         known = sorted(table)
         guess = _close(str(type_name), known)

@@ -30,6 +30,7 @@ from hygge_core.testing.capabilities import KIT_TYPES, declared_capabilities
 if TYPE_CHECKING:
     from hygge_core.testing.contracts import HomeContract, SimulatedCrash, StoreContract
     from hygge_core.testing.data import sample_table, table_checksum, tables_equal
+    from hygge_core.testing.events import EventRecorder
     from hygge_core.testing.harness import FlowHarness
     from hygge_core.testing.imports import ImportProbe, hygge_imports
     from hygge_core.testing.measure import MeasuredRun, run_hygge_measured
@@ -38,6 +39,7 @@ _LAZY = {
     "HomeContract": "hygge_core.testing.contracts",
     "StoreContract": "hygge_core.testing.contracts",
     "SimulatedCrash": "hygge_core.testing.contracts",
+    "EventRecorder": "hygge_core.testing.events",
     "FlowHarness": "hygge_core.testing.harness",
     "ImportProbe": "hygge_core.testing.imports",
     "hygge_imports": "hygge_core.testing.imports",
@@ -54,6 +56,7 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "KIT_TYPES",
+    "EventRecorder",
     "FlowHarness",
     "HomeContract",
     "ImportProbe",

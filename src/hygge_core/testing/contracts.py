@@ -591,6 +591,9 @@ class HomeContract(_Base[Home]):
     """Checks a Home plugin. Provide `home_config(table, tmp_path)`."""
 
     side = "home"
+    splits: ClassVar[bool | None] = None
+    """Narrow the home's `splits` for this test class (False: one configuration that plans
+    a single unit, such as one small file); None uses what the home class declares."""
 
     def home_config(self, table: pa.Table, tmp_path: pathlib.Path) -> dict[str, Any]:
         """Put `table` where the home reads and return its config: override."""
@@ -662,8 +665,13 @@ class HomeContract(_Base[Home]):
 
     def test_splits_into_units(self, tmp_path: pathlib.Path) -> None:
         config = self.home_config(self.sample(tmp_path), tmp_path)
-        if not getattr(self.plugin_class(config["type"]), "splits", False):
-            pytest.skip("home does not declare splits = True")
+        declared = getattr(self.plugin_class(config["type"]), "splits", False)
+        if not (declared if self.splits is None else self.splits):
+            pytest.skip(
+                "the test class sets splits = False"
+                if declared
+                else "home does not declare splits = True"
+            )
         units = self.make_home(config).plan(None)
         assert len(units) > 1, f"home declares splits but planned {len(units)} unit(s)"
 

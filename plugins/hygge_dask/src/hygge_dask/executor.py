@@ -78,6 +78,7 @@ class DaskExecutor(Executor):
     """
 
     reports_batches = False
+    in_process = False
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import posixpath
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from hygge_core import PermanentError
+from hygge_core.partfiles import FileStats, PartitionedWriter
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # how Delta and Hive name a NULL partition
 
@@ -52,59 +50,13 @@ def check_partition_column(name: str, t: pa.DataType) -> None:
         )
 
 
-@dataclass
-class _Stats:
-    """Running per-file statistics in Delta's `stats` JSON shape."""
-
-    rows: int = 0
-    nulls: dict[str, int] = field(default_factory=dict)
-    low: dict[str, Any] = field(default_factory=dict)
-    high: dict[str, Any] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)  # columns whose min/max cannot be told
-
-    def add(self, table: pa.Table) -> None:
-        self.rows += table.num_rows
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            t = column.type
-            if pa.types.is_nested(t):
-                continue
-            self.nulls[name] = self.nulls.get(name, 0) + column.null_count
-            if name in self.unknown or not _bounded(t):
-                continue
-            if pa.types.is_floating(t) and pc.any(pc.is_nan(column)).as_py():
-                self.unknown.add(name)  # NaN orders above every number: no honest max
-                continue
-            bounds = pc.min_max(column)
-            low, high = bounds["min"].as_py(), bounds["max"].as_py()
-            if low is None:
-                continue
-            if name not in self.low or low < self.low[name]:
-                self.low[name] = low
-            if name not in self.high or high > self.high[name]:
-                self.high[name] = high
-
-    def json(self, schema: pa.Schema) -> str:
-        low = {n: _stat(v, schema.field(n).type, "min") for n, v in self.low.items()}
-        high = {n: _stat(v, schema.field(n).type, "max") for n, v in self.high.items()}
-        return json.dumps(
-            {
-                "numRecords": self.rows,
-                "minValues": {n: v for n, v in low.items() if n not in self.unknown},
-                "maxValues": {n: v for n, v in high.items() if n not in self.unknown},
-                "nullCount": self.nulls,
-            },
-            separators=(",", ":"),
-        )
-
-
-def _bounded(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_date(t)
-        or pa.types.is_timestamp(t)
-        or pa.types.is_string(t)
-        or pa.types.is_large_string(t)
+def stats_json(stats: FileStats, schema: pa.Schema) -> str:
+    """A file's statistics as the Delta log's `stats` JSON."""
+    low = {n: _stat(v, schema.field(n).type, "min") for n, v in stats.low.items()}
+    high = {n: _stat(v, schema.field(n).type, "max") for n, v in stats.high.items()}
+    return json.dumps(
+        {"numRecords": stats.rows, "minValues": low, "maxValues": high, "nullCount": stats.nulls},
+        separators=(",", ":"),
     )
 
 
@@ -127,7 +79,7 @@ def _stat(value: Any, t: pa.DataType, side: str) -> Any:
 class DataFile:
     """One written data file, as the commit will add it to the log."""
 
-    path: str  # relative to the table root, '/'-separated
+    path: str  # relative to the table root, '/'-separated, not escaped
     size: int
     partition_values: dict[str, str | None]
     rows: int
@@ -143,22 +95,9 @@ class DataFile:
         }
 
 
-class _OpenFile:
-    def __init__(self, path: str, writer: pq.ParquetWriter, values: dict[str, str | None]):
-        self.path = path
-        self.writer = writer
-        self.values = values
-        self.stats = _Stats()
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
-
-
 class DataFileWriter:
-    """Writes one unit's rows into data files under `root`, one open file per partition.
-
-    `prefix` makes every name unique to the run, unit and attempt. Rows are gathered per
-    partition into row groups of `row_group_rows`, and a file is closed at `file_rows`.
-    """
+    """Writes one unit's rows into Delta data files under `root`: `col=value/` folders for
+    the partition columns, which (as Delta wants) are left out of the files themselves."""
 
     def __init__(
         self,
@@ -172,94 +111,50 @@ class DataFileWriter:
         row_group_rows: int,
         file_rows: int,
     ) -> None:
-        self.afs = afs
-        self.root = root
-        self.prefix = prefix
         self.partition_by = partition_by
+        self.types = {n: schema.field(n).type for n in partition_by}
         self.file_schema = pa.schema([f for f in schema if f.name not in partition_by])
-        self.partition_types = {n: schema.field(n).type for n in partition_by}
-        self.compression = compression
-        self.row_group_rows = row_group_rows
-        self.file_rows = file_rows
-        self.open: dict[tuple[str | None, ...], _OpenFile] = {}
-        self.done: list[DataFile] = []
-        self.count = 0
+        self.writer = PartitionedWriter(
+            afs,
+            root,
+            prefix,
+            self.file_schema,
+            folder=self._folder,
+            row_group_rows=row_group_rows,
+            file_rows=file_rows,
+            writer_options={"compression": compression},
+        )
+
+    def _folder(self, key: tuple[Any, ...]) -> str:
+        return "/".join(
+            f"{_escape(n)}={NULL_PARTITION if v is None else _escape(self._text(n, v) or '')}"
+            for n, v in zip(self.partition_by, key, strict=True)
+        )
+
+    def _text(self, name: str, value: Any) -> str | None:
+        return partition_text(value, self.types[name])
 
     def write(self, batch: pa.RecordBatch) -> None:
         table = pa.Table.from_batches([batch])
-        if not self.partition_by:
-            self._add((), table.select(self.file_schema.names))
-            return
-        keys = table.select(self.partition_by)
-        combos = keys.group_by(self.partition_by, use_threads=False).aggregate([])
-        for combo in combos.to_pylist():
-            mask = None
-            for name in self.partition_by:
-                value = combo[name]
-                test = (
-                    pc.is_null(table[name])
-                    if value is None
-                    else pc.equal(table[name], pa.scalar(value, table.schema.field(name).type))
-                )
-                mask = test if mask is None else pc.and_(mask, test)
-            part = table.filter(mask).select(self.file_schema.names)
-            values = tuple(
-                partition_text(combo[n], self.partition_types[n]) for n in self.partition_by
-            )
-            self._add(values, part)
-
-    def _add(self, values: tuple[str | None, ...], table: pa.Table) -> None:
-        f = self.open.get(values)
-        if f is None:
-            f = self.open[values] = self._new_file(values)
-        f.pending.append(table)
-        f.pending_rows += table.num_rows
-        f.stats.add(table)
-        if f.pending_rows >= self.row_group_rows:
-            self._flush(f)
-        if f.stats.rows >= self.file_rows:
-            self._close(values)
-
-    def _new_file(self, values: tuple[str | None, ...]) -> _OpenFile:
-        folder = "/".join(
-            f"{_escape(n)}={NULL_PARTITION if v is None else _escape(v)}"
-            for n, v in zip(self.partition_by, values, strict=True)
-        )
-        name = f"{self.prefix}-{self.count:03d}.parquet"
-        self.count += 1
-        rel = f"{folder}/{name}" if folder else name
-        full = posixpath.join(self.root, rel)
-        self.afs.create_dir(posixpath.dirname(full), recursive=True)
-        writer = pq.ParquetWriter(
-            full, self.file_schema, filesystem=self.afs, compression=self.compression
-        )
-        return _OpenFile(rel, writer, dict(zip(self.partition_by, values, strict=True)))
-
-    def _flush(self, f: _OpenFile) -> None:
-        if f.pending:
-            f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.row_group_rows)
-            f.pending, f.pending_rows = [], 0
-
-    def _close(self, values: tuple[str | None, ...]) -> None:
-        f = self.open.pop(values)
-        self._flush(f)
-        f.writer.close()
-        size = self.afs.get_file_info(posixpath.join(self.root, f.path)).size
-        self.done.append(
-            DataFile(f.path, size, f.values, f.stats.rows, f.stats.json(self.file_schema))
-        )
+        keys = table.select(self.partition_by) if self.partition_by else None
+        self.writer.write(table.select(self.file_schema.names), keys)
 
     def close(self) -> list[DataFile]:
         """Close every open file; the files written, in order."""
-        for values in list(self.open):
-            self._close(values)
-        return self.done
+        return [
+            DataFile(
+                f.path,
+                f.size,
+                {n: self._text(n, v) for n, v in zip(self.partition_by, f.key, strict=True)},
+                f.stats.rows,
+                stats_json(f.stats, self.file_schema),
+            )
+            for f in self.writer.close()
+        ]
 
     def discard(self) -> None:
-        """Close open files without recording them (the unit failed)."""
-        for f in self.open.values():
-            f.writer.close()
-        self.open.clear()
+        """Close open files without recording them (the unit failed; abort deletes them)."""
+        self.writer.discard()
 
 
 def _escape(value: str) -> str:

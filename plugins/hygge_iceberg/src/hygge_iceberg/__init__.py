@@ -1,0 +1,1 @@
+"""hygge-iceberg: Apache Iceberg tables as hygge homes and stores (on pyiceberg)."""

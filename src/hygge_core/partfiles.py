@@ -1,0 +1,201 @@
+"""Writing a unit's rows as Parquet files split by partition, with per-file statistics.
+
+Table formats (Delta, Iceberg) and hive-partitioned stores all need the same thing from a
+unit: its rows grouped by a partition key, one open file per key, row groups of a set size,
+files closed at a set number of rows, and what each file holds (its key, rows, per-column
+null counts and bounds) so the commit can describe it. `PartitionedWriter` does that, with
+Arrow's writer and no per-row Python.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+Key = tuple[Any, ...]
+"""A partition key: one Python value per key column (None for NULL)."""
+
+
+@dataclass
+class FileStats:
+    """What one written file holds: rows, and per top-level column its NULL count and,
+    where they can be told exactly, its lowest and highest value.
+
+    Bounds are kept for integers, floats without NaN, dates, timestamps and text; `unknown`
+    names the columns whose bounds cannot be trusted (NaN orders above every number).
+    """
+
+    rows: int = 0
+    nulls: dict[str, int] = field(default_factory=dict)
+    low: dict[str, Any] = field(default_factory=dict)
+    high: dict[str, Any] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+    def add(self, table: pa.Table) -> None:
+        """Fold `table`'s rows into the statistics."""
+        self.rows += table.num_rows
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            t = column.type
+            if pa.types.is_nested(t):
+                continue
+            self.nulls[name] = self.nulls.get(name, 0) + column.null_count
+            if name in self.unknown or not _bounded(t):
+                continue
+            if pa.types.is_floating(t) and pc.any(pc.is_nan(column)).as_py():
+                self.unknown.add(name)
+                self.low.pop(name, None)
+                self.high.pop(name, None)
+                continue
+            bounds = pc.min_max(column)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            if low is None:
+                continue
+            if name not in self.low or low < self.low[name]:
+                self.low[name] = low
+            if name not in self.high or high > self.high[name]:
+                self.high[name] = high
+
+
+def _bounded(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_date(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+    )
+
+
+@dataclass
+class WrittenFile:
+    """One closed data file: its path relative to the writer's root, and what it holds."""
+
+    path: str
+    size: int
+    key: Key
+    stats: FileStats
+
+
+class _Open:
+    def __init__(self, path: str, writer: pq.ParquetWriter, key: Key) -> None:
+        self.path = path
+        self.writer = writer
+        self.key = key
+        self.stats = FileStats()
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+
+
+class PartitionedWriter:
+    """Writes rows into Parquet files under `root`, one open file per partition key.
+
+    `folder(key)` names a key's folder relative to `root` ("" for none); file names are
+    `<prefix>-<n>.parquet`, so a prefix unique to the run, unit and attempt makes every
+    name unique. Rows are gathered per key into row groups of `row_group_rows`; a file is
+    closed at `file_rows`. `writer_options` go to `pyarrow.parquet.ParquetWriter`
+    (compression, dictionary and encoding choices).
+    """
+
+    def __init__(
+        self,
+        afs: Any,
+        root: str,
+        prefix: str,
+        schema: pa.Schema,
+        *,
+        folder: Callable[[Key], str] = lambda key: "",
+        row_group_rows: int = 1_000_000,
+        file_rows: int = 10_000_000,
+        writer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.afs = afs
+        self.root = root
+        self.prefix = prefix
+        self.schema = schema
+        self.folder = folder
+        self.row_group_rows = row_group_rows
+        self.file_rows = file_rows
+        self.writer_options = writer_options or {}
+        self.open: dict[Key, _Open] = {}
+        self.done: list[WrittenFile] = []
+        self.count = 0
+
+    def write(self, table: pa.Table, keys: pa.Table | None = None) -> None:
+        """Write `table` (of `schema`); `keys` holds the partition key of each row (one
+        column per key part, aligned with `table`), None for an unpartitioned write."""
+        if keys is None or keys.num_columns == 0:
+            self._add((), table)
+            return
+        names = [f"k{i}" for i in range(keys.num_columns)]
+        keys = keys.rename_columns(names)
+        combos = keys.group_by(names, use_threads=False).aggregate([])
+        if combos.num_rows == 1:
+            self._add(tuple(combos.to_pylist()[0][n] for n in names), table)
+            return
+        for combo in combos.to_pylist():
+            mask = None
+            for name in names:
+                value, column = combo[name], keys[name]
+                test = (
+                    pc.is_null(column)
+                    if value is None
+                    else pc.equal(column, pa.scalar(value, column.type))
+                )
+                mask = test if mask is None else pc.and_(mask, test)
+            self._add(tuple(combo[n] for n in names), table.filter(mask))
+
+    def _add(self, key: Key, table: pa.Table) -> None:
+        f = self.open.get(key)
+        if f is None:
+            f = self.open[key] = self._new(key)
+        f.pending.append(table)
+        f.pending_rows += table.num_rows
+        f.stats.add(table)
+        if f.pending_rows >= self.row_group_rows:
+            self._flush(f)
+        if f.stats.rows >= self.file_rows:
+            self._close(key)
+
+    def _new(self, key: Key) -> _Open:
+        folder = self.folder(key)
+        name = f"{self.prefix}-{self.count:03d}.parquet"
+        self.count += 1
+        rel = f"{folder}/{name}" if folder else name
+        full = posixpath.join(self.root, rel)
+        self.afs.create_dir(posixpath.dirname(full), recursive=True)
+        writer = pq.ParquetWriter(full, self.schema, filesystem=self.afs, **self.writer_options)
+        return _Open(rel, writer, key)
+
+    def _flush(self, f: _Open) -> None:
+        if f.pending:
+            f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.row_group_rows)
+            f.pending, f.pending_rows = [], 0
+
+    def _close(self, key: Key) -> None:
+        f = self.open.pop(key)
+        self._flush(f)
+        f.writer.close()
+        size = self.afs.get_file_info(posixpath.join(self.root, f.path)).size
+        self.done.append(WrittenFile(f.path, size, f.key, f.stats))
+
+    def close(self) -> list[WrittenFile]:
+        """Close every open file; every file written, in the order closed."""
+        for key in list(self.open):
+            self._close(key)
+        return self.done
+
+    def discard(self) -> list[str]:
+        """Close the open files without recording them (the unit failed); every path this
+        writer created, relative to `root`, for the caller to delete."""
+        for f in self.open.values():
+            f.writer.close()
+        paths = [f.path for f in self.done] + [f.path for f in self.open.values()]
+        self.open.clear()
+        return paths
