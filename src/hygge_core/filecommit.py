@@ -107,18 +107,25 @@ class FileCommitter:
         Staging of runs that never committed is left for `resumable` and removed by the
         next commit, so work a crashed run finished is not thrown away.
         """
-        done = []
-        if self.atomic_rename:
-            # A process killed inside `write_atomic` leaves its temporary file; under the
-            # flow's lock no other writer of these paths is alive.
-            for tmp in [f"{self.state_path}.*.tmp", posixpath.join(self.records_dir, "*.tmp")]:
-                for path in sorted(self.fs.glob(tmp)):
-                    self.fs.rm(path)
-                    done.append(f"removed {posixpath.basename(path)}, left by a killed run")
+        done = self.remove_half_written(
+            f"{self.state_path}.*.tmp", posixpath.join(self.records_dir, "*.tmp")
+        )
         for path in sorted(self._list(self.records_dir)):
             record = json.loads(self.fs.cat_file(path))
             self._apply(record)
             done.append(f"completed the interrupted commit of run {record['run_id']}")
+        return done
+
+    def remove_half_written(self, *patterns: str) -> list[str]:
+        """Delete the temporary files of `write_atomic` calls that a killed process never
+        finished, among those that the glob `patterns` match (`<path>.*.tmp`); one line
+        per file. Call it holding the lock of every writer of those paths."""
+        done = []
+        if self.atomic_rename:  # otherwise write_atomic writes no temporary file
+            for pattern in patterns:
+                for path in sorted(self.fs.glob(pattern)):
+                    self.fs.rm(path)
+                    done.append(f"removed {posixpath.basename(path)}, left by a killed run")
         return done
 
     def stale_runs(self, current_run: str | None) -> list[str]:
