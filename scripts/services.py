@@ -9,8 +9,8 @@ Stdlib only, so that it runs with the system ``python3`` before any virtualenv e
     python3 scripts/services.py status  [NAMES...]
     python3 scripts/services.py env     [NAMES...]   # `export VAR=value` lines
 
-NAMES: postgres, mariadb, s3, azure, gcs, dask (default: all). Every listener is bound to
-127.0.0.1. State (data dirs, logs, pid files, ``services.env``, ``services.json``) lives in
+NAMES: postgres, mariadb, s3, azure, gcs, dask, pushgateway (default: all). Every listener is
+bound to 127.0.0.1. State (data dirs, logs, pid files, ``services.env``, ``services.json``) lives in
 ``$HYGGE_SERVICES_DIR`` (default ``/tmp/hygge-services``): a world-traversable place, because
 PostgreSQL and MariaDB run as their own users. Python-based services (moto, fake-gcs-server,
 dask) are launched from the bin dir of ``--python`` (default: the repo's ``.venv``); this
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICE_NAMES = ("postgres", "mariadb", "s3", "azure", "gcs", "dask")
+SERVICE_NAMES = ("postgres", "mariadb", "s3", "azure", "gcs", "dask", "pushgateway")
 # Below 32768, so they never collide with the kernel's ephemeral (client) port range.
 DEFAULT_PORTS = {
     "postgres": 25432,
@@ -49,6 +49,7 @@ DEFAULT_PORTS = {
     "azure": 20000,
     "gcs": 24443,
     "dask": 28786,
+    "pushgateway": 29091,
 }
 # Prefix of the HYGGE_TEST_* variables of each service (HYGGE_TEST_<PREFIX>_PID, ...).
 ENV_PREFIX = {
@@ -58,6 +59,7 @@ ENV_PREFIX = {
     "azure": "AZURE",
     "gcs": "GCS",
     "dask": "DASK",
+    "pushgateway": "PUSHGATEWAY",
 }
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -1060,9 +1062,50 @@ class DaskCluster(Service):
         }
 
 
+class Pushgateway(Daemon):
+    """Prometheus's Pushgateway (Debian package), metrics kept in memory only."""
+
+    name = "pushgateway"
+    marker = "pushgateway"
+    exe = "prometheus-pushgateway"
+
+    def command(self, ctx: Context, port: int) -> list[str]:
+        """The Debian binary on 127.0.0.1, no persistence file."""
+        exe = find_exe(self.exe)
+        if exe is None:
+            raise ServiceError(
+                self.name,
+                f"{self.exe} not found: run `python3 scripts/services.py install pushgateway`",
+            )
+        return [exe, f"--web.listen-address=127.0.0.1:{port}"]
+
+    def ready(self, ctx: Context, port: int) -> bool:
+        """Its readiness endpoint answers."""
+        return http_ok(f"http://127.0.0.1:{port}/-/ready")
+
+    def install_check(self, ctx: Context) -> str | None:
+        """The Debian package is there."""
+        return None if find_exe(self.exe) else f"{self.exe} missing (apt: prometheus-pushgateway)"
+
+    def env(self, ctx: Context, status: Status) -> dict[str, str]:
+        """URL and pid."""
+        return {
+            "HYGGE_TEST_PUSHGATEWAY_URL": f"http://127.0.0.1:{status.port}",
+            "HYGGE_TEST_PUSHGATEWAY_PID": str(status.pids.get(self.name, "")),
+        }
+
+
 SERVICES: dict[str, Service] = {
     service.name: service
-    for service in (Postgres(), MariaDB(), MotoS3(), Azurite(), FakeGCS(), DaskCluster())
+    for service in (
+        Postgres(),
+        MariaDB(),
+        MotoS3(),
+        Azurite(),
+        FakeGCS(),
+        DaskCluster(),
+        Pushgateway(),
+    )
 }
 
 
@@ -1181,6 +1224,8 @@ def cmd_install(ctx: Context, names: list[str]) -> int:
         apt.append(["--no-install-recommends", "mariadb-server"])
     if "azure" in names and not shutil.which("npm"):
         apt.append(["--no-install-recommends", "npm"])
+    if "pushgateway" in names and not find_exe(Pushgateway.exe):
+        apt.append(["--no-install-recommends", "prometheus-pushgateway"])
     if apt:
         apt_install(apt)
     azurite = SERVICES["azure"]

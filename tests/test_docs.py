@@ -33,6 +33,7 @@ PLUGIN_PAGES = {
     "hygge-dask": "dask.md",
     "hygge-delta": "delta.md",
     "hygge-iceberg": "iceberg.md",
+    "hygge-metrics": "metrics.md",
 }
 OTHERS = set(PLUGIN_PAGES.values())
 

@@ -35,7 +35,13 @@ TUTORIAL = ROOT / "docs" / "plugins" / "tutorial.md"
 PLUGIN = ROOT / "plugins" / "hygge_csv"
 HYGGE = str(pathlib.Path(sys.executable).parent / "hygge")
 # Files of the real plugin that the tutorial does not walk through.
-NOT_IN_TUTORIAL = {"README.md", "tests/test_formats.py", "tests/test_big.py", "tests/test_cloud.py"}
+NOT_IN_TUTORIAL = {
+    "README.md",
+    "tests/test_formats.py",
+    "tests/test_big.py",
+    "tests/test_cloud.py",
+    "tests/test_shared_file.py",
+}
 
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 MARKER = re.compile(r"^# file: (?P<path>\S+)(?P<continued> \(continued\))?$")

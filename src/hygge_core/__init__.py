@@ -33,6 +33,7 @@ _EXPORTS = {
     "FileStoreConfig": "hygge_core.filestore",
     "Home": "hygge_core.home",
     "HomeConfig": "hygge_core.home",
+    "content_id": "hygge_core.sourceid",
     "IncrementalConfig": "hygge_core.home",
     "CursorState": "hygge_core.state",
     "FlowState": "hygge_core.state",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from hygge_core.filecommit import FileCommitter
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
+    from hygge_core.sourceid import content_id
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
     from hygge_core.store import StagedUnit, Store, StoreConfig
@@ -95,6 +97,7 @@ __all__ = [
     "WorkUnit",
     "__version__",
     "arrow_filesystem",
+    "content_id",
     "hookimpl",
     "lazy_exports",
 ]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +19,7 @@ from rich.markup import escape
 from hygge_core import __version__
 
 if TYPE_CHECKING:
+    from hygge_core.config.loader import Document
     from hygge_core.config.resolve import Plan
     from hygge_core.plugins import Registry
     from hygge_core.secrets import Redactor
@@ -66,9 +70,11 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log more detail")] = False,
 ) -> None:
     """hygge: extract and load, exactly once, at the speed of Arrow."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    from hygge_core.secrets import guard_logging
+
+    # Every log line, a library's included, is masked: see hygge_core.secrets.
+    guard_logging(
+        logging.DEBUG if verbose else logging.WARNING, "%(levelname)s %(name)s: %(message)s"
     )
     if os.environ.get("HYGGE_TRACE_PLUGINS") == "1":
         # Asking for the trace is asking to see it, whatever the verbosity.
@@ -100,20 +106,33 @@ def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan
     from hygge_core.config import load_document, resolve_file
     from hygge_core.errors import ConfigError, PluginError
 
+    doc = None
     try:
         doc = load_document(file)
-        return resolve_file(doc, registry, only=flows or None)
+        plan = resolve_file(doc, registry, only=flows or None)
     except ConfigError as exc:
         n = len(exc.problems)
-        raise _fail(f"{exc.render()}\n{n} problem{'s' if n != 1 else ''} in {file}", 2) from None
+        # A problem may quote a value (a URL with its password, say): mask it like the rest.
+        redact = _redactor_of(doc, {})
+        message = f"{exc.render()}\n{n} problem{'s' if n != 1 else ''} in {file}"
+        raise _fail(redact(message), 2) from None
     except PluginError as exc:  # a storage class of a connection, say
-        raise _fail(f"error: {exc}", 2) from None
+        raise _fail(_redactor_of(doc, {})(f"error: {exc}"), 2) from None
+    _redactor(plan)  # from here on, log lines know the config's secrets
+    return plan
 
 
 def _redactor(plan: Plan) -> Redactor:
-    from hygge_core.secrets import Redactor, collect_secrets
+    return _redactor_of(plan.doc, plan.connections)
 
-    return Redactor(collect_secrets(plan.doc, plan.connections))
+
+def _redactor_of(doc: Document | None, connections: dict[str, Any]) -> Redactor:
+    """The command's redactor, which log lines use from now on too."""
+    from hygge_core.secrets import Redactor, collect_secrets, redact_logs
+
+    redact = Redactor(collect_secrets(doc, connections))
+    redact_logs(redact)
+    return redact
 
 
 @app.command()
@@ -156,10 +175,12 @@ def run(
         executor=executor or ("dask" if scheduler else None),
         executor_options={"address": scheduler} if scheduler else {},
     )
+    runner = Runner(plan, registry, reporter, options)
+    interrupted = _stop_on_interrupt(runner.interrupt)
     try:
         # The reporter is a plugin of this run: it prints the summary from
         # `hygge_run_finished`, like any other observer would see it.
-        results = Runner(plan, registry, reporter, options).run()
+        results = runner.run()
     except PluginError as exc:  # the executor chosen with --executor is broken
         raise _fail(redact(f"error: {exc}"), 2) from None
     except HyggeError as exc:
@@ -169,7 +190,26 @@ def run(
     if dry_run:
         _print_plan(plan, results, redact)
         raise typer.Exit(0)
+    if interrupted.is_set():
+        raise _fail("interrupted", 130)
     raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
+
+
+def _stop_on_interrupt(stop: Callable[[], None]) -> threading.Event:
+    """The first Ctrl-C calls `stop` (flows abort what they staged and end, the summary
+    follows, exit 130); the second kills the process at once, which the commit protocol
+    is built to survive. Returns an event set once Ctrl-C was pressed."""
+    pressed = threading.Event()
+
+    def first(signum: int, frame: Any) -> None:
+        pressed.set()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Plain write: the handler may run while the main thread holds a console lock.
+        os.write(2, b"interrupted: stopping, nothing more is committed (Ctrl-C again to kill)\n")
+        stop()
+
+    signal.signal(signal.SIGINT, first)
+    return pressed
 
 
 def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
@@ -465,6 +505,12 @@ def main() -> None:
         else:
             err.print(str(exc.code))
             code = 1
+    except Exception as exc:  # a bug, or an error no command translated: still masked
+        from hygge_core.secrets import RedactingFormatter
+
+        logging.getLogger("hygge").debug("unexpected error", exc_info=True)
+        err.print(RedactingFormatter.current(f"error: {type(exc).__name__}: {exc}"), markup=False)
+        code = 1
     if os.environ.get("HYGGE_CLEAN_EXIT"):
         sys.exit(code)
     logging.shutdown()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -71,12 +72,17 @@ class RunEvent:
     """A `hygge run` ended: one result per selected flow, in the order of flows.yaml.
 
     Each result has `name`, `status` ("ok", "failed", "skipped", or "planned" for
-    `--dry-run`), `rows`, `bytes`, `seconds`, `rows_per_second`, `units`, `error` and
-    `run_id`. `ok` is True when every flow succeeded (the exit code is 0).
+    `--dry-run`), `rows`, `bytes`, `seconds`, `rows_per_second`, `units`, `error`,
+    `run_id`, `home_type` and `store_type` (the plugin type names), `retries` (transient
+    faults retried) and `cursor_after` (an incremental flow's committed high-water mark, as
+    the Python value of its column; None otherwise). `ok` is True when every flow
+    succeeded (the exit code is 0). `settings` maps each top-level section of flows.yaml
+    that a plugin registered (`hygge_register_settings`) to its validated model.
     """
 
     results: tuple[Any, ...]
     dry_run: bool = False
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,8 @@ at each of them. Nothing happens unless `HYGGE_FAULTS` is set, e.g.::
     HYGGE_FAULTS="unit.staged@2=transient"       # raise TransientError at the 2nd unit staged
     HYGGE_FAULTS="commit.start=kill-after:0.02"  # SIGKILL 20 ms after the commit began
     HYGGE_FAULTS="commit.move@1=oserror:ENOSPC;batch.staged@5=kill"
+    HYGGE_FAULTS="commit.record@1=sleep:3"       # pause 3 s there (to make two runs overlap)
+    HYGGE_FAULTS="batch.staged@1=sleep:30"       # hang there (a step that will not stop)
 
 Each rule fires once per process (a retried attempt gets past it). The kit's commit-kill
 checks and the kill loops in tests/exactly_once choose points and counts, then re-run.
@@ -21,6 +23,7 @@ import errno
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from hygge_core.errors import PermanentError, TransientError
@@ -91,6 +94,9 @@ def _act(name: str, action: str) -> None:
         raise TransientError(f"injected transient fault at {name}")
     if action == "permanent":
         raise PermanentError(f"injected permanent fault at {name}")
+    if action.startswith("sleep:"):
+        time.sleep(float(action.split(":", 1)[1]))
+        return
     if action.startswith("oserror:"):
         code = getattr(errno, action.split(":", 1)[1])
         raise OSError(code, os.strerror(code))

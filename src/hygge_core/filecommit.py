@@ -6,6 +6,7 @@ Layout under a store's root (readers such as pyarrow, Spark and DuckDB skip `_` 
     _hygge_staging/<flow>/<run_id>/_units/<fingerprint>.json   a unit fully staged
     _hygge/commits/<flow>/<run_id>.json  a decided but unfinished commit
     _hygge/state/<flow>.json             the flow's committed state
+    _hygge/targets/<file>.lock           held while a commit rebuilds one shared file
 
 To commit, the record (every staged→final move, every file to delete, the new state) is
 written atomically; from that instant the commit has happened. Then files move, the state
@@ -21,6 +22,8 @@ import contextlib
 import json
 import os
 import posixpath
+import random
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +33,9 @@ import fsspec
 
 from hygge_core import faults
 from hygge_core.errors import PermanentError
+from hygge_core.flownames import path_part
 from hygge_core.leaselock import LeaseLock
+from hygge_core.locallock import flock_file
 from hygge_core.state import FlowState
 
 STAGING = "_hygge_staging"
@@ -51,23 +56,25 @@ class FileCommitter:
         self.fs = fs
         self.root = root.rstrip("/")
         self.flow = flow
+        # The name as one path element: config checks names, but a caller may not have.
+        self._part = path_part(flow)
         self.atomic_rename = atomic_rename
         self._lease: LeaseLock | None = None
 
     # -- paths ---------------------------------------------------------------------------
     def staging_dir(self, run_id: str) -> str:
         """Where run `run_id` stages its files."""
-        return posixpath.join(self.root, STAGING, self.flow, run_id)
+        return posixpath.join(self.root, STAGING, self._part, run_id)
 
     @property
     def state_path(self) -> str:
         """The flow's committed state."""
-        return posixpath.join(self.root, META, "state", f"{self.flow}.json")
+        return posixpath.join(self.root, META, "state", f"{self._part}.json")
 
     @property
     def records_dir(self) -> str:
         """Where decided-but-unfinished commit records of this flow live."""
-        return posixpath.join(self.root, META, "commits", self.flow)
+        return posixpath.join(self.root, META, "commits", self._part)
 
     def record_path(self, run_id: str) -> str:
         """The commit record of run `run_id`."""
@@ -128,9 +135,33 @@ class FileCommitter:
                     done.append(f"removed {posixpath.basename(path)}, left by a killed run")
         return done
 
+    def recover_target(self, target: str) -> list[str]:
+        """Roll forward the decided commits of *any* flow that publish `target`.
+
+        Several flows may append to one file (a single CSV file): each commit rebuilds the
+        file from the bytes it finds, so another flow's decided but unfinished commit must
+        land first or it would later replace the file with bytes that miss this commit.
+        Call it holding `target_lock(target)`, under which no live commit of `target` runs.
+        """
+        done = []
+        for folder in sorted(self._list(posixpath.join(self.root, META, "commits"))):
+            for path in sorted(self._list(folder)):
+                record = json.loads(self.fs.cat_file(path))
+                if not any(dst == target for _, dst in record["moves"]):
+                    continue
+                owner = FileCommitter(
+                    self.fs, self.root, record["flow"], atomic_rename=self.atomic_rename
+                )
+                owner._apply(record)
+                done.append(
+                    f"completed the interrupted commit of run {record['run_id']} "
+                    f"(flow '{record['flow']}') into {target}"
+                )
+        return done
+
     def stale_runs(self, current_run: str | None) -> list[str]:
         """Runs of this flow that left staging behind (all but `current_run`)."""
-        staging_root = posixpath.join(self.root, STAGING, self.flow)
+        staging_root = posixpath.join(self.root, STAGING, self._part)
         runs = [posixpath.basename(p.rstrip("/")) for p in self._list(staging_root)]
         return sorted(r for r in runs if r != current_run)
 
@@ -243,6 +274,34 @@ class FileCommitter:
             return []
 
     @contextlib.contextmanager
+    def target_lock(self, target: str, timeout: float = 3600.0) -> Iterator[None]:
+        """Hold the lock of one published file that several flows may rebuild (a single
+        CSV or JSON-lines file), waiting for another holder — of this process or another —
+        instead of failing: flows appending to one file commit one after another.
+        """
+        name = posixpath.basename(target)
+        if not _is_local(self.fs):
+            folder = posixpath.join(self.root, META, "targets", name)
+            deadline = time.monotonic() + timeout
+            while True:
+                lease = LeaseLock(self.fs, folder, name, self.root)
+                try:
+                    lease.acquire()
+                    break
+                except PermanentError as exc:
+                    if "already running" not in str(exc) or time.monotonic() > deadline:
+                        raise  # not a holder to wait for, or one that never lets go
+                    time.sleep(0.2 + random.random() * 0.3)
+            try:
+                yield
+            finally:
+                lease.release()
+            return
+        path = posixpath.join(self.root, META, "targets", f"{name}.lock")
+        with flock_file(path, self.root, wait=True):  # until the other commit is done
+            yield
+
+    @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the flow's lock while it runs: an `flock` on a local disk, a lease object
         elsewhere (`hygge_core.leaselock`).
@@ -251,7 +310,7 @@ class FileCommitter:
         and commit twice.
         """
         if not _is_local(self.fs):
-            folder = posixpath.join(self.root, META, "locks", self.flow)
+            folder = posixpath.join(self.root, META, "locks", self._part)
             with LeaseLock(self.fs, folder, self.flow, self.root) as lease:
                 self._lease = lease
                 try:
@@ -259,22 +318,17 @@ class FileCommitter:
                 finally:
                     self._lease = None
             return
-        import fcntl
-
-        path = posixpath.join(self.root, META, "locks", f"{self.flow}.lock")
-        os.makedirs(posixpath.dirname(path), exist_ok=True)
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise PermanentError(
-                    f"flow '{self.flow}' is already running into {self.root} "
-                    "in another process; wait for it to finish"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        path = posixpath.join(self.root, META, "locks", f"{self._part}.lock")
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(flock_file(path, self.root, wait=False))
+        except BlockingIOError:
+            raise PermanentError(
+                f"flow '{self.flow}' is already running into {self.root} "
+                "in another process; wait for it to finish"
+            ) from None
+        with held:
+            yield
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from hygge_core.arrowfs import arrow_filesystem
 from hygge_core.context import FlowContext
+from hygge_core.errors import PermanentError
 from hygge_core.filecommit import FileCommitter
 from hygge_core.state import FlowState
 from hygge_core.store import StagedUnit, Store, StoreConfig
@@ -76,6 +77,13 @@ class FileStore(Store):
         return self.context.storage.check(self.config.path, self.config.connection, write=True)
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
+        # Locking is the first write: say plainly when the folder to write is a file (on
+        # a local disk; an object store may hold an object and a prefix of one name).
+        if "file" in _protocols(self.fs) and self.fs.isfile(self.root):
+            raise PermanentError(
+                f"store path {self.config.path} is a file, but this store writes a folder "
+                f"of files there: give a folder path that is not a file (e.g. {self.root}_out/)"
+            )
         return self.committer.lock()
 
     def recover(self) -> list[str]:
@@ -95,3 +103,8 @@ class FileStore(Store):
 
     def abort(self, staged: list[StagedUnit]) -> None:
         self.committer.abort(self.context.run_id)
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hygge_core.context import FlowContext
 from hygge_core.units import Window, WorkUnit
@@ -23,6 +23,20 @@ class IncrementalConfig(BaseModel):
         description="re-read this much before the last cursor ('1 hour', '2 days', or a number)",
     )
     start: Any = Field(default=None, description="on a first load, read rows after this value")
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: str | int | float | None) -> str | int | float | None:
+        # Checked here, not when first used: that is the second run, after validate passed.
+        from hygge_core.errors import HyggeError
+        from hygge_core.incremental import parse_lookback
+
+        if value is not None:
+            try:
+                parse_lookback(value)
+            except HyggeError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class HomeConfig(BaseModel):
@@ -51,6 +65,9 @@ class Home(ABC):
     single_process: ClassVar[bool] = False
     arrow_types: ClassVar[Collection[str] | None] = None
     transient: ClassVar[tuple[str, ...]] = ()
+    # The model of `connections:` entries whose `type:` is this type's name (a database's
+    # URL, user, password): `validate` checks them at their lines. None: the type has none.
+    connection_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, config: HomeConfig, context: FlowContext) -> None:
         self.config = config

@@ -75,6 +75,18 @@ def hygge_register_storage(register: Callable[..., None]) -> None:
     """
 
 
+@hookspec
+def hygge_register_settings(register: Callable[[str, type], None]) -> None:
+    """Register a top-level section of flows.yaml: call `register(section, Model)`.
+
+    `Model` is a pydantic model (use `extra="forbid"`); hygge validates the section with it
+    and reports its errors at their file:line like any other field's. The validated model
+    reaches lifecycle hooks in `RunEvent.settings[section]`; a section absent from the file
+    is absent there. A section name that hygge or another distribution already owns is a
+    conflict that marks the plugin as broken.
+    """
+
+
 @hookspec(firstresult=True)
 def hygge_type_for_path(path: str, side: str) -> str | None:
     """Return the type name that should handle a bare path, or None to pass.

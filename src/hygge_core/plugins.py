@@ -44,6 +44,10 @@ KNOWN_TYPES = {
     "dask": "hygge-dask",
 }
 
+# Top-level sections of flows.yaml that a distribution of this repository owns: an unknown
+# section named here gets an install hint instead of a close match.
+KNOWN_SECTIONS = {"metrics": "hygge-metrics"}
+
 
 # The base class each kind of type must subclass: (module, class), imported on first check.
 BASES = {
@@ -196,6 +200,8 @@ class Registry:
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
+    # Top-level flows.yaml sections plugins registered: name → (pydantic model, distribution).
+    settings: dict[str, tuple[type, str]] = field(default_factory=dict)
 
     def conflicts(self) -> list[tuple[str, str, list[str]]]:
         """(kind, type name, ["distribution version", ...]) of every type registered by more
@@ -339,6 +345,13 @@ def load_registry() -> Registry:
                 _register(reg, "storage", reg.storages, protocol, cls, _d)
 
         _call_register(reg, impl, register_storage, dist)
+    for impl in pm.hook.hygge_register_settings.get_hookimpls():
+        dist = impl.plugin_name.split(":", 1)[0]
+
+        def register_settings(section: str, model: type, _d: str = dist) -> None:
+            _register_section(reg, section, model, _d)
+
+        _call_register(reg, impl, register_settings, dist)
     claims = [(kind, name, dist) for (kind, name), dist in reg.owners.items()]
     # Every distribution of a conflict lists the type, so `hygge plugins` shows both sides.
     claims += [(k, n, d.split(" ")[0]) for k, n, dists in reg.conflicts() for d in dists[1:]]
@@ -358,6 +371,18 @@ def _call_register(reg: Registry, impl: Any, register: Any, dist: str) -> None:
         cause = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         info = reg.plugins.get(dist)
         reg.broken.append(BrokenPlugin(dist, info.version if info else "?", cause))
+
+
+def _register_section(reg: Registry, section: str, model: type, dist: str) -> None:
+    """A plugin's top-level section; one already owned (by core or a plugin) is refused."""
+    from hygge_core.config.models import FileSpec  # (pydantic models: not at import time)
+
+    owner = "hygge-core" if section in FileSpec.model_fields else None
+    if section in reg.settings and reg.settings[section][1] != dist:
+        owner = reg.settings[section][1]
+    if owner is not None:
+        raise ValueError(f"the flows.yaml section '{section}' already belongs to {owner}")
+    reg.settings[section] = (model, dist)
 
 
 def _register(

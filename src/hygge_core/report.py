@@ -9,6 +9,7 @@ Every line passes through the run's `Redactor`, so no reporter can print a secre
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -42,6 +43,15 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def _same_place(a: IO[str], b: IO[str]) -> bool:
+    """Whether two streams write to the same file, pipe or terminal (`2>&1`, a shell)."""
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (AttributeError, OSError, ValueError):  # not a real file (StringIO, captured)
+        return False
+    return (sa.st_dev, sa.st_ino, sa.st_rdev) == (sb.st_dev, sb.st_ino, sb.st_rdev)
 
 
 class Reporter:
@@ -108,6 +118,8 @@ class Reporter:
             )
         out = console or Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
         out.print(table)
+        if _same_place(out.file, self.stream):
+            return  # each FAILED line above is in the same place: an error is printed once
         for r in results:
             if r.status == "failed" and r.error:
                 out.print(f"{r.name}: {self.redact(r.error)}", markup=False, highlight=False)

@@ -76,7 +76,7 @@ def backoff(config: RetryConfig, failed: int) -> float:
 def retrying(
     config: RetryConfig,
     on_retry: Callable[[str], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> Iterator[Attempt]:
     """Tries for one piece of work: `for attempt in retrying(...): with attempt: work()`.
 

@@ -71,6 +71,10 @@ class FlowResult:
     window: Window | None = None
     plan: list[WorkUnit] = field(default_factory=list)
     route: str = ""  # "home → store", as their describe() says (secrets masked)
+    home_type: str = ""
+    store_type: str = ""
+    retries: int = 0  # transient faults retried
+    cursor_after: Any = None  # an incremental flow's committed high-water mark
 
     @property
     def rows_per_second(self) -> float:
@@ -102,7 +106,22 @@ class Runner:
         self.reporter = reporter
         self.options = options
         self.stop = threading.Event()
+        # What flows cut short by `stop` report, and what flows not yet started say.
+        self.stop_reason = (
+            "cancelled: another flow failed (--fail-fast)",
+            "an earlier flow failed (--fail-fast)",
+        )
         self.storage = StorageResolver(registry.storages, plan.connections)
+
+    def interrupt(self) -> None:
+        """Stop the run soon (Ctrl-C): no new flow or batch starts, staged work is aborted,
+        nothing more is committed. Safe to call from a signal handler."""
+        self.stop_reason = ("interrupted: nothing committed", "interrupted")
+        self.stop.set()
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Cancelled(self.stop_reason[0])
 
     def make_executor(self) -> Executor:
         """The executor chosen on the command line, else in flows.yaml, else local."""
@@ -133,7 +152,10 @@ class Runner:
             finally:
                 executor.close()
             self._hook(
-                "hygge_run_finished", event=RunEvent(tuple(results), dry_run=self.options.dry_run)
+                "hygge_run_finished",
+                event=RunEvent(
+                    tuple(results), dry_run=self.options.dry_run, settings=self.plan.settings
+                ),
             )
         finally:
             if self.reporter is not None:
@@ -154,20 +176,30 @@ class Runner:
         """One flow, start to commit, with retries of transient faults."""
         started = time.monotonic()
         run_id = new_run_id()
+        home_type, store_type = flow.home_config.type, flow.store_config.type
         if self.stop.is_set():
             skipped = FlowResult(
                 flow.name,
                 "skipped",
                 run_id=run_id,
-                error="skipped: an earlier flow failed (--fail-fast)",
+                error=f"skipped: {self.stop_reason[1]}",
+                home_type=home_type,
+                store_type=store_type,
             )
             self._note(flow.name, run_id, skipped.error or "")
             return skipped
         ctx = self.context(flow, run_id)
         home: Home = flow.home_cls(flow.home_config, ctx)
         store: Store = flow.store_cls(flow.store_config, ctx)
-        result = FlowResult(flow.name, "ok", run_id=run_id)
+        result = FlowResult(
+            flow.name, "ok", run_id=run_id, home_type=home_type, store_type=store_type
+        )
         finished: FlowEvent | None = None
+
+        def on_retry(line: str) -> None:
+            result.retries += 1
+            self._note(flow.name, run_id, line)
+
         try:
             _refuse_single_process(
                 flow, home, store, executor, self.options.executor or self.plan.executor.type
@@ -175,7 +207,9 @@ class Runner:
             if self.options.dry_run:
                 return self._dry_run(flow, home, store, result)
             for attempt in retrying(
-                flow.spec.retry, lambda line: self._note(flow.name, run_id, line)
+                flow.spec.retry,
+                on_retry,
+                sleep=self.stop.wait,  # a stop (Ctrl-C) ends the wait between tries
             ):
                 # The lock is taken per attempt: taking it can meet the same transient
                 # faults (a database briefly unreachable) as the rest of the attempt.
@@ -251,8 +285,7 @@ class Runner:
         lock = threading.Lock()
 
         def on_batch(unit: WorkUnit, batch: pa.RecordBatch) -> None:
-            if self.stop.is_set():
-                raise Cancelled("cancelled: another flow failed (--fail-fast)")
+            self._check_stop()
             with lock:
                 result.rows += batch.num_rows
                 result.bytes += batch.nbytes
@@ -264,8 +297,7 @@ class Runner:
         def on_unit(unit: WorkUnit, done: UnitResult) -> None:
             # Executors that run units in other processes (Dask) cannot report batches:
             # their running totals, and the --fail-fast stop, come per unit instead.
-            if self.stop.is_set():
-                raise Cancelled("cancelled: another flow failed (--fail-fast)")
+            self._check_stop()
             if not executor.reports_batches:
                 with lock:
                     result.rows += done.rows
@@ -277,6 +309,7 @@ class Runner:
 
         staged: list[UnitResult] = []
         try:
+            self._check_stop()
             cursor = window.cursor if window else None
             adopted = self._adopt(flow.name, run_id, store, units)
             todo = [u for u in units if u.seq not in adopted]
@@ -308,9 +341,11 @@ class Runner:
                 cursor_before=old.cursor.value if old.cursor else None,
                 cursor_after=new_cursor.value if new_cursor else None,
             )
+            self._check_stop()  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
             store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
             faults.fault_point("commit.done")
+            result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
             try:
                 store.abort([r.staged for r in staged])
@@ -393,7 +428,7 @@ def _missing_column(column: str, schema: pa.Schema) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One line for the user: our own errors as they are, others with their type."""
-    if isinstance(exc, HyggeError):
+    if isinstance(exc, HyggeError | Cancelled) and str(exc):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
         where = f" ({exc.filename})" if exc.filename else ""

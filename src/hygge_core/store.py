@@ -30,6 +30,12 @@ class StoreConfig(BaseModel):
     def _merge_needs_keys(self) -> StoreConfig:
         if self.mode == "merge" and not self.keys:
             raise ValueError("mode: merge needs keys: [column, ...] naming the key columns")
+        if self.keys and self.mode != "merge":
+            # append and replace would ignore them: a user who wrote keys meant an upsert.
+            raise ValueError(
+                f"keys: is used only by mode: merge, and mode is {self.mode}; "
+                "use mode: merge to upsert by these keys, or remove keys:"
+            )
         return self
 
 
@@ -72,6 +78,9 @@ class Store(ABC):
     fault_points: ClassVar[tuple[str, ...]] = ()
     """The steps of `commit` this store marks with `hygge_core.faults.fault_point`, in
     order; the kit kills a run at each of them and checks that a rerun converges."""
+    # The model of `connections:` entries whose `type:` is this type's name (a database's
+    # URL, user, password): `validate` checks them at their lines. None: the type has none.
+    connection_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, config: StoreConfig, context: FlowContext) -> None:
         self.config = config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import urllib.request
 import uuid
 from types import ModuleType
 from urllib.parse import urlsplit
@@ -155,3 +156,20 @@ def test_dask_answers() -> None:
         assert all(addr.startswith("tcp://127.0.0.1:") for addr in workers)
         assert all(info["nthreads"] == 1 for info in workers.values())
         assert client.submit(lambda: 1).result(timeout=30) == 1
+
+
+def test_pushgateway_answers() -> None:
+    """The Pushgateway on loopback accepts a pushed group and serves it back."""
+    (url,) = need_env("HYGGE_TEST_PUSHGATEWAY_URL")
+    assert url.startswith("http://127.0.0.1:")
+    group = f"{url}/metrics/job/hygge-smoke/instance/{os.getpid()}"
+    body = b"hygge_smoke_value 42\n"
+    request = urllib.request.Request(group, data=body, method="PUT")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert 200 <= response.status < 300
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        assert f'hygge_smoke_value{{instance="{os.getpid()}",job="hygge-smoke"}} 42' in text
+    finally:
+        urllib.request.urlopen(urllib.request.Request(group, method="DELETE"), timeout=10)

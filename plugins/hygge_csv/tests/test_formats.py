@@ -325,3 +325,31 @@ def test_state_lives_beside_a_single_file(harness: FlowHarness, tmp_path: pathli
         "_hygge_staging",
         "t.csv",
     ]
+
+
+@pytest.mark.parametrize("block_size", [1 << 20, 4096])
+def test_text_not_in_the_encoding_fails_naming_line_and_column(
+    tmp_path: pathlib.Path, block_size: int
+) -> None:
+    # A latin-1 file read as the default utf-8: in the first block Arrow would infer a
+    # `binary` column, in a later one fail on a string column; both must name the place.
+    lines = ["id,name", *(f"{i},ok{i}" for i in range(3000)), "3000,Søren"]
+    (tmp_path / "in.csv").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    write_flows(
+        tmp_path / "f.yaml",
+        {
+            "t": {
+                "home": {"type": "csv", "path": "in.csv", "block_size": block_size},
+                "store": {"type": "parquet", "path": "lake"},
+            }
+        },
+    )
+    done = hygge("run", "f.yaml", cwd=tmp_path)
+    assert done.returncode == 1
+    assert (
+        f"[t] FAILED: csv file {tmp_path}/in.csv, line 3002, byte 7 of the line, column "
+        "'name': the text is not valid utf-8. hint: set encoding: to the files' encoding"
+        in done.stderr
+    )
+    assert not (tmp_path / "lake").exists() or not list((tmp_path / "lake").glob("*.parquet"))
+    assert "Traceback" not in done.stdout + done.stderr

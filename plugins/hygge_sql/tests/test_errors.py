@@ -330,3 +330,135 @@ def test_a_value_of_the_wrong_kind_in_sqlite(tmp_path: pathlib.Path) -> None:
     assert failure(done, "mixed").startswith(
         "table 'm': column 'v': cannot convert string to int64"
     )
+
+
+# ---- names PostgreSQL would cut or refuse (issue 21, point 12) ---------------------------
+
+SOURCE_ID = pa.table({"id": pa.array([1, 2, 3], pa.int64())})
+
+
+def tables(pg_url: str, schema: str) -> list[str]:
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            return sorted(sa.inspect(conn).get_table_names(schema=schema))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.services
+def test_table_name_over_63_bytes(tmp_path: pathlib.Path, pg_url: str, pg_schema: str) -> None:
+    name = "t" * 64
+    flows = {
+        "load": {
+            "home": parquet(tmp_path, SOURCE_ID),
+            "store": {"type": "sql", "url": pg_url, "table": f"{pg_schema}.{name}"},
+        }
+    }
+    for _ in range(2):  # it used to work once, then fail "already exists" forever
+        done = hygge_run(tmp_path, flows)
+        assert failure(done, "load") == (
+            f"table '{pg_schema}.{name}': the table name '{'t' * 63}…' is 64 bytes; "
+            "postgresql allows 63: use a shorter name"
+        )
+    assert tables(pg_url, pg_schema) == []
+
+
+@pytest.mark.services
+def test_63_bytes_is_fine_and_reruns(tmp_path: pathlib.Path, pg_url: str, pg_schema: str) -> None:
+    name = "é" * 31 + "t"  # 63 bytes in UTF-8
+    flows = {
+        "load": {
+            "home": parquet(tmp_path, SOURCE_ID),
+            "store": {"type": "sql", "url": pg_url, "table": f"{pg_schema}.{name}"},
+        }
+    }
+    for _ in range(2):
+        done = hygge_run(tmp_path, flows)
+        assert done.returncode == 0, done.stderr
+    assert name in tables(pg_url, pg_schema)
+
+
+@pytest.mark.services
+def test_missing_schema_is_named(tmp_path: pathlib.Path, pg_url: str) -> None:
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, SOURCE_ID),
+                "store": {"type": "sql", "url": pg_url, "table": "nosuch_hygge_schema.tbl"},
+            }
+        },
+    )
+    assert failure(done, "load") == (
+        "table 'nosuch_hygge_schema.tbl': schema 'nosuch_hygge_schema' does not exist; hygge "
+        "creates tables, not schemas: create it (CREATE SCHEMA nosuch_hygge_schema) or fix table:"
+    )
+
+
+@pytest.mark.services
+def test_empty_column_name(tmp_path: pathlib.Path, pg_url: str, pg_schema: str) -> None:
+    source = pa.table({"id": [1, 2], "": ["a", "b"]})
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, source),
+                "store": {"type": "sql", "url": pg_url, "table": f"{pg_schema}.t"},
+            }
+        },
+    )
+    assert failure(done, "load") == (
+        f"table '{pg_schema}.t': column 2 of the home has an empty name; a database column "
+        "needs one: name it in the home (a CSV header, a query's AS)"
+    )
+    assert tables(pg_url, pg_schema) == []
+
+
+@pytest.mark.services
+def test_column_name_over_63_bytes(tmp_path: pathlib.Path, pg_url: str, pg_schema: str) -> None:
+    source = pa.table({"c" * 70: [1]})
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {
+                "home": parquet(tmp_path, source),
+                "store": {"type": "sql", "url": pg_url, "table": f"{pg_schema}.t"},
+            }
+        },
+    )
+    assert failure(done, "load") == (
+        f"table '{pg_schema}.t': the column name '{'c' * 63}…' is 70 bytes; postgresql "
+        "allows 63: use a shorter name"
+    )
+
+
+def test_sqlite_schemas(tmp_path: pathlib.Path) -> None:
+    """A SQLite file has one schema, `main` (issue 21, point 13): `main.x` is the table
+    `x`; any other schema is refused naming the table and the fix, not a driver error."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    source = parquet(tmp_path, SOURCE)
+    done = hygge_run(
+        tmp_path,
+        {
+            "load": {"home": source, "store": {"type": "sql", "url": url, "table": "main.x"}},
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    done = hygge_run(
+        tmp_path, {"read": {"home": {"type": "sql", "url": url, "table": "main.x"}, "store": "o/"}}
+    )
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(tmp_path / "o").sort_by("id").equals(SOURCE)
+    for side in ("home", "store"):
+        other = {"type": "sql", "url": url, "table": "nosuchschema.x"}
+        flow = (
+            {"home": other, "store": "out2/"}
+            if side == "home"
+            else {"home": source, "store": other}
+        )
+        done = hygge_run(tmp_path, {"bad": flow})
+        assert failure(done, "bad") == (
+            "table 'nosuchschema.x': a SQLite database has no schema 'nosuchschema': its "
+            "tables live in 'main'; write table: x"
+        )

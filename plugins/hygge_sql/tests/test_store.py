@@ -120,26 +120,38 @@ def test_named_connections_by_url_and_by_parts(tmp_path: pathlib.Path, read_sql:
 
 
 def test_bad_connections_are_named(tmp_path: pathlib.Path) -> None:
+    """Config errors now (issue 21, point 11): validate reports both, before any run."""
+    from hygge_core.errors import ConfigError
+
     pq.write_table(V1, tmp_path / "in.parquet")
     harness = FlowHarness(tmp_path)
-    results = harness.run(
-        {
-            "missing": {
-                "home": {"type": "parquet", "path": str(tmp_path / "in.parquet")},
-                "store": {"type": "sql", "connection": "nope", "table": "a"},
+    with pytest.raises(ConfigError) as info:
+        harness.run(
+            {
+                "missing": {
+                    "home": {"type": "parquet", "path": str(tmp_path / "in.parquet")},
+                    "store": {"type": "sql", "connection": "nope", "table": "a"},
+                },
+                "both": {
+                    "home": {"type": "parquet", "path": str(tmp_path / "in.parquet")},
+                    "store": {"type": "sql", "connection": "both", "table": "a"},
+                },
             },
-            "both": {
-                "home": {"type": "parquet", "path": str(tmp_path / "in.parquet")},
-                "store": {"type": "sql", "connection": "both", "table": "a"},
-            },
-        },
-        connections={"both": {"type": "sql", "url": "sqlite://", "drivername": "sqlite"}},
-    )
-    errors = {r.name: r.error for r in results}
-    assert errors["missing"] == "connection 'nope' is not defined under connections: (both)"
-    assert errors["both"] == (
-        "connection 'both': give either url: or drivername: (with host, database, ...)"
-    )
+            connections={"both": {"type": "sql", "url": "sqlite://", "drivername": "sqlite"}},
+        )
+    problems = {(p.flow, p.side, p.message) for p in info.value.problems}
+    assert problems == {
+        (
+            "missing",
+            "store",
+            "connection 'nope' is not defined under connections:",
+        ),
+        (
+            None,
+            "connection 'both'",
+            "give either url: or drivername: (with host, database, ...)",
+        ),
+    }
 
 
 def test_state_show_and_reset(tmp_path: pathlib.Path, sqlite_database: Any) -> None:

@@ -7,9 +7,11 @@ creates and the values it stores, so the tests do not only trust hygge's own rea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import pathlib
+import sqlite3
 from typing import Any
 
 import pyarrow as pa
@@ -90,14 +92,10 @@ def run_round_trip(tmp_path: pathlib.Path, database: Any, table: pa.Table) -> pa
     source = tmp_path / "every.parquet"
     pq.write_table(table, source)
     target = database.table("every")
-    harness.run_ok(
-        {
-            "load": {
-                "home": {"type": "parquet", "path": str(source)},
-                "store": {"type": "sql", "url": database.url, "table": target, "mode": "replace"},
-            }
-        }
-    )
+    store = {"type": "sql", "url": database.url, "table": target, "mode": "replace"}
+    if database.kind == "sqlite":
+        store["lossy_floats"] = True  # its -0.0 reads back as 0.0 (equal in Arrow)
+    harness.run_ok({"load": {"home": {"type": "parquet", "path": str(source)}, "store": store}})
     harness.run_ok(
         {
             "unload": {
@@ -325,3 +323,39 @@ def test_query_columns_keep_their_types(
     assert got["ts"].to_pylist() == want["ts"].to_pylist()
     assert got["t2"].to_pylist() == want["text"].to_pylist()
     assert got["i16"].to_pylist() == want["i16"].to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("values", "what", "row"),
+    [([1.5, float("nan"), None], "NaN", 2), ([1.5, 2.0, -0.0], "-0.0", 3)],
+)
+def test_sqlite_refuses_floats_it_would_change(
+    tmp_path: pathlib.Path, values: list[float | None], what: str, row: int
+) -> None:
+    harness = FlowHarness(tmp_path)
+    table = pa.table({"id": [1, 2, 3], "x": pa.array(values, pa.float64())})
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    home = harness.parquet_source(table)
+    store = {"type": "sql", "url": url, "table": "t", "mode": "replace"}
+    (result,) = harness.run({"f": {"home": home, "store": store}})
+    stored = "NULL" if what == "NaN" else "0.0"
+    assert result.status == "failed"
+    assert result.error == (
+        f"table 't': column 'x' holds {what} (row {row} of this work unit), which sqlite "
+        f"would store as {stored}. hint: set lossy_floats: true on the store to accept "
+        "that, or replace the value in the home"
+    )
+    db = str(tmp_path / "db.sqlite")
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # nothing published or left
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert names == ["_hygge_state"]
+
+    # Accepted when asked for: NaN is NULL, -0.0 is 0.0, infinities stay.
+    table = table.append_column("inf", pa.array([float("inf"), float("-inf"), None]))
+    home = harness.parquet_source(table, "again")
+    harness.run_ok({"f": {"home": home, "store": {**store, "lossy_floats": True}}})
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT x, inf FROM t ORDER BY id").fetchall()
+    xs = [r[0] for r in rows]
+    assert xs == [1.5, None, None] if what == "NaN" else xs == [1.5, 2.0, 0.0]
+    assert [r[1] for r in rows] == [float("inf"), float("-inf"), None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,14 +54,17 @@ def load_document(path: str, env: dict[str, str] | None = None) -> Document:
     """Parse `path`; raise `ConfigError` listing every YAML and `${VAR}` problem found."""
     env = dict(os.environ) if env is None else env
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         raise ConfigError([Problem(f"file not found: {path}", hint="check the path")]) from None
     except OSError as exc:
         raise ConfigError([Problem(f"cannot read {path}: {exc.strerror}")]) from None
+    text = _decode(path, raw)
+    doc = Document(file=path, data=None)
+    problems: list[Problem] = []
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc.data = _Builder(doc, env, problems, text).document()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
@@ -75,61 +79,264 @@ def load_document(path: str, env: dict[str, str] | None = None) -> Document:
                 )
             ]
         ) from None
-    doc = Document(file=path, data=None)
-    problems: list[Problem] = []
-    doc.data = _build(node, (), doc, env, problems) if node is not None else None
+    except _AliasBudgetExceeded as exc:
+        problems = [
+            Problem(
+                f"aliases expand to more than {ALIAS_BUDGET:,} values (this alias repeats "
+                "an anchor that is large or holds other aliases)",
+                file=path,
+                line=exc.mark.line + 1,
+                column=exc.mark.column + 1,
+                hint="write the repeated settings once under defaults: or connections:, "
+                "or use fewer aliases",
+            )
+        ]
     if problems:
         raise ConfigError(problems)
     return doc
 
 
-_constructor = yaml.SafeLoader("")
+# The C parser when PyYAML has it: parsing a 5 MB file with 35k flows in pure Python took
+# most of the time `validate` spent on it.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Parse events that aliases (`*name`) may replay in all. A YAML "billion laughs" file nests
+# aliases so that a few hundred bytes expand to billions of values; real files repeat an
+# anchor a handful of times, so a small budget refuses the attack without hindering anyone.
+ALIAS_BUDGET = 10_000
+
+_MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
 
 
-def _build(
-    node: yaml.Node, path: Path, doc: Document, env: dict[str, str], problems: list[Problem]
-) -> Any:
-    doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+def _decode(path: str, raw: bytes) -> str:
+    """The file's text; anything but UTF-8 is a located problem, never a traceback."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) > 1 and b"\x00" in raw[:2]):
+        raise ConfigError(
+            [
+                Problem(
+                    "the file is UTF-16; flows.yaml must be UTF-8",
+                    file=path,
+                    line=1,
+                    column=1,
+                    hint=f"convert it: iconv -f UTF-16 -t UTF-8 {path} > utf8.yaml",
+                )
+            ]
+        )
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError(
+            [
+                Problem(
+                    f"byte 0x{raw[exc.start]:02x} is not UTF-8; flows.yaml must be UTF-8",
+                    file=path,
+                    line=line,
+                    column=column,
+                    hint="save the file as UTF-8 (from Latin-1: "
+                    f"iconv -f LATIN1 -t UTF-8 {path} > utf8.yaml)",
+                )
+            ]
+        ) from None
+
+
+def _mark(event: yaml.Event) -> Any:
+    """Where an event starts (the C parser's marks are typed apart from PyYAML's)."""
+    return event.start_mark
+
+
+def _located(file: str, mark: Any, message: str, hint: str) -> Problem:
+    """A problem at a parser mark (0-based line and column)."""
+    return Problem(message, file=file, line=mark.line + 1, column=mark.column + 1, hint=hint)
+
+
+class _AliasBudgetExceeded(Exception):
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+
+
+class _Builder:
+    """Builds plain data straight from the parser's events, recording where each key and
+    value stood and expanding `${VAR}`.
+
+    No node tree is composed: for a file of 35k flows the tree alone took hundreds of MB.
+    An anchored value's events are kept and replayed at each alias, within `ALIAS_BUDGET`.
+    """
+
+    def __init__(
+        self, doc: Document, env: dict[str, str], problems: list[Problem], text: str
+    ) -> None:
+        self.doc = doc
+        self.env = env
+        self.problems = problems
+        self.events: Iterator[yaml.Event] = iter(yaml.parse(text, Loader=_Loader))
+        self.replay: list[Iterator[yaml.Event]] = []  # aliases being expanded, innermost last
+        self.recording: list[list[yaml.Event]] = []  # anchored values being read
+        self.anchors: dict[str, list[yaml.Event]] = {}
+        self.replayed = 0
+        self.outer: Any = None
+        self.loader = yaml.SafeLoader("")  # resolves and constructs scalars
+
+    def next(self) -> yaml.Event:
+        while self.replay:
+            event = next(self.replay[-1], None)
+            if event is not None:
+                return event
+            self.replay.pop()
+        event = next(self.events)
+        for events in self.recording:
+            events.append(event)
+        return event
+
+    def document(self) -> Any:
+        """The data of the file's single document (None for an empty file)."""
+        self.next()  # stream start
+        event = self.next()
+        if isinstance(event, yaml.StreamEndEvent):
+            return None
+        data = self.value(self.next(), ())
+        self.next()  # document end
+        event = self.next()
+        if not isinstance(event, yaml.StreamEndEvent):
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream",
+                None,
+                "but found another document",
+                _mark(event),
+            )
+        return data
+
+    def value(self, event: yaml.Event, path: Path) -> Any:
+        if isinstance(event, yaml.AliasEvent):
+            events = self.anchors.get(event.anchor or "")
+            if events is None:
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias '{event.anchor}'", _mark(event)
+                )
+            if not self.replay:
+                self.outer = _mark(event)  # the alias as written, to name in an error
+            self.replayed += len(events)
+            if self.replayed > ALIAS_BUDGET:
+                raise _AliasBudgetExceeded(self.outer)
+            self.replay.append(iter(events))
+            return self.value(self.next(), path)
+        anchor = getattr(event, "anchor", None) if not self.replay else None
+        if anchor is not None:
+            self.recording.append([])
+        mark = _mark(event)
+        self.doc.values[path] = (mark.line + 1, mark.column + 1)
+        if isinstance(event, yaml.MappingStartEvent):
+            built: Any = self._mapping(path)
+        elif isinstance(event, yaml.SequenceStartEvent):
+            built = []
+            while not isinstance(item := self.next(), yaml.SequenceEndEvent):
+                built.append(self.value(item, (*path, len(built))))
+        else:
+            built = self._scalar(event, path)
+        if anchor is not None:
+            self.anchors[anchor] = [event, *self.recording.pop()]
+            # (an anchored value's own events: the first is this one, read before recording)
+        return built
+
+    def _mapping(self, path: Path) -> dict[Any, Any]:
+        doc, problems = self.doc, self.problems
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _constructor.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int):
-                key = str(key)
+        merges: list[tuple[Any, Any]] = []
+        while not isinstance(key_event := self.next(), yaml.MappingEndEvent):
+            tag = self._tag(key_event) if isinstance(key_event, yaml.ScalarEvent) else None
+            if tag == _MERGE:
+                # `<<: *base` (or a list of them): keys written here win over merged ones.
+                merges.append((_mark(key_event), self.value(self.next(), (*path, "<<"))))
+                continue
+            mark = _mark(key_event)
+            key = self._key(key_event, tag, path)
             if key in out:
                 problems.append(
-                    Problem(
+                    _located(
+                        doc.file,
+                        mark,
                         f"key '{key}' appears twice in the same mapping",
-                        file=doc.file,
-                        line=key_node.start_mark.line + 1,
-                        column=key_node.start_mark.column + 1,
                         hint="remove or rename one of them",
                     )
                 )
-            doc.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _build(value_node, (*path, key), doc, env, problems)
+            child = (*path, key)
+            doc.keys[child] = (mark.line + 1, mark.column + 1)
+            out[key] = self.value(self.next(), child)
+        for mark, merged in merges:
+            for extra in merged if isinstance(merged, list) else [merged]:
+                if not isinstance(extra, dict):
+                    problems.append(
+                        _located(
+                            doc.file,
+                            mark,
+                            "a merge key '<<' needs a mapping (or a list of mappings) to merge",
+                            hint="write <<: *anchor where &anchor names a mapping",
+                        )
+                    )
+                    continue
+                for key, value in extra.items():
+                    if key not in out:
+                        out[key] = value
+                        for table in (doc.values, doc.keys):
+                            if (*path, "<<", key) in table:
+                                table[(*path, key)] = table[(*path, "<<", key)]
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), doc, env, problems) for i, item in enumerate(node.value)]
-    value = _constructor.construct_object(node, deep=True)
-    if isinstance(value, str) and "$" in value:
-        value = _expand(value, path, node, doc, env, problems)
-        if (
-            isinstance(node, yaml.ScalarNode)
-            and node.tag == "tag:yaml.org,2002:str"
-            and node.style is None
-        ):
-            # An unquoted ${PORT} should become 5432, as if the number had been written.
-            resolved = yaml.safe_load(value) if value else value
-            if isinstance(resolved, int | float | bool):
-                value = resolved
-    return value
+
+    def _key(self, event: yaml.Event, tag: str | None, path: Path) -> str | int:
+        if isinstance(event, yaml.ScalarEvent) and tag is not None and event.anchor is None:
+            key = self._construct(event, tag)
+        else:  # a complex or anchored key (legal YAML, never a valid flows.yaml key)
+            key = self.value(event, (*path, "<key>"))
+        return key if isinstance(key, str | int) else str(key)
+
+    def _construct(self, event: yaml.ScalarEvent, tag: str) -> Any:
+        if tag == _STR:
+            return event.value  # most values: no need for PyYAML's constructor
+        node = yaml.ScalarNode(tag, event.value, _mark(event), None, event.style)
+        try:
+            return self.loader.construct_object(node)
+        finally:
+            self.loader.constructed_objects.clear()
+
+    def _tag(self, event: yaml.ScalarEvent) -> str:
+        if event.tag is None or event.tag == "!":
+            return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
+        return event.tag
+
+    def _scalar(self, event: yaml.Event, path: Path) -> Any:
+        doc, env, problems = self.doc, self.env, self.problems
+        assert isinstance(event, yaml.ScalarEvent)
+        tag = self._tag(event)
+        try:
+            value = self._construct(event, tag)
+        except yaml.YAMLError as exc:
+            mark = event.start_mark
+            problems.append(
+                _located(
+                    doc.file,
+                    mark,
+                    f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
+                    hint="flows.yaml takes plain values: remove the tag (!...)",
+                )
+            )
+            return None
+        if isinstance(value, str) and "$" in value:
+            value = _expand(value, path, event, doc, env, problems)
+            if tag == _STR and event.style is None:
+                # An unquoted ${PORT} should become 5432, as if the number had been written.
+                resolved = yaml.safe_load(value) if value else value
+                if isinstance(resolved, int | float | bool):
+                    value = resolved
+        return value
 
 
 def _expand(
     text: str,
     path: Path,
-    node: yaml.Node,
+    node: yaml.Node | yaml.Event,
     doc: Document,
     env: dict[str, str],
     problems: list[Problem],
@@ -144,11 +351,10 @@ def _expand(
         if default is not None:
             return default
         problems.append(
-            Problem(
+            _located(
+                doc.file,
+                node.start_mark,
                 f"environment variable {name} is not set",
-                file=doc.file,
-                line=node.start_mark.line + 1,
-                column=node.start_mark.column + 1,
                 hint=f"export {name}=..., or give a default: ${{{name}:-value}}",
             )
         )

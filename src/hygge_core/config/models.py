@@ -3,9 +3,10 @@ later by the model of the plugin type they name."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Every config model here and in hygge_core's home, store and storage bases (so every plugin
 # model that subclasses them) sets `defer_build=True`: pydantic builds a validator when the
@@ -41,6 +42,16 @@ class FlowSpec(BaseModel):
     )
     retry: RetryConfig = Field(default_factory=RetryConfig)
     description: str | None = None
+    allow_overlap: bool = Field(
+        default=False,
+        description="let the store's path be the home's, or inside or around it",
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int) -> str | int:
+        parse_bytes(value)  # validate now: `run` must never meet a size `validate` passed
+        return value
 
 
 class Defaults(BaseModel):
@@ -53,6 +64,13 @@ class Defaults(BaseModel):
     parallelism: int | None = Field(default=None, ge=1)
     memory: str | int | None = None
     retry: RetryConfig | None = None
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_bytes(value)
+        return value
 
 
 class ExecutorSpec(BaseModel):
@@ -72,12 +90,26 @@ class FileSpec(BaseModel):
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(GB|MB|KB|B)?")
+
+
 def parse_bytes(value: str | int) -> int:
-    """`256MB` → 268435456. Accepts B, KB, MB, GB (powers of 1024) and plain integers."""
-    if isinstance(value, int):
-        return value
-    text = value.strip().upper().replace(" ", "")
-    for suffix, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)):
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * factor)
-    return int(text)
+    """`256MB` → 268435456. Accepts B, KB, MB, GB (powers of 1024) and plain integers.
+
+    The one parser of sizes: raises `ValueError` with the message users see for anything
+    that is not a positive size (`plenty`, `0`, `-5MB`).
+    """
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    else:
+        m = _SIZE.fullmatch(str(value).strip().upper().replace(" ", ""))
+        factor = {"GB": 1 << 30, "MB": 1 << 20, "KB": 1 << 10}.get(m.group(2) or "B", 1) if m else 0
+        number = int(float(m.group(1)) * factor) if m else None
+    if number is None or number <= 0:
+        raise ValueError(
+            f"'{value}' is not a positive size; write bytes or a number with KB, MB or GB, "
+            "e.g. 256MB"
+        )
+    return number

@@ -13,8 +13,10 @@ from pydantic import BaseModel, ValidationError
 from hygge_core.config.loader import Document, Path
 from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
 from hygge_core.errors import ConfigError, PluginError, Problem
+from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
-from hygge_core.plugins import Registry
+from hygge_core.plugins import KNOWN_SECTIONS, Registry
+from hygge_core.storage import KNOWN_PROTOCOLS, ConnectionConfig, split_protocol
 from hygge_core.store import StoreConfig
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ class Plan:
     executor: ExecutorSpec
     doc: Document | None = None
     warnings: list[str] = field(default_factory=list)
+    settings: dict[str, BaseModel] = field(default_factory=dict)
 
 
 def _close(word: str, options: list[str]) -> str | None:
@@ -143,12 +146,23 @@ class _Collector:
                 expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
                 value = err.get("input")
                 guess = _close(str(value), expected) if expected else None
-                shown = "" if self.doc.is_secret_path(path) else f" '{value}'"
+                shown = "" if self.doc.is_secret_path(path) else f" '{_clip(value)}'"
                 message = f"invalid value{shown}: must be one of {', '.join(expected)}"
                 hint = f"did you mean '{guess}'?" if guess else None
-            elif not self.doc.is_secret_path(path) and "input" in err and _short(err["input"]):
+            elif (
+                kind != "value_error"  # a validator's message says what it needs to
+                and not self.doc.is_secret_path(path)
+                and "input" in err
+                and _short(err["input"])
+            ):
                 message = f"{message} (got {err['input']!r})"
             self.add(path, message, hint=hint, flow=flow, side=side, fld=fld)
+
+
+def _clip(value: Any, limit: int = 60) -> str:
+    """`value` as a message quotes it: a long one cut, with its length."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _short(value: Any) -> bool:
@@ -192,9 +206,11 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
     if not isinstance(data, dict):
         c.add((), "the top level must be a mapping with a 'flows:' key")
         raise ConfigError(c.problems)
+    settings = _plugin_sections(c, registry, data)
     try:
         spec = FileSpec.model_validate(
-            {k: v for k, v in data.items() if k != "flows"} | {"flows": data.get("flows") or {}}
+            {k: v for k, v in data.items() if k != "flows" and k in FileSpec.model_fields}
+            | {"flows": data.get("flows") or {}}
         )
     except ValidationError as exc:
         c.pydantic(exc, FileSpec, (), None, None)
@@ -203,6 +219,7 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         c.add((), "missing 'flows:'", hint="add flows: {name: {home: ..., store: ...}}")
     elif not isinstance(data["flows"], dict) or not data["flows"]:
         c.add(("flows",), "'flows:' must map flow names to {home, store}")
+    connections = spec.connections if spec else {}
     if spec is not None:
         _check_connections(c, registry, spec.connections)
     defaults = spec.defaults if spec else Defaults()
@@ -222,7 +239,11 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
                 )
     used_defaults: dict[str, set[str]] = {"home": set(), "store": set()}
     for name, raw in flow_items.items():
-        resolved = _resolve_flow(c, registry, str(name), raw, defaults, used_defaults)
+        bad_name = flow_name_problem(name)
+        if bad_name:
+            c.add(("flows", name), bad_name, key=True, hint="rename the flow")
+            continue
+        resolved = _resolve_flow(c, registry, connections, str(name), raw, defaults, used_defaults)
         if resolved is not None and (not only or name in only):
             flows[str(name)] = resolved
     for side in SIDES:
@@ -252,35 +273,157 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         c.add(("executor", "type"), str(exc))
         raise ConfigError(c.problems) from None
     return Plan(
-        file=doc.file, flows=flows, connections=spec.connections, executor=spec.executor, doc=doc
+        file=doc.file,
+        flows=flows,
+        connections=spec.connections,
+        executor=spec.executor,
+        doc=doc,
+        settings=settings,
     )
+
+
+def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) -> dict[str, Any]:
+    """Validate the top-level sections plugins registered, each by its own model.
+
+    A top-level key that neither core nor a plugin owns is reported here, with a close
+    match among both (or the distribution to install), and left out of core's validation.
+    """
+    settings: dict[str, Any] = {}
+    for key in list(data):
+        if key in FileSpec.model_fields:
+            continue
+        if key in registry.settings:
+            model = cast("type[BaseModel]", registry.settings[key][0])
+            try:
+                settings[key] = model.model_validate(data[key] or {})
+            except ValidationError as exc:
+                c.pydantic(exc, model, (key,), None, f"section '{key}'")
+            continue
+        dist = KNOWN_SECTIONS.get(str(key))
+        known = sorted([*FileSpec.model_fields, *registry.settings])
+        guess = _close(str(key), known)
+        hint = (
+            f"the '{key}:' section needs a plugin: pip install {dist}"
+            if dist and dist not in registry.plugins
+            else (f"did you mean '{guess}'?" if guess else f"valid sections: {', '.join(known)}")
+        )
+        c.add((key,), f"unknown field '{key}'", key=True, hint=hint, fld=str(key))
+    return settings
 
 
 def _check_connections(
     c: _Collector, registry: Registry, connections: dict[str, dict[str, Any]]
 ) -> None:
-    """Validate connections whose type a storage plugin owns, so their errors have lines.
+    """Validate every connection by the model of its type, so its errors have lines.
 
-    Other types (a SQL connection, say) are checked by the plugin that uses them.
+    A type is a storage's (s3, azure, ...) or a home/store type's that declares a
+    `connection_model` (sql). A type nobody owns is an error: `run` would meet it later.
     """
     if not connections:
         return  # (resolving every storage class would import every storage plugin)
     storages = {s.name: s for s in registry.storages.values()}
     for name, raw in connections.items():
-        storage = storages.get(raw.get("type", "")) if isinstance(raw, dict) else None
-        if storage is None:
+        base: Path = ("connections", name)
+        side = f"connection '{name}'"
+        if not isinstance(raw, dict):
+            c.add(base, "a connection must be a mapping with a 'type:'", side=side)
             continue
-        try:
-            storage.connection_model.model_validate(raw)
-        except ValidationError as exc:
-            c.pydantic(
-                exc, storage.connection_model, ("connections", name), None, f"connection '{name}'"
+        type_name = raw.get("type")
+        if type_name is None:
+            c.add(base, "missing 'type'", key=True, side=side, fld="type")
+            continue
+        model = _connection_model(registry, storages, str(type_name))
+        if model is None:
+            known = sorted(set(storages) | {t for t in (*registry.homes, *registry.stores)})
+            guess = _close(str(type_name), known)
+            hint = registry.missing_type_hint("connection", str(type_name)) or (
+                f"did you mean '{guess}'?" if guess else f"known types: {', '.join(known)}"
             )
+            c.add(
+                (*base, "type"),
+                f"unknown connection type '{type_name}'",
+                side=side,
+                fld="type",
+                hint=hint,
+            )
+            continue
+        if model is ConnectionConfig:
+            continue  # a type without settings of its own: nothing to check
+        try:
+            model.model_validate(raw)
+        except ValidationError as exc:
+            c.pydantic(exc, model, base, None, side)
+
+
+def _connection_model(
+    registry: Registry, storages: dict[str, Any], type_name: str
+) -> type[BaseModel] | None:
+    """The model that checks connections of `type_name`; None when no plugin owns it."""
+    if type_name in storages:
+        return cast("type[BaseModel]", storages[type_name].connection_model)
+    tables = [t for t in (registry.homes, registry.stores) if type_name in t]
+    for table in tables:
+        try:
+            model = getattr(table.get(type_name), "connection_model", None)
+        except PluginError:  # a broken type: the flows that use it report it
+            continue
+        if model is not None:
+            return cast("type[BaseModel]", model)
+    return ConnectionConfig if tables else None
+
+
+def _check_references(
+    c: _Collector,
+    registry: Registry,
+    connections: dict[str, Any],
+    flow: str,
+    side: str,
+    config: BaseModel,
+    origins: dict[str, Path],
+) -> bool:
+    """What a side's config names outside itself: a connection that exists, a path whose
+    protocol a storage plugin serves. False (and problems added) when something is missing.
+    """
+    ok = True
+    path: Path = ("flows", flow, side)
+    name = getattr(config, "connection", None)
+    if isinstance(name, str) and name not in connections:
+        known = sorted(connections)
+        guess = _close(name, known)
+        c.add(
+            (*origins.get("connection", path), "connection"),
+            f"connection '{name}' is not defined under connections:",
+            flow=flow,
+            side=side,
+            fld="connection",
+            hint=f"did you mean '{guess}'?"
+            if guess
+            else (f"defined: {', '.join(known)}" if known else "add it under connections:"),
+        )
+        ok = False
+    url = getattr(config, "path", None)
+    if isinstance(url, str) and "://" in url:
+        protocol = split_protocol(url)[0]
+        if protocol not in registry.storages:
+            dist = KNOWN_PROTOCOLS.get(protocol)
+            c.add(
+                (*origins.get("path", path), "path"),
+                f"no storage plugin serves '{protocol}://' paths",
+                flow=flow,
+                side=side,
+                fld="path",
+                hint=f"install it: pip install '{dist}'"
+                if dist
+                else f"installed: {', '.join(sorted(registry.storages))}",
+            )
+            ok = False
+    return ok
 
 
 def _resolve_flow(
     c: _Collector,
     registry: Registry,
+    connections: dict[str, Any],
     name: str,
     raw: Any,
     defaults: Defaults,
@@ -312,11 +455,14 @@ def _resolve_flow(
     except ValidationError as exc:
         c.pydantic(exc, FlowSpec, base, name, None)
         ok = False
-    if not ok:
-        return None
     parts: dict[str, tuple[type, BaseModel]] = {}
     for side in SIDES:
-        got = _resolve_side(c, registry, name, side, raw[side], getattr(defaults, side), used)
+        if raw.get(side) in (None, ""):
+            continue  # reported above
+        # Resolved even when the flow's own options failed: every problem, at once.
+        got = _resolve_side(
+            c, registry, connections, name, side, raw[side], getattr(defaults, side), used
+        )
         if got is None:
             ok = False
         else:
@@ -356,12 +502,52 @@ def _resolve_flow(
             hint="use store mode: merge with keys: [...], or drop the lookback",
         )
         return None
+    overlap = None if spec.allow_overlap else _overlap(home_config, store_config)
+    if overlap:
+        c.add(
+            (*base, "store"),
+            overlap,
+            flow=name,
+            side="store",
+            fld="path",
+            hint="write the store somewhere else, or set allow_overlap: true on the flow "
+            "if the home skips what the store writes",
+        )
+        return None
     return ResolvedFlow(name, home_cls, home_config, store_cls, store_config, spec)
+
+
+def _overlap(home: BaseModel, store: BaseModel) -> str | None:
+    """Why a flow's store would write where its home reads, or None.
+
+    Every run would read back what earlier runs stored (doubling it), or a `replace` would
+    delete the home's own files.
+    """
+    h, s = getattr(home, "path", None), getattr(store, "path", None)
+    if not isinstance(h, str) or not isinstance(s, str):
+        return None
+    from hygge_core.storage import split_protocol  # fsspec: only for flows with paths
+
+    (hp, hroot), (sp, sroot) = split_protocol(h), split_protocol(s)
+    same_account = getattr(home, "connection", None) == getattr(store, "connection", None)
+    if hp != sp or (hp != "file" and not same_account):
+        return None
+    if any(ch in hroot for ch in "*?["):  # a glob reads from the folder it starts in
+        hroot = re.split(r"[*?\[]", hroot, maxsplit=1)[0].rsplit("/", 1)[0]
+    hroot, sroot = hroot.rstrip("/"), sroot.rstrip("/")
+    if hroot == sroot:
+        return f"the store path {s} is the home's path"
+    if sroot.startswith(hroot + "/"):
+        return f"the store path {s} is inside the home's folder {h}"
+    if hroot.startswith(sroot + "/"):
+        return f"the home {h} is inside the store's folder {s}"
+    return None
 
 
 def _resolve_side(
     c: _Collector,
     registry: Registry,
+    connections: dict[str, Any],
     flow: str,
     side: str,
     raw: Any,
@@ -435,6 +621,8 @@ def _resolve_side(
         config = model.model_validate(merged)
     except ValidationError as exc:
         c.pydantic(exc, model, path, flow, side, origins)
+        return None
+    if not _check_references(c, registry, connections, flow, side, config, origins):
         return None
     return cls, config
 

@@ -49,6 +49,15 @@ class SimulatedCrash(BaseException):
     """Raised to stop a run the way `kill -9` would: no abort, no cleanup."""
 
 
+def _for_mode(store_config: dict[str, Any], mode: str) -> dict[str, Any]:
+    """`store_config` in `mode`: merge `keys:` kept for merge only (other modes refuse
+    them), so one fixture serves every mode."""
+    config = {**store_config, "mode": mode}
+    if mode != "merge":
+        config.pop("keys", None)
+    return config
+
+
 def _context(
     flow: str = FLOW,
     run_id: str | None = None,
@@ -252,7 +261,7 @@ class StoreContract(_Base[Store]):
     ) -> Store:
         """A store instance as the runner builds one, for checks that call it directly."""
         cls = self.plugin_class(store_config["type"])
-        config = cls.config_model.model_validate({**store_config, "mode": mode})
+        config = cls.config_model.model_validate(_for_mode(store_config, mode))
         return cls(config, _context(FLOW, run_id, self.connections))
 
     def _flow(
@@ -268,7 +277,7 @@ class StoreContract(_Base[Store]):
         home = harness.parquet_source(table, f"src-{harness.count}", units=3)
         if incremental:
             home["incremental"] = {"cursor": self.key}
-        return {FLOW: {"home": home, "store": {**store_config, "mode": mode, **extra}}}
+        return {FLOW: {"home": home, "store": {**_for_mode(store_config, mode), **extra}}}
 
     def _read(self, store_config: dict[str, Any]) -> pa.Table:
         return self.read_back(store_config)

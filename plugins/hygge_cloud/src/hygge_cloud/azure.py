@@ -26,6 +26,9 @@ REJECTED = frozenset(
 )
 # How long to wait for a server-side copy that Azure reports as pending.
 COPY_TIMEOUT = 600.0
+# Seconds to open a connection to the account (the SDK's default is 20, tried four times
+# with backoff: an unreachable account took minutes). Documented in docs/cloud.md.
+CONNECT_TIMEOUT = 10
 
 
 class AzureConnection(ConnectionConfig):
@@ -124,6 +127,11 @@ class AzureRules(Rules):
 class _AzureOverrides:
     """Azure-only behaviour of the guarded filesystem."""
 
+    def do_connect(self) -> None:
+        """adlfs's client, with connection failures left to the flow's `retry:`."""
+        super().do_connect()  # type: ignore[misc]
+        bound_client(self.service_client)  # type: ignore[attr-defined]
+
     async def _hygge_bucket_exists(self, bucket: str) -> bool | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -158,6 +166,25 @@ class _AzureOverrides:
         await wait_for_copy(target, answer.get("copy_status"), path1, path2)
         self.invalidate_cache(container1)  # type: ignore[attr-defined]
         self.invalidate_cache(container2)  # type: ignore[attr-defined]
+
+
+def bound_client(client: Any) -> None:
+    """Bound how long an unreachable account keeps a request waiting.
+
+    The SDK retries a connection that cannot be opened three times, with backoffs of 15 s
+    and more, inside every call; hygge then retried the whole attempt on top, so
+    `retry: {attempts: 1}` still waited minutes. Here the SDK opens a connection once,
+    within `CONNECT_TIMEOUT`, and the flow's `retry:` alone decides on another try. Its
+    retries of throttling and 5xx answers stay. adlfs builds the client without passing
+    options through, so the two settings are set on the client it made.
+    """
+    config = getattr(client, "_config", None)
+    policy = getattr(config, "retry_policy", None)
+    if policy is not None and hasattr(policy, "connect_retries"):
+        policy.connect_retries = 0
+    connection = getattr(getattr(config, "transport", None), "connection_config", None)
+    if connection is not None and hasattr(connection, "timeout"):
+        connection.timeout = CONNECT_TIMEOUT
 
 
 async def wait_for_copy(target: Any, status: str | None, source: str, dest: str) -> None:

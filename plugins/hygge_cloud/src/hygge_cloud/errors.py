@@ -15,7 +15,9 @@ from typing import Literal
 
 from hygge_core import PermanentError, TransientError
 
-Kind = Literal["denied", "rejected", "no_credentials", "missing_bucket", "transient"]
+Kind = Literal[
+    "denied", "rejected", "no_credentials", "missing_bucket", "unresolvable", "transient"
+]
 
 
 class AccessDenied(PermanentError, PermissionError):
@@ -35,6 +37,13 @@ class BucketNotFound(PermanentError):
 
     Deliberately not a `FileNotFoundError`: callers that treat a missing file as "empty"
     must not treat a missing bucket that way.
+    """
+
+
+class HostNotFound(PermanentError, ConnectionError):
+    """The service's host name does not resolve: a misspelt account or endpoint, or no DNS.
+
+    Permanent: retrying a name that does not exist only delays the message.
     """
 
 
@@ -71,5 +80,10 @@ def to_error(fault: Fault, url: str, label: str, service: str) -> Exception:
         return BucketNotFound(
             f"{url}: {fault.detail or 'the bucket does not exist'}; hygge never creates "
             "buckets or containers: create it, or fix the path"
+        )
+    if fault.kind == "unresolvable":
+        return HostNotFound(
+            f"{url}: cannot resolve the host of {service}{detail}; check the account or "
+            f"endpoint name in {label}, and that this machine can resolve it"
         )
     return CloudUnavailable(f"{url}: {service} is unavailable or throttling{detail}")

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
@@ -78,6 +79,40 @@ class Rules:
     def classify(exc: BaseException) -> Fault | None:
         """The fault `exc` stands for, or None to let it pass unchanged."""
         return None
+
+
+def unresolvable(exc: BaseException) -> Fault | None:
+    """A host name that does not resolve, however deep the client wrapped the resolver's
+    `socket.gaierror` (azure-core: `inner_exception`; aiohttp: `os_error`)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            host = getattr(exc, "host", None) or _host_in(exc)
+            where = f"'{host}': " if host else ""
+            return Fault("unresolvable", f"{where}{current.strerror or current}")
+        todo += [
+            current.__cause__,
+            current.__context__,
+            getattr(current, "inner_exception", None),
+            getattr(current, "os_error", None),
+        ]
+    return None
+
+
+def _host_in(exc: BaseException) -> str | None:
+    """The host an aiohttp connector error names, if any in the chain."""
+    current: BaseException | None = exc
+    while current is not None:
+        key = getattr(current, "_conn_key", None)
+        if key is not None and getattr(key, "host", None):
+            return str(key.host)
+        current = getattr(current, "inner_exception", None) or current.__cause__
+    return None
 
 
 def _generic(exc: BaseException) -> Fault | None:
@@ -199,7 +234,7 @@ class GuardedFileSystem:
         """The hygge error for `exc` raised while working on `path`, or None to keep it."""
         if isinstance(exc, HyggeError):
             return None
-        fault = self.rules.classify(exc)
+        fault = unresolvable(exc) or self.rules.classify(exc)
         if fault is None and exc.__cause__ is not None:
             fault = self.rules.classify(exc.__cause__)
         if fault is None:

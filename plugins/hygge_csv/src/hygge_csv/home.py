@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -13,7 +14,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, arrow_filesystem
+from hygge_core import (
+    FlowContext,
+    Home,
+    PermanentError,
+    Window,
+    WorkUnit,
+    arrow_filesystem,
+    content_id,
+)
 from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
 from hygge_csv.files import base_of, list_files, open_input
@@ -82,6 +91,11 @@ class TextHome(Home):
             else:
                 with self._open(self.files[0]) as stream:
                     inferred = self._parse(stream, None, self.files[0]).schema
+                # Arrow infers `binary` for text that is not valid UTF-8: that is a wrong
+                # encoding, not binary data, and must not land as bytes.
+                for field in inferred:
+                    if pa.types.is_binary(field.type):
+                        raise self._not_utf8(self.files[0], field.name)
                 # A column empty in the first block has no type yet: text is the safe guess.
                 self._schema = pa.schema(
                     [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in inferred]
@@ -90,10 +104,14 @@ class TextHome(Home):
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
         base = base_of(self.root)
+        # The file's version is part of the unit, so a file rewritten after a crash is read
+        # again instead of adopting what the crashed run staged from its old bytes.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            versions = list(pool.map(lambda p: content_id(self.fs, p), self.files))
         units = []
-        for path in self.files:
+        for path, version in zip(self.files, versions, strict=True):
             rel = posixpath.relpath(path, base) if path != base else posixpath.basename(path)
-            units.append(WorkUnit(id=rel, payload={"path": path}))
+            units.append(WorkUnit(id=rel, payload={"path": path, "version": version}))
         return units
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
@@ -121,9 +139,47 @@ class TextHome(Home):
         """Turn a parsed batch into exactly `schema` (for types the parser cannot make)."""
         return batch
 
+    def _file_columns(self, path: str) -> list[str] | None:
+        """The column names of `path` in the order Arrow numbers them, if known."""
+        return None
+
+    def _not_utf8(self, path: str, column: str | None) -> PermanentError:
+        """The error for text that is not valid in the configured encoding: where, and how
+        to fix it."""
+        where = ""
+        with self._open(path) as stream:
+            found = first_invalid_utf8(stream)
+        if found:
+            where = f", line {found[0]}, byte {found[1]} of the line"
+        name = f", column '{column}'" if column else ""
+        return PermanentError(
+            f"{self.format} file {path}{where}{name}: the text is not valid "
+            f"{self.config.encoding}. hint: set encoding: to the files' encoding "
+            "(latin-1, cp1252, utf-16, ...) on the home"
+        )
+
     def _bad_data(self, path: str, exc: Exception) -> PermanentError:
+        if "invalid UTF8" in str(exc):
+            match = re.search(r"column #(\d+)", str(exc))
+            names = self._file_columns(path) if match else None
+            index = int(match.group(1)) if match else -1
+            return self._not_utf8(path, names[index] if names and index < len(names) else None)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = "" if self.config.columns else "; declare the column types under columns:"
+        first = _shown(first)
+        if "straddl" in first:
+            hint = (
+                f"; a row or value is longer than block_size ({self.config.block_size:,} "
+                "bytes): raise block_size: under the home"
+            )
+        elif re.search(r"Expected \d+ columns, got \d+", first):
+            hint = (
+                "; that row has a different number of values than the header: fix the row, "
+                "or quote the value that holds the delimiter"
+            )
+        elif self.config.columns:
+            hint = ""
+        else:
+            hint = "; declare the column types under columns:"
         return PermanentError(f"{self.format} file {path}: {first}{hint}")
 
 
@@ -224,9 +280,40 @@ class JsonlHome(TextHome):
             raise self._bad_data(path, exc) from None
 
 
+# Arrow quotes the whole offending value or row; a message shows its start.
+_SHOWN_CHARS = 200
+
+
+def _shown(message: str) -> str:
+    """`message` safe to print: control characters escaped (`\\x00`), and cut after
+    `_SHOWN_CHARS` characters with the count of what was left out."""
+    message = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", message)
+    if len(message) <= _SHOWN_CHARS:
+        return message
+    return f"{message[:_SHOWN_CHARS]}... ({len(message) - _SHOWN_CHARS:,} more characters)"
+
+
 def _json_parsable(schema: pa.Schema) -> pa.Schema:
     """Arrow's JSON parser reads dates only from numbers; take them as text, cast later."""
     return pa.schema([f.with_type(pa.string()) if pa.types.is_date(f.type) else f for f in schema])
+
+
+def first_invalid_utf8(stream: Any) -> tuple[int, int] | None:
+    """(line, byte in the line), both from 1, of the first byte that is not UTF-8."""
+    line, carry = 1, b""
+    while chunk := stream.read(1 << 20):
+        data = carry + chunk
+        carry = b""
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.reason == "unexpected end of data" and exc.end == len(data):
+                data, carry = data[: exc.start], data[exc.start :]  # cut mid-character
+            else:
+                before = data[: exc.start]
+                return line + before.count(b"\n"), exc.start - before.rfind(b"\n")
+        line += data.count(b"\n")
+    return (line, 1) if carry else None
 
 
 def _in_window(batch: pa.RecordBatch, window: Window | None) -> pa.RecordBatch:

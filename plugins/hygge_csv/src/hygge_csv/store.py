@@ -136,17 +136,28 @@ class TextStore(FileStore):
             writer.close()
         return StagedUnit(unit.id, rows, nbytes, {"files": files, "seq": unit.seq})
 
+    def recover(self) -> list[str]:
+        if not self.single_file:
+            return super().recover()
+        with self.committer.target_lock(self.target):
+            return super().recover() + self.committer.recover_target(self.target)
+
     def commit(self, staged: list[StagedUnit], state: FlowState) -> None:
         ordered = sorted(staged, key=lambda s: s.payload["seq"])
         files = [f for s in ordered for f in s.payload["files"]]
         if self.single_file:
-            moves = self._join(files)
-            deletes: list[str] = []
-        else:
-            if not files and self.config.mode == "replace" and self._schema is not None:
-                files = self._empty_part()  # an empty replace still shows its columns
-            moves = [(f, posixpath.join(self.root, posixpath.basename(f))) for f in files]
-            deletes = self.committer.data_files() if self.config.mode == "replace" else []
+            # Several flows (or processes) may append to this one file, and each commit
+            # rebuilds it from the bytes it finds: under the file's lock, after any other
+            # flow's interrupted commit of it has landed, or later commits erase earlier ones.
+            with self.committer.target_lock(self.target):
+                self.committer.recover_target(self.target)
+                moves = self._join(files)
+                self.committer.commit(self.context.run_id, moves, [], state)
+            return
+        if not files and self.config.mode == "replace" and self._schema is not None:
+            files = self._empty_part()  # an empty replace still shows its columns
+        moves = [(f, posixpath.join(self.root, posixpath.basename(f))) for f in files]
+        deletes = self.committer.data_files() if self.config.mode == "replace" else []
         self.committer.commit(self.context.run_id, moves, deletes, state)
 
     # -- building the published files ----------------------------------------------------
@@ -216,6 +227,21 @@ class CsvStore(TextStore):
     def __init__(self, config: CsvStoreConfig, context: FlowContext) -> None:
         super().__init__(config, context)
         self.config: CsvStoreConfig = config
+
+    def unsupported(self, field: pa.Field) -> str | None:
+        t = field.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            return f"column '{field.name}' is {t}: CSV holds text only; cast it to string first"
+        if pa.types.is_nested(t):
+            return (
+                f"column '{field.name}' is {t}: CSV has no nested values; "
+                "flatten or cast the column first, or use a jsonl store"
+            )
+        if pa.types.is_duration(t) or pa.types.is_interval(t):
+            return f"column '{field.name}' is {t}: CSV has no form for it; cast it to int64"
+        return None
 
     @property
     def delimiter(self) -> str:

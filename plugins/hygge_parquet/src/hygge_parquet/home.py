@@ -20,6 +20,7 @@ from hygge_core import (
     Window,
     WorkUnit,
     arrow_filesystem,
+    content_id,
 )
 from hygge_core.filecommit import is_hidden
 
@@ -49,7 +50,7 @@ class ParquetHome(Home):
     config_model = ParquetHomeConfig
     supports_incremental = True
     splits = True
-    transient = ("_afs", "fs", "files", "_metadata")
+    transient = ("_afs", "fs", "files", "_metadata", "_versions")
 
     def __init__(self, config: ParquetHomeConfig, context: FlowContext) -> None:
         super().__init__(config, context)
@@ -119,6 +120,18 @@ class ParquetHome(Home):
         with ThreadPoolExecutor(max_workers=16) as pool:
             return list(pool.map(lambda p: self._open(p).metadata, self.files))
 
+    @cached_property
+    def _versions(self) -> list[dict[str, str]]:
+        # What identifies each file's content: the filesystem's version of it and its footer.
+        # A unit carries it, so a file rewritten after a crash is read again rather than
+        # adopting what the crashed run staged from its old bytes.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            found = list(pool.map(lambda p: content_id(self.fs, p), self.files))
+        for version, meta in zip(found, self._metadata, strict=True):
+            version["footer"] = f"{meta.num_rows}/{meta.num_row_groups}/{meta.serialized_size}"
+            version["created_by"] = str(meta.created_by)
+        return found
+
     def schema(self) -> pa.Schema:
         schemas = [m.schema.to_arrow_schema() for m in self._metadata]
         first = schemas[0]
@@ -140,7 +153,7 @@ class ParquetHome(Home):
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
         units: list[WorkUnit] = []
-        for path, meta in zip(self.files, self._metadata, strict=True):
+        for path, meta, version in zip(self.files, self._metadata, self._versions, strict=True):
             groups = [i for i in range(meta.num_row_groups) if _may_match(meta, i, window)]
             chunk: list[int] = []
             rows = 0
@@ -148,17 +161,17 @@ class ParquetHome(Home):
                 chunk.append(i)
                 rows += meta.row_group(i).num_rows
                 if rows >= self.config.unit_rows:
-                    units.append(self._unit(path, chunk, rows))
+                    units.append(self._unit(path, chunk, rows, version))
                     chunk, rows = [], 0
             if chunk:
-                units.append(self._unit(path, chunk, rows))
+                units.append(self._unit(path, chunk, rows, version))
         return units
 
-    def _unit(self, path: str, groups: list[int], rows: int) -> WorkUnit:
+    def _unit(self, path: str, groups: list[int], rows: int, version: dict[str, str]) -> WorkUnit:
         rel = posixpath.relpath(path, self.root) if path != self.root else posixpath.basename(path)
         return WorkUnit(
             id=f"{rel}#rg{groups[0]}-{groups[-1]}",
-            payload={"path": path, "row_groups": groups},
+            payload={"path": path, "row_groups": groups, "version": version},
             estimated_rows=rows,
         )
 

@@ -15,6 +15,7 @@ from hygge_core import (
     FileStoreConfig,
     FlowContext,
     FlowState,
+    PermanentError,
     SchemaDriftError,
     StagedUnit,
     WorkUnit,
@@ -61,7 +62,15 @@ class ParquetStore(FileStore):
         existing = self.committer.data_files()
         if not existing:
             return
-        current = pq.read_schema(self.afs.open_input_file(existing[-1])).remove_metadata()
+        last = existing[-1]
+        try:
+            current = pq.read_schema(self.afs.open_input_file(last)).remove_metadata()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise PermanentError(
+                f"store {self.config.path}: {last} is not a readable Parquet file ({exc}); "
+                "move it out of the store folder (hygge skips only names that start with "
+                "'_' or '.'), or write to another folder"
+            ) from None
         problem = drift(current, schema, self.context.schema_drift)
         if problem:
             raise SchemaDriftError(f"store {self.config.path}: {problem}")

@@ -26,13 +26,39 @@ def _check_url(value: str | None) -> str | None:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        make_url(value)
+        url = make_url(value)
     except ArgumentError:
         raise ValueError(
             "not a SQLAlchemy database URL; write e.g. sqlite:///data/app.db or "
             "postgresql://user:password@host:5432/dbname"
         ) from None
+    except ValueError:  # SQLAlchemy's int() of the port, whose message quotes it
+        raise ValueError("the port in the URL is not a number; write e.g. host:5432") from None
+    _check_dialect(url.drivername)
     return value
+
+
+def _check_dialect(drivername: str) -> None:
+    """Reject a database SQLAlchemy has no dialect for (`postgresqlx://`) at validate time.
+
+    Only the dialect is loaded, not its driver: a missing driver is an install problem that
+    `run` reports with the extra to install.
+    """
+    import difflib
+
+    from sqlalchemy.engine import URL
+    from sqlalchemy.exc import NoSuchModuleError
+
+    from hygge_sql.engines import normalize_url
+
+    try:
+        normalize_url(URL.create(drivername)).get_dialect()
+    except NoSuchModuleError:
+        backend = drivername.partition("+")[0]
+        known = ["postgresql", "mysql", "mariadb", "sqlite", "mssql", "oracle"]
+        close = difflib.get_close_matches(backend, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "use one of " + ", ".join(known)
+        raise ValueError(f"SQLAlchemy has no database '{drivername}'; {hint}") from None
 
 
 class SqlConnection(ConnectionConfig):
@@ -59,6 +85,13 @@ class SqlConnection(ConnectionConfig):
     @classmethod
     def _parse_url(cls, value: str | None) -> str | None:
         return _check_url(value)
+
+    @field_validator("drivername")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_dialect(value)
+        return value
 
     @model_validator(mode="after")
     def _url_or_parts(self) -> SqlConnection:
@@ -186,6 +219,11 @@ class SqlStoreConfig(_Target, StoreConfig):
     table: str = Field(description="the table to write (schema.table); created if missing")
     batch_rows: int = Field(
         default=50_000, ge=1, description="rows per INSERT batch on databases without a bulk path"
+    )
+    lossy_floats: bool = Field(
+        default=False,
+        description="SQLite: store NaN as NULL and -0.0 as 0.0 (SQLite holds neither) "
+        "instead of failing the flow",
     )
 
     @model_validator(mode="after")

@@ -43,6 +43,12 @@ _PERMANENT_TEXT = re.compile(
     r"|unknown database|failed to resolve host|could not translate host name",
     re.IGNORECASE,
 )
+# A database out of disk space (SQLite's SQLITE_FULL, PostgreSQL's 53100, MySQL's 1114/1021).
+_DISK_FULL = re.compile(
+    r"database or disk is full|no space left on device|could not extend file|disk full"
+    r"|the table '.*' is full",
+    re.IGNORECASE,
+)
 # Noise drivers put in front of the message the server sent.
 _PREFIXES = re.compile(
     r"^(\w+: )?(\[\w+\] )?(Failed to (prepare|execute) query: )?(could not begin COPY: )?"
@@ -92,6 +98,11 @@ def reason(exc: BaseException, secret: str | None = None) -> str:
     if secret and len(secret) >= 3:
         first = first.replace(secret, "***")
     return first or type(root).__name__
+
+
+def is_disk_full(message: str) -> bool:
+    """Whether a message (a hygge error's, or a driver's) says the database's disk is full."""
+    return bool(_DISK_FULL.search(message))
 
 
 def is_transient(exc: BaseException) -> bool:

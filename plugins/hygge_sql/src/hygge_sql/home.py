@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit
 from hygge_core.secrets import mask_url
 from hygge_sql.backends import Backend, Binds, backend_for
-from hygge_sql.config import SqlHomeConfig, TableName, resolve_url, table_name
+from hygge_sql.config import SqlConnection, SqlHomeConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url
 from hygge_sql.errors import guarded
 from hygge_sql.reading import (
@@ -91,6 +91,7 @@ class SqlHome(Home):
     """
 
     config_model = SqlHomeConfig
+    connection_model = SqlConnection
     supports_incremental = True
     splits = True  # one unit per key range
     transient = ("_backend",)
@@ -114,16 +115,22 @@ class SqlHome(Home):
         return found
 
     @property
-    def table(self) -> TableName | None:
-        """The table read, or None for a `query:`."""
+    def named(self) -> TableName | None:
+        """The table read as the config names it, or None for a `query:`."""
         if self.config.table is None:
             return None
         return table_name(self.config.table, self.config.schema_name)
 
     @property
+    def table(self) -> TableName | None:
+        """The table read as the database names it, or None for a `query:`."""
+        named = self.named
+        return None if named is None else self.backend.qualify(named)
+
+    @property
     def where(self) -> str:
         """How errors name what this home reads."""
-        return f"table '{self.table}'" if self.table is not None else "query"
+        return f"table '{self.named}'" if self.named is not None else "query"
 
     @property
     def _secret(self) -> str | None:
@@ -134,7 +141,7 @@ class SqlHome(Home):
             shown = mask_url(self.backend.url.render_as_string(hide_password=False))
         except Exception:  # a broken connection entry must not break a log line
             shown = f"connection '{self.config.connection}'"
-        what = str(self.table) if self.table is not None else "query"
+        what = str(self.named) if self.named is not None else "query"
         return f"sql {shown} {what}"
 
     # ---- schema ------------------------------------------------------------------------

@@ -37,9 +37,15 @@ def ensure(conn: Connection, schema: str | None) -> None:
     table = state_table(schema)
     try:
         table.create(conn, checkfirst=True)
-    except sa.exc.DBAPIError:
-        # Another flow created it between the check and the CREATE.
-        if not sa.inspect(conn).has_table(NAME, schema=schema):
+    except sa.exc.DBAPIError as exc:
+        # Another flow created it between the check and the CREATE. Any other failure
+        # (no such schema) is the error to report: on PostgreSQL the check below would
+        # only say "current transaction is aborted".
+        try:
+            exists = sa.inspect(conn).has_table(NAME, schema=schema)
+        except sa.exc.DBAPIError:
+            raise exc from None
+        if not exists:
             raise
 
 

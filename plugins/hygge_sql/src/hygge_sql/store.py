@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -39,9 +40,9 @@ from hygge_core.schema import drift
 from hygge_core.secrets import mask_url
 from hygge_sql import statetable
 from hygge_sql.backends import Backend, Ledger, backend_for, execute_sql
-from hygge_sql.config import SqlStoreConfig, TableName, resolve_url, table_name
+from hygge_sql.config import SqlConnection, SqlStoreConfig, TableName, resolve_url, table_name
 from hygge_sql.engines import check_driver, normalize_url
-from hygge_sql.errors import guarded
+from hygge_sql.errors import guarded, is_disk_full
 from hygge_sql.types import canonical, coerce
 
 STAGING = "_hygge_stg_"
@@ -56,6 +57,7 @@ class SqlStore(Store):
     """
 
     config_model = SqlStoreConfig
+    connection_model = SqlConnection
     modes = frozenset({"append", "replace", "merge"})
     transient = ("_backend",)
     # Inside the transaction, then after it: a kill before the COMMIT must leave nothing.
@@ -87,14 +89,19 @@ class SqlStore(Store):
         return found
 
     @property
-    def table(self) -> TableName:
-        """The target table."""
+    def named(self) -> TableName:
+        """The target table as the config names it."""
         return table_name(self.config.table, self.config.schema_name)
+
+    @property
+    def table(self) -> TableName:
+        """The target table as the database names it."""
+        return self.backend.qualify(self.named)
 
     @property
     def where(self) -> str:
         """How errors name this store's table."""
-        return f"table '{self.table}'"
+        return f"table '{self.named}'"
 
     @property
     def _secret(self) -> str | None:
@@ -126,7 +133,7 @@ class SqlStore(Store):
             shown = mask_url(self.backend.url.render_as_string(hide_password=False))
         except Exception:  # a broken connection entry must not break a log line
             shown = f"connection '{self.config.connection}'"
-        return f"sql {shown} {self.table} ({self.config.mode})"
+        return f"sql {shown} {self.named} ({self.config.mode})"
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -138,12 +145,24 @@ class SqlStore(Store):
     def recover(self) -> list[str]:
         if self.backend.missing_database():
             return []
-        left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
-        self._drop(left)
+        with self._disk_full_hint():
+            left = [n for n in self._staging_tables() if not n.startswith(self._run_prefix)]
+            self._drop(left)
         return [f"dropped staging table {n} left by an interrupted run" for n in left]
 
     def abort(self, staged: list[StagedUnit]) -> None:
-        self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
+        with self._disk_full_hint():
+            self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
+
+    @contextlib.contextmanager
+    def _disk_full_hint(self) -> Iterator[None]:
+        """Say what to free when the database's disk is full (the driver only says it is)."""
+        try:
+            yield
+        except PermanentError as exc:
+            if not is_disk_full(str(exc)) or "hint:" in str(exc):
+                raise
+            raise PermanentError(f"{exc}. hint: {self.backend.space_hint()}") from None
 
     def _staging_tables(self) -> list[str]:
         with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
@@ -156,6 +175,7 @@ class SqlStore(Store):
         with guarded(self.where, self._secret), self.backend.writing() as conn:
             for name in names:
                 sa.Table(name, sa.MetaData(), schema=self.table.schema).drop(conn, checkfirst=True)
+        self.backend.reclaim_space()  # a journal grown by the failed load shrinks again
 
     def read_state(self) -> FlowState | None:
         if self.backend.missing_database():  # (a SQLite file not made yet): never ran here
@@ -171,7 +191,9 @@ class SqlStore(Store):
 
     def check(self) -> str | None:
         try:
+            self._check_names([])
             with guarded(self.where, self._secret), self.backend.engine.connect() as conn:
+                self._check_schema(conn)
                 self.backend.table_columns(conn, self.table)
         except HyggeError as exc:
             return str(exc)
@@ -196,9 +218,11 @@ class SqlStore(Store):
                 )
         self._schema = pa.schema(fields)
         backend = self.backend
+        self._check_names(names)
         with guarded(self.where, self._secret):
             backend.ensure_database()
             with backend.engine.connect() as conn:
+                self._check_schema(conn)
                 existing = backend.table_columns(conn, self.table)
             with backend.writing() as conn:
                 statetable.ensure(conn, self.table.schema)
@@ -236,6 +260,44 @@ class SqlStore(Store):
                 )
             elif not old.field(f.name).type.equals(new.field(f.name).type):
                 self._alter.append(backend.widen(target, f.name, backend.ddl_type(f.type), dialect))
+
+    def _check_names(self, columns: list[str]) -> None:
+        """Refuse names the database would reject or silently cut, before any DDL.
+
+        PostgreSQL truncates identifiers to 63 bytes: a longer table was created under the
+        cut name, and every later run, looking for the full one, failed "already exists".
+        """
+        for i, name in enumerate(columns):
+            if not name.strip():
+                raise PermanentError(
+                    f"{self.where}: column {i + 1} of the home has an empty name; a database "
+                    "column needs one: name it in the home (a CSV header, a query's AS)"
+                )
+        dialect = self.backend.engine.dialect
+        limit = dialect.max_identifier_length
+        if not limit:
+            return
+        # PostgreSQL counts bytes (NAMEDATALEN); the others count characters.
+        size = (lambda n: len(n.encode())) if dialect.name == "postgresql" else len
+        unit = "bytes" if dialect.name == "postgresql" else "characters"
+        what = [("table name", self.table.name), ("schema name", self.table.schema or "")]
+        what += [("column name", c) for c in columns]
+        for kind, name in what:
+            if size(name) > limit:
+                raise PermanentError(
+                    f"{self.where}: the {kind} '{name[:limit]}…' is {size(name)} {unit}; "
+                    f"{dialect.name} allows {limit}: use a shorter name"
+                )
+
+    def _check_schema(self, conn: Any) -> None:
+        """A table in a schema that does not exist: say so (hygge creates tables only)."""
+        schema = self.table.schema
+        if schema is None or schema in sa.inspect(conn).get_schema_names():
+            return
+        raise PermanentError(
+            f"{self.where}: schema '{schema}' does not exist; hygge creates tables, not "
+            f"schemas: create it (CREATE SCHEMA {schema}) or fix table:"
+        )
 
     # ---- stage -------------------------------------------------------------------------
 
@@ -275,6 +337,7 @@ class SqlStore(Store):
             [(f"c{i}", backend.storage_arrow(f.type)) for i, f in enumerate(schema)]
         )
         counts = {"rows": 0, "bytes": 0}
+        exact_floats = not backend.keeps_special_floats and not self.config.lossy_floats
 
         def converted() -> Iterator[pa.RecordBatch]:
             for batch in stream:
@@ -286,6 +349,8 @@ class SqlStore(Store):
                     if index < 0:
                         raise PermanentError(f"{self.where}: a batch lacks column '{f.name}'")
                     column = coerce(batch.column(index), f.type, f.name)
+                    if exact_floats and pa.types.is_floating(f.type):
+                        self._refuse_special_floats(column, f.name, counts["rows"])
                     arrays.append(coerce(column, storage.field(i).type, f.name))
                 counts["rows"] += batch.num_rows
                 counts["bytes"] += batch.nbytes
@@ -300,12 +365,32 @@ class SqlStore(Store):
             name = self.staging_name(unit.seq)
             table = self._staging_table(name, schema)
         try:
-            backend.stage(table, converted(), storage, self.config.batch_rows, self.where, ledger)
+            with self._disk_full_hint():
+                backend.stage(
+                    table, converted(), storage, self.config.batch_rows, self.where, ledger
+                )
         except PermanentError as exc:
             if str(exc).startswith(self.where):
                 raise
             raise PermanentError(f"{self.where}: {exc}") from None
         return StagedUnit(unit.id, counts["rows"], counts["bytes"], {"table": name})
+
+    def _refuse_special_floats(self, column: pa.Array, name: str, before: int) -> None:
+        """Fail on a NaN or -0.0 the database would silently change (SQLite: NULL, 0.0)."""
+        nan = pc.is_nan(column)
+        negative_zero = pc.and_(
+            pc.equal(column, 0), pc.less(pc.divide(pa.scalar(1, column.type), column), 0)
+        )
+        for bad, what in ((nan, "NaN"), (negative_zero, "-0.0")):
+            if pc.any(bad).as_py():
+                row = before + pc.index(bad, True).as_py() + 1
+                stored = "NULL" if what == "NaN" else "0.0"
+                raise PermanentError(
+                    f"{self.where}: column '{name}' holds {what} (row {row:,} of this work "
+                    f"unit), which {self.backend.name} would store as {stored}. hint: set "
+                    "lossy_floats: true on the store to accept that, or replace the value "
+                    "in the home"
+                )
 
     # ---- commit ------------------------------------------------------------------------
 
@@ -314,7 +399,7 @@ class SqlStore(Store):
         tables = list(dict.fromkeys(s.payload["table"] for s in staged if s.payload.get("table")))
         leftovers = [*tables, *([self._shared, self._ledger_name] if self._shared else [])]
         leftovers = list(dict.fromkeys(leftovers))
-        with guarded(self.where, self._secret):
+        with self._disk_full_hint(), guarded(self.where, self._secret):
             if not backend.transactional_ddl:
                 with backend.engine.begin() as conn:
                     self._ddl(conn)

@@ -74,10 +74,21 @@ class Backend:
     renames: ClassVar[bool] = False
     staging_prefixes: ClassVar[tuple[str, ...]] = ()
     table_kwargs: ClassVar[dict[str, Any]] = {}
+    # Whether a float column keeps NaN and -0.0 as they are (SQLite turns them into NULL
+    # and 0.0; the store refuses them there unless `lossy_floats: true`).
+    keeps_special_floats: ClassVar[bool] = True
 
     def __init__(self, url: URL, pool_size: int | None = None) -> None:
         self.url = url
         self.pool_size = pool_size
+
+    def space_hint(self) -> str:
+        """What to free when the database ran out of disk space (said with the error)."""
+        return "free disk space on the database server, then re-run"
+
+    def reclaim_space(self) -> None:
+        """Give the disk back what dropped staging tables took (a no-op where the server
+        manages its own files)."""
 
     @property
     def engine(self) -> Engine:
@@ -158,6 +169,10 @@ class Backend:
         return staged
 
     # ---- catalog -----------------------------------------------------------------------
+
+    def qualify(self, table: TableName) -> TableName:
+        """`table` as this database names it; a PermanentError for a schema it cannot have."""
+        return table
 
     def ensure_database(self) -> None:
         """Make what a store needs before it connects (a SQLite file's folder)."""

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -127,6 +128,7 @@ class SqliteBackend(Backend):
 
     name = "sqlite"
     renames = True
+    keeps_special_floats = False  # a NaN bound to a REAL is stored as NULL, -0.0 as 0
 
     def __init__(self, url: URL, pool_size: int | None = None) -> None:
         super().__init__(url, pool_size)
@@ -196,6 +198,15 @@ class SqliteBackend(Backend):
 
     # ---- catalog -----------------------------------------------------------------------
 
+    def qualify(self, table: TableName) -> TableName:
+        # A SQLite file is one schema, `main` (hygge attaches no other database).
+        if table.schema in (None, "main"):
+            return TableName(table.name)
+        raise PermanentError(
+            f"table '{table}': a SQLite database has no schema '{table.schema}': its tables "
+            f"live in 'main'; write table: {table.name}"
+        )
+
     def ensure_database(self) -> None:
         # SQLite creates the file, not its folder; a store path is created like a lake's.
         if self.path != ":memory:":
@@ -215,6 +226,34 @@ class SqliteBackend(Backend):
                     sqlitefile.use_wal(self.path, driver.execute)
                 finally:
                     raw.close()
+
+    def space_hint(self) -> str:
+        if self.path == ":memory:":
+            return "the process ran out of memory for the in-memory database"
+        folder = os.path.dirname(os.path.abspath(self.path))
+        try:
+            free = f"{shutil.disk_usage(folder).free / (1 << 20):,.1f} MB free"
+        except OSError:
+            free = "free space unknown"
+        return (
+            f"the disk holding {self.path} is full ({free}): free at least as much space "
+            "there as the data to load takes (its WAL needs as much again until the next "
+            "checkpoint), or move the database, then re-run; the next run first drops what "
+            "this run staged"
+        )
+
+    def reclaim_space(self) -> None:
+        # SQLite keeps a WAL at its largest size: after a load that filled the disk the WAL
+        # holds it all, and dropping the staging tables gives the pages back to the file,
+        # not to the disk. A checkpoint that truncates the WAL frees that room (it needs
+        # room to copy what is committed first: on a disk still full it fails, harmlessly).
+        if self.path == ":memory:" or not os.path.exists(self.path):
+            return
+        with (
+            contextlib.closing(sqlite3.connect(self.path, timeout=1)) as conn,
+            contextlib.suppress(sqlite3.Error),
+        ):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def missing_database(self) -> str | None:
         # Connecting would create an empty file; a home must not invent its database.

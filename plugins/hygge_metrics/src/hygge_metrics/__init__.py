@@ -1,0 +1,1 @@
+"""Prometheus metrics for hygge runs, from the lifecycle hooks (see README.md)."""
