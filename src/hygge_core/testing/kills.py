@@ -188,10 +188,12 @@ def run_flows(
     """Run every flow of the flows.yaml file `flows` with hygge's runner in a child forked
     from a warm server, killed as `kill` says; returns the finished child (`returncode ==
     -9` when killed, 1 when a flow failed, 2 for a bad file; its output in `stderr`)."""
+    folder = pathlib.Path(cwd or pathlib.Path(flows).parent)
+    if not hasattr(os, "fork"):  # Windows: the real command, a second slower per run
+        return run_hygge("run", str(flows), kill=kill, cwd=folder, timeout=timeout)
     env = {k: v for k, v in os.environ.items() if k != "HYGGE_FAULTS"}
     if kill is not None and kill.faults():
         env["HYGGE_FAULTS"] = kill.faults() or ""
-    folder = pathlib.Path(cwd or pathlib.Path(flows).parent)
     log = folder / f".hygge-kill-{os.getpid()}.log"
     request = {
         "path": str(flows),
