@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gen
 import report
+import shapes
 import verify
 from measure import machine_busy_s, parent_pid, run_measured, server_cpu_s
 from peers import ensure_peer
@@ -125,7 +126,7 @@ def check_output(entry: Entry, pg_target: PgTarget | None) -> str:
         return ""
     try:
         if isinstance(entry.output, ParquetOutput):
-            got = verify.digest_parquet(entry.output.path)
+            got = verify.digest_parquet(entry.output.path, entry.columns or verify.COLUMNS)
         else:
             assert pg_target is not None
             got = verify.digest_pg(pg_target.libpq, entry.output.table)
@@ -425,6 +426,12 @@ def main() -> int:
         base = args.scaling_rows or (100_000 if args.quick else 2_000_000)
         scaling = [gen.ensure(base * int(s), ("parquet",)) for s in args.scales.split(",")]
 
+    shape_data = {}
+    for w in selected:
+        if w.startswith("shape_"):
+            ds = shapes.ensure(shapes.SHAPES[w.removeprefix("shape_")], rows)
+            shape_data[w.removeprefix("shape_")] = (ds, shapes.columns(ds))
+
     peers = {}
     if peers_on:
         for name in sorted({p for w in selected for p in WORKLOADS[w].peers}):
@@ -445,6 +452,7 @@ def main() -> int:
         peers=peers,
         peer_runs=peer_runs,
         scaling=scaling,
+        shapes=shape_data,
     )
     entries = [e for w in selected for e in WORKLOADS[w].build(ctx)]
     for e in entries:
@@ -477,7 +485,11 @@ def main() -> int:
         "host": host,
         "Command": "`python bench/run.py " + " ".join(sys.argv[1:]) + "`",
         "Table": f"{rows:,} rows x 9 columns"
-        + (f" (peers: {peer_rows:,} rows)" if peer_rows != rows else ""),
+        + (f" (peers: {peer_rows:,} rows)" if peer_rows != rows else "")
+        + "".join(
+            f"; shape {name}: {ds.rows:,} rows x {len(cols)} columns"
+            for name, (ds, cols) in shape_data.items()
+        ),
         "Runs": f"{runs} per program (peers: {peer_runs}), median reported; "
         f"outputs verified: {args.verify} runs",
         "Bench duration": f"{(time.perf_counter() - started) / 60:.1f} min",

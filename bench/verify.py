@@ -173,27 +173,54 @@ def _canonical(col: Column, arr: pa.Array) -> np.ndarray:
     return words
 
 
-def _pick_columns(schema: pa.Schema) -> list[str]:
+def columns_of(schema: pa.Schema) -> tuple[Column, ...]:
+    """Checksum columns for any table of flat columns (the table shapes of ``shapes.py``):
+    each column's kind follows its Arrow type."""
+    kinds = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            kind = "string"
+        elif pa.types.is_floating(t):
+            kind = "float"
+        elif pa.types.is_boolean(t):
+            kind = "bool"
+        elif pa.types.is_timestamp(t):
+            kind = "timestamp"
+        elif pa.types.is_date(t):
+            kind = "date"
+        elif pa.types.is_integer(t):
+            kind = "int"
+        else:
+            raise VerifyError(f"column {f.name}: no checksum for type {t}")
+        kinds.append(Column(f.name, t, "", "", kind))
+    return tuple(kinds)
+
+
+def _pick_columns(schema: pa.Schema, columns: tuple[Column, ...] = COLUMNS) -> list[str]:
     """Names, as spelled in the output, of the benchmark columns (extra columns are ignored)."""
     by_lower = {name.lower(): name for name in schema.names}
-    missing = [c for c in COLUMN_NAMES if c.lower() not in by_lower]
+    missing = [c.name for c in columns if c.name.lower() not in by_lower]
     if missing:
         raise VerifyError(f"output lacks column(s) {missing}; it has {schema.names}")
-    return [by_lower[c.lower()] for c in COLUMN_NAMES]
+    return [by_lower[c.name.lower()] for c in columns]
 
 
-def digest_batches(batches: Iterable[pa.RecordBatch]) -> Digest:
-    """Row count and checksum of a stream of record batches holding the benchmark columns."""
+def digest_batches(
+    batches: Iterable[pa.RecordBatch], columns: tuple[Column, ...] = COLUMNS
+) -> Digest:
+    """Row count and checksum of a stream of record batches holding ``columns`` (by default
+    the benchmark table's)."""
     rows = 0
     total = 0
     names: list[str] | None = None
     for batch in batches:
         if names is None:
-            names = _pick_columns(batch.schema)
+            names = _pick_columns(batch.schema, columns)
         for start in range(0, batch.num_rows, _READ_BATCH):
             part = batch.slice(start, _READ_BATCH)
             h = np.full(part.num_rows, _ROW_SEED, dtype=np.uint64)
-            for i, (col, name) in enumerate(zip(COLUMNS, names, strict=True)):
+            for i, (col, name) in enumerate(zip(columns, names, strict=True)):
                 words = _canonical(col, part.column(name))
                 h = _mix(h ^ _mix(words + np.uint64(i + 1)))
             total = (total + int(h.sum(dtype=np.uint64))) & _MASK
@@ -222,17 +249,17 @@ def parquet_files(path: Path) -> list[Path]:
     return found
 
 
-def digest_parquet(path: Path) -> Digest:
+def digest_parquet(path: Path, columns: tuple[Column, ...] = COLUMNS) -> Digest:
     """Digest of a Parquet file or of a folder of part files (recursively)."""
     import pyarrow.parquet as pq
 
     def batches() -> Iterator[pa.RecordBatch]:
         for file in parquet_files(path):
             pf = pq.ParquetFile(file)
-            cols = _pick_columns(pf.schema_arrow)
+            cols = _pick_columns(pf.schema_arrow, columns)
             yield from pf.iter_batches(batch_size=_READ_BATCH, columns=cols)
 
-    return digest_batches(batches())
+    return digest_batches(batches(), columns)
 
 
 def digest_csv(path: Path) -> Digest:

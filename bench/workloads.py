@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen import SQLITE_TABLE, Dataset
 from peers import PEER_ENV, Peer
-from schema import DATA_DIR, PROGRAMS_DIR
+from schema import DATA_DIR, PROGRAMS_DIR, Column
+from shapes import SHAPES
 
 WORK_DIR = DATA_DIR / "work"
 
@@ -103,6 +104,7 @@ class Entry:
     note: str = ""
     dlt_default: bool = False  # the "dlt default" configuration the issue compares against
     runs: int | None = None  # overrides the harness's --runs (peers, start-up)
+    columns: tuple[Column, ...] | None = None  # checksum columns, if not the main table's
 
     @property
     def slug(self) -> str:
@@ -122,6 +124,7 @@ class Context:
     peers: dict[str, Peer]
     peer_runs: int | None
     scaling: list[Dataset] = field(default_factory=list)
+    shapes: dict[str, tuple[Dataset, tuple[Column, ...]]] = field(default_factory=dict)
 
     @property
     def peer_rows(self) -> int:
@@ -242,6 +245,18 @@ def parquet_to_parquet(ctx: Context) -> list[Entry]:
             ctx.data,
         )
     )
+    out = _out(w, "hygge-pyarrow-default")
+    old = _hygge_entry(
+        ctx,
+        w,
+        {"type": "parquet", "path": str(src)},
+        {**_parquet_store(out), "dictionary": True},
+        ParquetOutput(out),
+        ctx.data,
+        name=PYARROW_DEFAULT_ENCODINGS,
+    )
+    old.kind = "baseline"
+    entries.append(old)
     return entries
 
 
@@ -579,6 +594,48 @@ def rss_scaling(ctx: Context) -> list[Entry]:
     return entries
 
 
+# hygge as it wrote before issue 22: pyarrow's default, a dictionary on every column.
+PYARROW_DEFAULT_ENCODINGS = "hygge, dictionary: true (pyarrow's default encodings)"
+
+
+def _shape_workload(shape: str) -> Callable[[Context], list[Entry]]:
+    """Parquet → Parquet on one table shape of ``shapes.py``: polars, pyarrow, duckdb, hygge."""
+
+    def build(ctx: Context) -> list[Entry]:
+        w = f"shape_{shape}"
+        ds, columns = ctx.shapes[shape]
+        entries = []
+        for name, script, args in [
+            ("polars scan→sink", "polars_copy.py", ["parquet"]),
+            ("pyarrow iter_batches→writer", "pyarrow_parquet.py", []),
+            ("duckdb COPY", "duckdb_copy.py", ["parquet"]),
+        ]:
+            e = Entry(w, name, "reference", ds.rows, columns=columns)
+            out = _out(w, e.slug)
+            e.argv, e.output = _program(ctx, script, *args, ds.parquet, out), ParquetOutput(out)
+            entries.append(_expect(e, ds))
+        out = _out(w, "hygge")
+        home = {"type": "parquet", "path": str(ds.parquet)}
+        hy = _hygge_entry(ctx, w, home, _parquet_store(out), ParquetOutput(out), ds)
+        out = _out(w, "hygge-pyarrow-default")
+        old = _hygge_entry(
+            ctx,
+            w,
+            home,
+            {**_parquet_store(out), "dictionary": True},
+            ParquetOutput(out),
+            ds,
+            name=PYARROW_DEFAULT_ENCODINGS,
+        )
+        old.kind = "baseline"
+        for e in (hy, old):
+            e.columns = columns
+            entries.append(e)
+        return entries
+
+    return build
+
+
 @dataclass(frozen=True)
 class Workload:
     """A named workload: its title, builder, and what data it needs."""
@@ -615,6 +672,12 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "rss_scaling", "Peak memory as rows grow (Parquet → Parquet)", rss_scaling, ("parquet",)
         ),
+        *[
+            Workload(
+                f"shape_{s.name}", f"Parquet → Parquet, {s.title}", _shape_workload(s.name), ()
+            )
+            for s in SHAPES.values()
+        ],
     ]
 }
 

@@ -100,7 +100,9 @@ class PartitionedWriter:
     `<prefix>-<n>.parquet`, so a prefix unique to the run, unit and attempt makes every
     name unique. Rows are gathered per key into row groups of `row_group_rows`; a file is
     closed at `file_rows`. `writer_options` go to `pyarrow.parquet.ParquetWriter`
-    (compression, dictionary and encoding choices).
+    (compression, dictionary and encoding choices); unless they set `use_dictionary` or
+    `column_encoding`, each column's encoding is chosen once, from the first rows written
+    (`parquet_encodings.choose`), and kept for every file.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class PartitionedWriter:
         self.open: dict[Key, _Open] = {}
         self.done: list[WrittenFile] = []
         self.count = 0
+        self._encodings: dict[str, Any] | None = None
 
     def write(self, table: pa.Table, keys: pa.Table | None = None) -> None:
         """Write `table` (of `schema`); `keys` holds the partition key of each row (one
@@ -154,7 +157,7 @@ class PartitionedWriter:
     def _add(self, key: Key, table: pa.Table) -> None:
         f = self.open.get(key)
         if f is None:
-            f = self.open[key] = self._new(key)
+            f = self.open[key] = self._new(key, table)
         f.pending.append(table)
         f.pending_rows += table.num_rows
         f.stats.add(table)
@@ -163,15 +166,33 @@ class PartitionedWriter:
         if f.stats.rows >= self.file_rows:
             self._close(key)
 
-    def _new(self, key: Key) -> _Open:
+    def _new(self, key: Key, first: pa.Table) -> _Open:
         folder = self.folder(key)
         name = f"{self.prefix}-{self.count:03d}.parquet"
         self.count += 1
         rel = f"{folder}/{name}" if folder else name
         full = posixpath.join(self.root, rel)
         self.afs.create_dir(posixpath.dirname(full), recursive=True)
-        writer = pq.ParquetWriter(full, self.schema, filesystem=self.afs, **self.writer_options)
+        options = {**self.writer_options, **self._encoding_options(first)}
+        writer = pq.ParquetWriter(full, self.schema, filesystem=self.afs, **options)
         return _Open(rel, writer, key)
+
+    def _encoding_options(self, first: pa.Table) -> dict[str, Any]:
+        """The encodings chosen from the first rows written (none if the caller chose)."""
+        if "use_dictionary" in self.writer_options or "column_encoding" in self.writer_options:
+            return {}
+        if self._encodings is not None:
+            return self._encodings
+        from hygge_core.parquet_encodings import SAMPLE_ROWS, choose
+
+        plan = choose(
+            first,
+            rows_per_group=self.row_group_rows,
+            compression=self.writer_options.get("compression"),
+        ).writer_options()
+        if first.num_rows >= SAMPLE_ROWS:  # a full sample: good for the unit's other files
+            self._encodings = plan
+        return plan
 
     def _flush(self, f: _Open) -> None:
         if f.pending:
