@@ -16,7 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import Peer
-from workloads import WORKLOADS, Entry, PgTarget
+from workloads import BUDGET, WORKLOADS, Entry, PgTarget, budget_name
+
+# Workloads whose entries run at several sizes on purpose (no † for "another size").
+SIZED = ("rss_scaling", "memory_budget")
 
 # The issue's figures (5,000,000 rows, median of 5, another machine): shown for orientation only.
 ISSUE_FIGURES: dict[str, str] = {
@@ -267,7 +270,7 @@ def workload_table(summaries: list[Summary], main_rows: int) -> list[str]:
         best = best_reference(summaries, e.rows if e.kind != "peer" else main_rows)
         out_mb = s.runs[-1].output_mb
         other = s.other_load
-        size_note = " †" if e.rows not in (main_rows, 0) and e.workload != "rss_scaling" else ""
+        size_note = " †" if e.rows not in (main_rows, 0) and e.workload not in SIZED else ""
         row = [
             e.name,
             e.kind,
@@ -312,6 +315,85 @@ def _server_s(s: Summary) -> float:
     """Median PostgreSQL server CPU seconds of an entry's runs (0 without a server)."""
     values = [r.server_cpu_s for r in s.runs if r.server_cpu_s is not None]
     return statistics.median(values) if values else 0.0
+
+
+def budget_targets(ss: list[Summary]) -> list[tuple[str, str, str, str]]:
+    """Issue 14's targets: defaults ≤ polars in wall and RSS; `memory: 256MB` within
+    256 MB + the empty run + 150 MB and ≤ 1.5x polars' wall; RSS at 10x ≤ 1.1x at 1x."""
+    out: list[tuple[str, str, str, str]] = []
+    by_name = {s.entry.name: s for s in ss}
+    budget_mb = int(BUDGET.removesuffix("MB"))
+    empty = next((s for s in ss if s.entry.name.startswith("empty run")), None)
+    base = empty.rss_mb if empty and empty.ok else None
+    sizes = sorted({s.entry.rows for s in ss if s.entry.rows})
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    def bound(label: str, hy: Summary | None) -> None:
+        if base is None:
+            out.append((label, "—", "—", "n/a: the empty run was not measured"))
+            return
+        limit = budget_mb + base + 150
+        if hy is None or not hy.ok:
+            out.append((label, "—", f"≤ {limit:.0f} MB", f"n/a: {hy.reason if hy else 'none'}"))
+            return
+        out.append((label, f"{hy.rss_mb:.0f} MB", f"≤ {limit:.0f} MB", verdict(hy.rss_mb <= limit)))
+
+    for source in ("Parquet", "CSV x16"):
+        for n in sizes:
+            pol = by_name.get(budget_name(source, "polars", n))
+            dflt = by_name.get(budget_name(source, "hygge defaults", n))
+            mem = by_name.get(budget_name(source, f"hygge memory {BUDGET}", n))
+            where = f"{source}→Parquet @ {n:,} rows"
+            if pol is None or not pol.ok:
+                out.append((where, "—", "—", "n/a: polars not measured"))
+                continue
+            if dflt is not None and dflt.ok:
+                w, r = dflt.median_s / pol.median_s, dflt.rss_mb / pol.rss_mb
+                out.append(
+                    (
+                        f"{where}, defaults: wall ≤ 1.0x and peak RSS ≤ 1.0x polars",
+                        f"wall {w:.2f}x ({dflt.median_s:.2f} s), RSS {r:.2f}x "
+                        f"({dflt.rss_mb:.0f} MB)",
+                        f"≤ {pol.median_s:.2f} s, ≤ {pol.rss_mb:.0f} MB",
+                        verdict(w <= 1.0 and r <= 1.0),
+                    )
+                )
+            if mem is not None and mem.ok:
+                w = mem.median_s / pol.median_s
+                out.append(
+                    (
+                        f"{where}, memory {BUDGET}: wall ≤ 1.5x polars",
+                        f"{w:.2f}x ({mem.median_s:.2f} s)",
+                        f"≤ {1.5 * pol.median_s:.2f} s",
+                        verdict(w <= 1.5),
+                    )
+                )
+            bound(f"{where}, memory {BUDGET}: peak RSS ≤ {BUDGET} + empty run + 150 MB", mem)
+    for s in ss:
+        if s.entry.name.startswith(("SQLite:", "PostgreSQL:")):
+            bound(f"{s.entry.name}: peak RSS ≤ {BUDGET} + empty run + 150 MB", s)
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        for source in ("Parquet", "CSV x16"):
+            for label in ("hygge defaults", f"hygge memory {BUDGET}"):
+                a = by_name.get(budget_name(source, label, lo))
+                b = by_name.get(budget_name(source, label, hi))
+                name = f"{source}→Parquet, {label}: peak RSS at {hi // lo}x rows ≤ 1.1x at 1x"
+                if a is None or b is None or not (a.ok and b.ok):
+                    out.append((name, "—", "≤ 1.10x", "n/a: not measured at both sizes"))
+                    continue
+                r = b.rss_mb / a.rss_mb
+                out.append(
+                    (
+                        name,
+                        f"{r:.2f}x ({a.rss_mb:.0f} → {b.rss_mb:.0f} MB)",
+                        "≤ 1.10x",
+                        verdict(r <= 1.1),
+                    )
+                )
+    return out
 
 
 def targets(by_workload: dict[str, list[Summary]]) -> list[str]:
@@ -392,7 +474,7 @@ def targets(by_workload: dict[str, list[Summary]]) -> list[str]:
         vs_dlt(w, 5, f"{title} ≥ 5x faster than dlt default")
         vs_dlt_fastest(w, f"{title}: ahead of dlt's fastest configuration")
     for w, ss in by_workload.items():
-        if w in ("startup", "rss_scaling"):
+        if w in ("startup", "rss_scaling", "memory_budget"):
             continue
         ref = best_reference(ss)
         hy = _find(ss, "hygge")
@@ -423,6 +505,8 @@ def targets(by_workload: dict[str, list[Summary]]) -> list[str]:
         else:
             reason = next((s.reason for s in hys if not s.ok), "hygge not measured")
             rows.append((label, "—", "≤ 1.20x", f"n/a: {reason}"))
+    if "memory_budget" in by_workload:
+        rows += budget_targets(by_workload["memory_budget"])
     if "startup" in by_workload:
         ss = by_workload["startup"]
         imp = _find(ss, "reference", "import pyarrow")
@@ -488,9 +572,7 @@ def render(
                 "",
             ]
         out += workload_table(ss, main_rows)
-    if any(
-        s.entry.rows not in (main_rows, 0) and s.entry.workload != "rss_scaling" for s in summaries
-    ):
+    if any(s.entry.rows not in (main_rows, 0) and s.entry.workload not in SIZED for s in summaries):
         out += [
             "",
             "† measured at a different row count; ratios compare throughput (seconds per row).",

@@ -419,12 +419,13 @@ def main() -> int:
         gen.ensure(peer_rows, peer_formats or ("parquet",), dsn) if peer_rows != rows else data
     )
     scaling = []
-    if "rss_scaling" in selected:
+    if "rss_scaling" in selected or "memory_budget" in selected:
         # 2M rows = two 1M-row row groups = two work units: already at 1x both cores run a
         # unit each, so the series shows memory against data size, not against parallelism
         # (with 1M rows hygge runs one unit on one core and its peak is lower for that alone).
         base = args.scaling_rows or (100_000 if args.quick else 2_000_000)
-        scaling = [gen.ensure(base * int(s), ("parquet",)) for s in args.scales.split(",")]
+        scaled = ("parquet", "csv") if "memory_budget" in selected else ("parquet",)
+        scaling = [gen.ensure(base * int(s), scaled) for s in args.scales.split(",")]
 
     shape_data = {}
     for w in selected:
@@ -458,7 +459,7 @@ def main() -> int:
     for e in entries:
         if e.workload == "startup":
             e.runs = args.startup_runs or max(10, runs)
-        if e.workload == "rss_scaling":
+        if e.workload in ("rss_scaling", "memory_budget"):
             e.runs = args.scaling_runs or min(3, runs)
         if not peers_on and e.kind == "peer":
             e.unavailable = "peers not run (--no-peers / --quick)"

@@ -21,6 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gen
 from gen import SQLITE_TABLE, Dataset
 from peers import PEER_ENV, Peer
 from schema import DATA_DIR, PROGRAMS_DIR, Column
@@ -158,8 +159,10 @@ def _hygge_entry(
     output: ParquetOutput | PgOutput,
     ds: Dataset,
     name: str = "hygge",
+    options: dict | None = None,
 ) -> Entry:
-    """``hygge run flows.yaml`` with one flow ``bench`` from ``home`` to ``store``."""
+    """``hygge run flows.yaml`` with one flow ``bench`` from ``home`` to ``store`` (and the
+    flow's ``options``, such as ``memory``)."""
     entry = Entry(workload, name, "hygge", ds.rows, output=output)
     if ctx.hygge is None:
         entry.unavailable = "hygge CLI not installed (no .venv/bin/hygge yet)"
@@ -168,7 +171,10 @@ def _hygge_entry(
     work.mkdir(parents=True, exist_ok=True)
     flows = work / "flows.yaml"
     flows.write_text(
-        yaml.safe_dump({"flows": {"bench": {"home": home, "store": store}}}, sort_keys=False)
+        yaml.safe_dump(
+            {"flows": {"bench": {"home": home, "store": store, **(options or {})}}},
+            sort_keys=False,
+        )
     )
     entry.argv = [str(ctx.hygge), "run", str(flows)]
     entry.cwd = work
@@ -594,6 +600,74 @@ def rss_scaling(ctx: Context) -> list[Entry]:
     return entries
 
 
+# memory_budget: the entries are named "<source>: <program> @ <rows> rows" so that the
+# targets can pair each hygge configuration with polars at the same source and size.
+BUDGET = "256MB"
+
+
+def budget_name(source: str, program: str, rows: int) -> str:
+    return f"{source}: {program} @ {rows:,} rows"
+
+
+def memory_budget(ctx: Context) -> list[Entry]:
+    """Peak RSS under the byte budget (issue 14): Parquet→Parquet and CSV (16 files)→Parquet
+    with defaults and `memory: 256MB` beside polars, at 1x and 10x rows; SQLite→Parquet and
+    PostgreSQL→Parquet (split reads) with `memory: 256MB`; and the one-row run whose RSS is
+    the base of the bound (256 MB + the empty run + 150 MB)."""
+    w = "memory_budget"
+    entries: list[Entry] = []
+    sets = ctx.scaling or [ctx.data]
+    for ds in sets:
+        csv16 = gen.ensure_csv16(ds)
+        for source, fmt, src, home in [
+            ("Parquet", "parquet", str(ds.parquet), {"type": "parquet", "path": str(ds.parquet)}),
+            ("CSV x16", "csv", f"{csv16}/*.csv", {"type": "csv", "path": str(csv16)}),
+        ]:
+            e = Entry(w, budget_name(source, "polars", ds.rows), "reference", ds.rows)
+            out = _out(w, e.slug)
+            e.argv = _program(ctx, "polars_copy.py", fmt, src, out)
+            e.output = ParquetOutput(out)
+            entries.append(_expect(e, ds))
+            for label, options in [
+                ("hygge defaults", None),
+                (f"hygge memory {BUDGET}", {"memory": BUDGET}),
+            ]:
+                name = budget_name(source, label, ds.rows)
+                out = _out(w, name)
+                entries.append(
+                    _hygge_entry(
+                        ctx, w, home, _parquet_store(out), ParquetOutput(out), ds, name, options
+                    )
+                )
+    ds = ctx.data
+    sql = [("SQLite", {"type": "sql", "url": f"sqlite:///{ds.sqlite}", "table": SQLITE_TABLE})]
+    if ctx.pg is not None and ds.pg_table:
+        sql.append(("PostgreSQL", {"type": "sql", "url": ctx.pg.sqlalchemy, "table": ds.pg_table}))
+    for source, home in sql:
+        home = {**home, "split": {"column": "id"}}
+        name = budget_name(source, f"hygge memory {BUDGET}, split", ds.rows)
+        out = _out(w, name)
+        entries.append(
+            _hygge_entry(
+                ctx, w, home, _parquet_store(out), ParquetOutput(out), ds, name, {"memory": BUDGET}
+            )
+        )
+    out = _out(w, "hygge-one-row")
+    empty = Dataset(0, ds.empty_parquet.parent, "0000000000000000")
+    flow = _hygge_entry(
+        ctx,
+        w,
+        {"type": "parquet", "path": str(ds.empty_parquet)},
+        _parquet_store(out),
+        ParquetOutput(out),
+        empty,
+        name="empty run (hygge run, empty file)",
+    )
+    flow.rows = 0
+    entries.append(flow)
+    return entries
+
+
 # hygge as it wrote before issue 22: pyarrow's default, a dictionary on every column.
 PYARROW_DEFAULT_ENCODINGS = "hygge, dictionary: true (pyarrow's default encodings)"
 
@@ -671,6 +745,12 @@ WORKLOADS: dict[str, Workload] = {
         Workload("startup", "Start-up", startup, ("parquet",)),
         Workload(
             "rss_scaling", "Peak memory as rows grow (Parquet → Parquet)", rss_scaling, ("parquet",)
+        ),
+        Workload(
+            "memory_budget",
+            "Memory under the byte budget (defaults and memory: 256MB, 1x and 10x rows)",
+            memory_budget,
+            ("parquet", "csv", "sqlite", "pg"),
         ),
         *[
             Workload(

@@ -134,6 +134,9 @@ def test_json_log_format(tmp_path: pathlib.Path, data: pa.Table) -> None:
     assert [e["event"] for e in events] == ["flow_started", "flow_finished"]
     summary = json.loads(result.out)
     assert summary["ok"] is True and summary["flows"][0]["rows"] == data.num_rows
+    flow = summary["flows"][0]
+    assert 0 < flow["peak_bytes_held"] <= flow["budget"] == events[0]["budget"]
+    assert flow["peak_rss"] == events[1]["peak_rss"] > 0
 
 
 def test_dry_run_moves_nothing(tmp_path: pathlib.Path, data: pa.Table) -> None:

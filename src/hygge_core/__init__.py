@@ -26,6 +26,8 @@ _EXPORTS = {
     "SchemaDriftError": "hygge_core.errors",
     "TransientError": "hygge_core.errors",
     "FlowContext": "hygge_core.context",
+    "FlowMemory": "hygge_core.memory",
+    "UnitShare": "hygge_core.memory",
     "Executor": "hygge_core.executor",
     "arrow_filesystem": "hygge_core.arrowfs",
     "FileCommitter": "hygge_core.filecommit",
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from hygge_core.filecommit import FileCommitter
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
+    from hygge_core.memory import FlowMemory, UnitShare
     from hygge_core.sourceid import content_id
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
@@ -80,6 +83,7 @@ __all__ = [
     "FileStore",
     "FileStoreConfig",
     "FlowContext",
+    "FlowMemory",
     "FlowState",
     "Home",
     "HomeConfig",
@@ -93,6 +97,7 @@ __all__ = [
     "Store",
     "StoreConfig",
     "TransientError",
+    "UnitShare",
     "Window",
     "WorkUnit",
     "__version__",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hygge_core.config.loader import Document
     from hygge_core.config.resolve import Plan
     from hygge_core.plugins import Registry
+    from hygge_core.runner import Runner
     from hygge_core.secrets import Redactor
 
 # Commands import the engine inside their bodies: `hygge --help` and `--version` stay as
@@ -141,7 +142,18 @@ def run(
     flow: Annotated[
         list[str] | None, typer.Option("--flow", "-f", help="run only this flow (repeatable)")
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="flows run at once")] = os.cpu_count() or 2,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="flows run at once (default: the cores the process may use)"),
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            "--memory",
+            help="run-wide byte budget shared by the flows, e.g. 1GB "
+            "(default: memory: atop FILE, else a quarter of the container's limit, at most 512MB)",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan; move nothing")] = False,
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="stop every flow at the first failure")
@@ -157,6 +169,7 @@ def run(
     from hygge_core.report import JsonReporter, LiveReporter, Reporter
     from hygge_core.runner import Runner, RunOptions
 
+    budget = _memory_option(memory)
     registry = _registry()
     plan = _plan(file, registry, flow)
     redact = _redactor(plan)
@@ -168,7 +181,8 @@ def run(
     else:
         reporter = Reporter(redact)
     options = RunOptions(
-        concurrency=max(1, concurrency),
+        concurrency=None if concurrency is None else max(1, concurrency),
+        memory=budget,
         fail_fast=fail_fast,
         dry_run=dry_run,
         # A scheduler address only means something to the Dask executor.
@@ -188,11 +202,33 @@ def run(
     finally:
         reporter.close()
     if dry_run:
+        _print_sizing(runner)
         _print_plan(plan, results, redact)
         raise typer.Exit(0)
     if interrupted.is_set():
         raise _fail("interrupted", 130)
     raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
+
+
+def _memory_option(text: str | None) -> int | None:
+    from hygge_core.config.models import parse_bytes
+
+    if text is None:
+        return None
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        raise _fail(f"error: --memory: {exc}", 2) from None
+
+
+def _print_sizing(runner: Runner) -> None:
+    from hygge_core.report import human_bytes
+
+    out.print(
+        f"memory: {human_bytes(runner.budget.total)} for the run ({runner.budget.why})\n"
+        f"cores: {runner.limits.cores} ({runner.limits.cores_source})",
+        markup=False,
+    )
 
 
 def _stop_on_interrupt(stop: Callable[[], None]) -> threading.Event:
@@ -229,6 +265,15 @@ def _print_plan(plan: Plan, results: list[Any], redact: Redactor) -> None:
             ),
             markup=False,
         )
+        if r.memory is not None:
+            from hygge_core.report import human_bytes
+
+            m = r.memory
+            out.print(
+                f"  memory {human_bytes(m.budget)}, {m.units} unit(s) in flight of "
+                f"{human_bytes(m.share.total)} each ({m.why})",
+                markup=False,
+            )
         for unit in r.plan[:20]:
             est = f" ~{unit.estimated_rows:,} rows" if unit.estimated_rows else ""
             out.print(redact(f"  - {unit.id}{est}"), markup=False)

@@ -8,6 +8,7 @@ from typing import Any
 import fsspec
 
 from hygge_core.errors import PermanentError
+from hygge_core.memory import FlowMemory
 from hygge_core.storage import StorageResolver
 
 
@@ -17,6 +18,11 @@ class FlowContext:
 
     Plain data plus a picklable `StorageResolver`, so the same context travels to Dask
     workers. `connections` hold secrets: never log them, never put them in an error.
+
+    `memory` is the flow's byte budget as the run admitted it: `memory.share.reader` is what
+    a Home may read ahead or parse at once for one unit, `memory.share.writer` what a Store
+    may hold in one unit's open row group or buffer; both count what they hold with
+    `memory.hold(n)` / `memory.hold(-n)`. It is set before units move (not at plan time).
     """
 
     flow: str
@@ -24,6 +30,7 @@ class FlowContext:
     storage: StorageResolver
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema_drift: str = "strict"
+    memory: FlowMemory = field(default_factory=lambda: FlowMemory(64 << 20))
 
     def connection(self, name: str) -> dict[str, Any]:
         """The settings of the named connection (as written under `connections:`)."""

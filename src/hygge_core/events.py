@@ -28,6 +28,19 @@ class FlowEvent:
     cursor: str | None = None
     after: Any = None
     estimated_rows: int = 0
+    # The byte budget (issue 14): the flow's, as admitted, and its units in flight, with
+    # the reason; the run's budget and cores, with where they came from.
+    budget: int = 0
+    units_in_flight: int = 0
+    budget_why: str = ""
+    run_budget: int = 0
+    cores: int = 0
+    sizing_why: str = ""
+    # At finish: the flow's peak bytes held as hygge counts them, row groups or buffers
+    # written early to stay within the budget, and the process's peak RSS so far.
+    peak_bytes_held: int = 0
+    flushed_early: int = 0
+    peak_rss: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,8 @@ class FlowFailedEvent:
     run_id: str
     error: str
     seconds: float = 0.0
+    peak_bytes_held: int = 0
+    peak_rss: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,8 +90,10 @@ class RunEvent:
     `--dry-run`), `rows`, `bytes`, `seconds`, `rows_per_second`, `units`, `error`,
     `run_id`, `home_type` and `store_type` (the plugin type names), `retries` (transient
     faults retried) and `cursor_after` (an incremental flow's committed high-water mark, as
-    the Python value of its column; None otherwise). `ok` is True when every flow
-    succeeded (the exit code is 0). `settings` maps each top-level section of flows.yaml
+    the Python value of its column; None otherwise), `memory` (the flow's
+    `FlowMemory`: `budget`, `units`, `peak` bytes held; None when the flow never planned) and
+    `peak_rss` (the process's, bytes). `ok` is True when every flow succeeded (the exit code
+    is 0). `settings` maps each top-level section of flows.yaml
     that a plugin registered (`hygge_register_settings`) to its validated model.
     """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -36,10 +35,14 @@ class Executor(ABC):
         self.options = options or {}
 
     def default_parallelism(self) -> int | None:
-        """Units of one flow at once when its config sets no `parallelism`: one per core of
-        this machine. None means no limit of hygge's: as many as the executor's workers run
-        (a cluster's threads), which a flow's explicit `parallelism` still caps."""
-        return os.cpu_count() or 2
+        """Units of one flow at once when its config sets no `parallelism`: one per core the
+        process may use (the cgroup's CPU quota or the affinity mask, not the host's count;
+        the flow's byte budget may admit fewer). None means no limit of hygge's: as many as
+        the executor's workers run (a cluster's threads), which a flow's explicit
+        `parallelism` still caps."""
+        from hygge_core.sizing import detect
+
+        return detect().cores
 
     @abstractmethod
     def run_units(

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from hygge_core import faults
 from hygge_core.home import Home
+from hygge_core.memory import UnitShare
 from hygge_core.state import cursor_arrow_type, decode_cursor, encode_cursor
 from hygge_core.store import StagedUnit, Store
 from hygge_core.units import WorkUnit
@@ -65,13 +66,18 @@ class ByteBudgetQueue:
             self._cond.notify_all()
             return item
 
-    def close(self) -> None:
-        """Wake and cancel a blocked producer; the consumer will not read any more."""
+    def close(self) -> int:
+        """Wake and cancel a blocked producer; the consumer will not read any more.
+
+        Returns the bytes of the batches it dropped, so that whoever counted them can stop.
+        """
         with self._cond:
+            dropped = self._bytes
             self._closed = True
             self._items.clear()
             self._bytes = 0
             self._cond.notify_all()
+            return dropped
 
 
 @dataclass(frozen=True)
@@ -127,15 +133,27 @@ def run_unit(
     cursor: str | None = None,
     on_batch: BatchCallback | None = None,
 ) -> UnitResult:
-    """Read `unit` from `home` in a thread and stage it into `store` in this one."""
-    queue = ByteBudgetQueue(budget)
+    """Read `unit` from `home` in a thread and stage it into `store` in this one.
+
+    `budget` is the unit's whole share of the flow's budget; the batches in flight between
+    reader and writer get their part of it (`UnitShare.queue`), and are counted as held by
+    the flow from the moment they are queued until the store asks for the next one.
+    """
+    queue = ByteBudgetQueue(UnitShare(budget).queue)
+    meter = home.context.memory
     failure: list[BaseException] = []
 
     def produce() -> None:
         try:
             for batch in home.read(unit):
                 if batch.num_rows:
-                    queue.put(batch, batch.nbytes)
+                    size = batch.nbytes
+                    meter.hold(size)
+                    try:
+                        queue.put(batch, size)
+                    except Cancelled:
+                        meter.hold(-size)
+                        raise
         except Cancelled:
             return
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -155,16 +173,20 @@ def run_unit(
                 if failure:
                     raise failure[0]
                 return
-            counts["rows"] += item.num_rows
-            counts["bytes"] += item.nbytes
-            if cursor is not None:
-                # Vectorised max of one column: cheap next to reading the batch.
-                m = _pc().max(item.column(cursor))
-                if m.is_valid:
-                    maxima.append(m)
-            if on_batch is not None:
-                on_batch(unit, item)
-            yield item
+            size = item.nbytes
+            try:
+                counts["rows"] += item.num_rows
+                counts["bytes"] += size
+                if cursor is not None:
+                    # Vectorised max of one column: cheap next to reading the batch.
+                    m = _pc().max(item.column(cursor))
+                    if m.is_valid:
+                        maxima.append(m)
+                if on_batch is not None:
+                    on_batch(unit, item)
+                yield item
+            finally:
+                meter.hold(-size)
             faults.fault_point("batch.staged")
 
     reader = threading.Thread(target=produce, name=f"hygge-read-{unit.id}", daemon=True)
@@ -174,7 +196,7 @@ def run_unit(
         if failure:  # the store may have stopped pulling before it saw the reader's error
             raise failure[0]
     finally:
-        queue.close()
+        meter.hold(-queue.close())
         reader.join()
     top = None
     if maxima:

@@ -105,6 +105,7 @@ class Reporter:
             ("bytes", "right"),
             ("seconds", "right"),
             ("rows/s", "right"),
+            ("peak held / budget", "right"),
         ):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for r in results:
@@ -115,9 +116,16 @@ class Reporter:
                 human_bytes(r.bytes),
                 f"{r.seconds:.2f}",
                 f"{r.rows_per_second:,.0f}",
+                _held(r),
             )
         out = console or Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
         out.print(table)
+        rss = max((r.peak_rss for r in results), default=0)
+        if rss:
+            # hygge's count covers what the budget covers; the rest of the resident set is
+            # the interpreter, libraries and allocator slack. A peak held far below the RSS
+            # means memory went somewhere the budget does not see.
+            out.print(f"process peak RSS: {human_bytes(rss)}", markup=False, highlight=False)
         if _same_place(out.file, self.stream):
             return  # each FAILED line above is in the same place: an error is printed once
         for r in results:
@@ -126,6 +134,12 @@ class Reporter:
 
     def close(self) -> None:
         """Stop any live display."""
+
+
+def _held(r: FlowResult) -> str:
+    if r.memory is None:
+        return ""
+    return f"{human_bytes(r.memory.peak)} / {human_bytes(r.memory.budget)}"
 
 
 class JsonReporter(Reporter):
@@ -142,7 +156,18 @@ class JsonReporter(Reporter):
 
     @hookimpl
     def hygge_flow_started(self, event: FlowEvent) -> None:
-        self.emit_json("flow_started", flow=event.flow, units=event.units, after=event.after)
+        self.emit_json(
+            "flow_started",
+            flow=event.flow,
+            units=event.units,
+            after=event.after,
+            budget=event.budget,
+            units_in_flight=event.units_in_flight,
+            budget_why=event.budget_why,
+            run_budget=event.run_budget,
+            cores=event.cores,
+            sizing_why=event.sizing_why,
+        )
 
     @hookimpl
     def hygge_flow_finished(self, event: FlowEvent) -> None:
@@ -155,6 +180,9 @@ class JsonReporter(Reporter):
             seconds=round(event.seconds, 3),
             error=None,
             run_id=event.run_id,
+            peak_bytes_held=event.peak_bytes_held,
+            flushed_early=event.flushed_early,
+            peak_rss=event.peak_rss,
         )
 
     @hookimpl
@@ -166,6 +194,8 @@ class JsonReporter(Reporter):
             seconds=round(event.seconds, 3),
             error=event.error,
             run_id=event.run_id,
+            peak_bytes_held=event.peak_bytes_held,
+            peak_rss=event.peak_rss,
         )
 
     def summary(self, results: list[FlowResult], console: Console | None = None) -> None:
@@ -179,6 +209,10 @@ class JsonReporter(Reporter):
                 "rows_per_second": round(r.rows_per_second),
                 "error": r.error,
                 "run_id": r.run_id,
+                "budget": r.memory.budget if r.memory else None,
+                "units_in_flight": r.memory.units if r.memory else None,
+                "peak_bytes_held": r.memory.peak if r.memory else None,
+                "peak_rss": r.peak_rss,
             }
             for r in results
         ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import os
 import secrets as _random
 import threading
 import time
@@ -36,9 +35,12 @@ from hygge_core.events import (
 from hygge_core.executor import Executor
 from hygge_core.home import Home
 from hygge_core.incremental import advance, coerce_bound, window_for
+from hygge_core.memory import FlowMemory, RunBudget, units_in_flight
 from hygge_core.pipeline import Cancelled, UnitResult, fingerprint
 from hygge_core.plugins import CORE_DIST, Registry
+from hygge_core.report import human_bytes
 from hygge_core.retry import PERMANENT_ERRNOS, retrying
+from hygge_core.sizing import DEFAULT_CAP, DEFAULT_FRACTION, Limits, detect
 from hygge_core.state import FlowState, RunRecord, now_iso
 from hygge_core.storage import StorageResolver
 from hygge_core.store import Store
@@ -71,6 +73,8 @@ class FlowResult:
     window: Window | None = None
     plan: list[WorkUnit] = field(default_factory=list)
     route: str = ""  # "home → store", as their describe() says (secrets masked)
+    memory: FlowMemory | None = None  # the budget admitted, units in flight, peak held
+    peak_rss: int = 0  # the process's peak resident set when the flow ended, bytes
     home_type: str = ""
     store_type: str = ""
     retries: int = 0  # transient faults retried
@@ -86,7 +90,8 @@ class FlowResult:
 class RunOptions:
     """What the CLI passes to a run."""
 
-    concurrency: int = os.cpu_count() or 2
+    concurrency: int | None = None  # flows at once; None: the cores the process may use
+    memory: int | None = None  # `--memory`: the run-wide budget, bytes
     fail_fast: bool = False
     dry_run: bool = False
     executor: str | None = None
@@ -112,6 +117,8 @@ class Runner:
             "an earlier flow failed (--fail-fast)",
         )
         self.storage = StorageResolver(registry.storages, plan.connections)
+        self.limits = detect()
+        self.budget = RunBudget(*run_budget(self.limits, options.memory, plan))
 
     def interrupt(self) -> None:
         """Stop the run soon (Ctrl-C): no new flow or batch starts, staged work is aborted,
@@ -146,7 +153,8 @@ class Runner:
             executor = self.make_executor()
             try:
                 flows = list(self.plan.flows.values())
-                workers = max(1, min(self.options.concurrency, len(flows)))
+                concurrency = self.options.concurrency or self.limits.cores
+                workers = max(1, min(concurrency, len(flows)))
                 with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygge-flow") as p:
                     results = list(p.map(lambda f: self.run_flow(f, executor), flows))
             finally:
@@ -161,6 +169,35 @@ class Runner:
             if self.reporter is not None:
                 pm.unregister(self.reporter)
         return results
+
+    def sizing(self) -> dict[str, Any]:
+        """The run-wide budget and cores chosen, and why: for `--dry-run` and JSON logs."""
+        return {
+            "run_budget": self.budget.total,
+            "cores": self.limits.cores,
+            "sizing_why": f"budget: {self.budget.why}; cores: {self.limits.cores_source}",
+        }
+
+    def flow_memory(
+        self, flow: ResolvedFlow, granted: int, parallelism: int | None, units: int
+    ) -> FlowMemory:
+        """The flow's budget as admitted: `granted` bytes over its units in flight."""
+        asked = flow.budget
+        if asked is None:
+            why = "the run's budget"
+        elif asked > self.budget.total:
+            why = (
+                f"memory: {flow.spec.memory} capped by the run's budget; raise --memory or "
+                "memory: at the top of the file to give it more"
+            )
+        else:
+            why = f"memory: {flow.spec.memory}"
+        if granted < min(asked or self.budget.total, self.budget.total):
+            why += "; less was free while other flows ran"
+        if parallelism is None:  # an executor with no limit of hygge's (Dask)
+            return FlowMemory(granted, 1, why + "; units in flight: the executor's workers")
+        count, because = units_in_flight(granted, parallelism, units)
+        return FlowMemory(granted, count, f"{why}; {count} unit(s) in flight: {because}")
 
     def context(self, flow: ResolvedFlow, run_id: str) -> FlowContext:
         """The context handed to the flow's Home and Store."""
@@ -205,7 +242,7 @@ class Runner:
                 flow, home, store, executor, self.options.executor or self.plan.executor.type
             )
             if self.options.dry_run:
-                return self._dry_run(flow, home, store, result)
+                return self._dry_run(flow, home, store, executor, result)
             for attempt in retrying(
                 flow.spec.retry,
                 on_retry,
@@ -225,7 +262,14 @@ class Runner:
                 log.debug("flow %s failed", flow.name, exc_info=exc)
             self._hook(
                 "hygge_flow_failed",
-                event=FlowFailedEvent(flow.name, run_id, result.error, result.seconds),
+                event=FlowFailedEvent(
+                    flow.name,
+                    run_id,
+                    result.error,
+                    result.seconds,
+                    peak_bytes_held=result.memory.peak if result.memory else 0,
+                    peak_rss=peak_rss(),
+                ),
             )
             if self.options.fail_fast:
                 self.stop.set()
@@ -233,11 +277,19 @@ class Runner:
             home.close()
             store.close()
         result.seconds = time.monotonic() - started
+        result.peak_rss = peak_rss()
         if result.status == "ok" and finished is not None:
+            memory = result.memory
             self._hook(
                 "hygge_flow_finished",
                 event=dataclasses.replace(
-                    finished, rows=result.rows, bytes=result.bytes, seconds=result.seconds
+                    finished,
+                    rows=result.rows,
+                    bytes=result.bytes,
+                    seconds=result.seconds,
+                    peak_bytes_held=memory.peak if memory else 0,
+                    flushed_early=memory.flushed_early if memory else 0,
+                    peak_rss=result.peak_rss,
                 ),
             )
         return result
@@ -270,6 +322,34 @@ class Runner:
         ]
         result.units, result.window = len(units), window
         result.rows = result.bytes = 0
+        granted = self.budget.take(flow.budget or self.budget.total, self.stop)
+        if not granted:
+            raise Cancelled(self.stop_reason[0])
+        try:
+            return self._stage_and_commit(
+                flow, home, store, executor, result, started, state, window, units, granted
+            )
+        finally:
+            self.budget.give(granted)
+
+    def _stage_and_commit(
+        self,
+        flow: ResolvedFlow,
+        home: Home,
+        store: Store,
+        executor: Executor,
+        result: FlowResult,
+        started: float,
+        state: FlowState | None,
+        window: Window | None,
+        units: list[WorkUnit],
+        granted: int,
+    ) -> FlowEvent:
+        """Stage the planned units within `granted` bytes of the run's budget, then commit."""
+        run_id = result.run_id or ""
+        parallelism = flow.spec.parallelism or executor.default_parallelism()
+        meter = self.flow_memory(flow, granted, parallelism, len(units))
+        home.context.memory = store.context.memory = result.memory = meter
         event = FlowEvent(
             flow.name,
             run_id,
@@ -280,6 +360,10 @@ class Runner:
             cursor=window.cursor if window else None,
             after=window.after if window else None,
             estimated_rows=sum(u.estimated_rows or 0 for u in units),
+            budget=meter.budget,
+            units_in_flight=meter.units,
+            budget_why=meter.why,
+            **self.sizing(),
         )
         self._hook("hygge_flow_started", event=event)
         lock = threading.Lock()
@@ -317,12 +401,21 @@ class Runner:
                 home,
                 store,
                 todo,
-                parallelism=flow.spec.parallelism or executor.default_parallelism(),
-                budget=flow.budget,
+                parallelism=meter.units if parallelism is not None else None,
+                budget=granted,
                 cursor=cursor,
                 on_batch=on_batch,
                 on_unit=on_unit,
             )
+            if meter.flushed_early:
+                self._note(
+                    flow.name,
+                    run_id,
+                    f"{meter.flushed_early} row group(s) or buffer(s) written before their "
+                    f"configured size to stay within memory ({human_bytes(meter.share.writer)} "
+                    f"per writer: {human_bytes(meter.budget)} over {meter.units} unit(s) in "
+                    "flight)",
+                )
             by_seq = {**adopted, **{u.seq: r for u, r in zip(todo, fresh, strict=True)}}
             staged = [by_seq[u.seq] for u in units]
             result.rows = sum(r.rows for r in staged)
@@ -375,11 +468,14 @@ class Runner:
         return adopted
 
     def _dry_run(
-        self, flow: ResolvedFlow, home: Home, store: Store, result: FlowResult
+        self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
         window = window_for(flow.home_config.incremental, state)
         units = home.plan(window)
+        want = min(flow.budget or self.budget.total, self.budget.total)
+        parallelism = flow.spec.parallelism or executor.default_parallelism()
+        result.memory = self.flow_memory(flow, want, parallelism, len(units))
         result.route = f"{home.describe()} → {store.describe()}"
         result.status, result.units, result.window, result.plan = (
             "planned",
@@ -411,6 +507,28 @@ def _refuse_single_process(
                 f"({executor.describe()}); run this flow with --executor local (or executor: "
                 f"{{type: local}} in flows.yaml)"
             )
+
+
+def run_budget(limits: Limits, memory: int | None, plan: Plan) -> tuple[int, str]:
+    """The run-wide budget and why: `--memory`, else `memory:` atop the file, else sized."""
+    if memory is not None:
+        return memory, f"--memory {human_bytes(memory)}"
+    if plan.memory is not None:
+        return plan.memory, f"memory: {human_bytes(plan.memory)} at the top of {plan.file}"
+    total = limits.default_budget()
+    return total, (
+        f"default: 1/{DEFAULT_FRACTION} of the memory limit, at most "
+        f"{human_bytes(DEFAULT_CAP)}; limit: {limits.memory_source}"
+    )
+
+
+def peak_rss() -> int:
+    """The process's peak resident set so far, in bytes (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def _iso_ago(monotonic_start: float) -> str:

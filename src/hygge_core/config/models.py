@@ -37,8 +37,10 @@ class FlowSpec(BaseModel):
         ge=1,
         description="work units moved at once (default: number of cores; on Dask: no limit)",
     )
-    memory: str | int = Field(
-        default="64MB", description="byte budget for batches in flight, e.g. 256MB"
+    memory: str | int | None = Field(
+        default=None,
+        description="bytes the flow may hold: readers' blocks, batches in flight and writers' "
+        "open row groups, e.g. 256MB (default: the run's budget)",
     )
     retry: RetryConfig = Field(default_factory=RetryConfig)
     description: str | None = None
@@ -49,8 +51,9 @@ class FlowSpec(BaseModel):
 
     @field_validator("memory")
     @classmethod
-    def _memory(cls, value: str | int) -> str | int:
-        parse_bytes(value)  # validate now: `run` must never meet a size `validate` passed
+    def _memory(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_bytes(value)  # validate now: `run` must never meet a size `validate` passed
         return value
 
 
@@ -88,6 +91,18 @@ class FileSpec(BaseModel):
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    memory: str | int | None = Field(
+        default=None,
+        description="the run-wide budget the flows running at once share, e.g. 1GB "
+        "(default: a quarter of the container's memory limit, at most 512MB)",
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_bytes(value)
+        return value
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(GB|MB|KB|B)?")

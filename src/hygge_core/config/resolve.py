@@ -38,9 +38,9 @@ class ResolvedFlow:
     spec: FlowSpec
 
     @property
-    def budget(self) -> int:
-        """Bytes of batches the flow may hold in flight."""
-        return parse_bytes(self.spec.memory)
+    def budget(self) -> int | None:
+        """Bytes the flow may hold (its `memory:`); None: as much as the run's budget."""
+        return None if self.spec.memory is None else parse_bytes(self.spec.memory)
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Plan:
     connections: dict[str, dict[str, Any]]
     executor: ExecutorSpec
     doc: Document | None = None
+    memory: int | None = None  # `memory:` at the top of the file: the run-wide budget
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, BaseModel] = field(default_factory=dict)
 
@@ -278,6 +279,7 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         connections=spec.connections,
         executor=spec.executor,
         doc=doc,
+        memory=None if spec.memory is None else parse_bytes(spec.memory),
         settings=settings,
     )
 

@@ -114,9 +114,23 @@ class TextHome(Home):
             units.append(WorkUnit(id=rel, payload={"path": path, "version": version}))
         return units
 
+    def _block_size(self) -> int:
+        """Bytes parsed at once: `block_size`, or less when the unit's reader share is
+        smaller (a block and the batch parsed from it are both held while parsing)."""
+        return max(1 << 16, min(self.config.block_size, self.context.memory.share.reader // 2))
+
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         schema = self.schema()
         path = unit.payload["path"]
+        memory = self.context.memory
+        block = self._block_size()
+        memory.hold(block)
+        try:
+            yield from self._read(unit, schema, path)
+        finally:
+            memory.hold(-block)
+
+    def _read(self, unit: WorkUnit, schema: pa.Schema, path: str) -> Iterator[pa.RecordBatch]:
         with self._open(path) as stream:
             reader = self._parse(stream, schema, path)
             while True:
@@ -197,7 +211,7 @@ class CsvHome(TextHome):
         c = self.config
         names = list(c.columns) if c.columns else None
         read = pacsv.ReadOptions(
-            block_size=c.block_size,
+            block_size=self._block_size(),
             skip_rows=c.skip_rows,
             column_names=None if c.header else names,
             autogenerate_column_names=not c.header and names is None,
@@ -259,7 +273,7 @@ class JsonlHome(TextHome):
     format = "jsonl"
 
     def _parse(self, stream: Any, schema: pa.Schema | None, path: str) -> Any:
-        read = pajson.ReadOptions(block_size=self.config.block_size)
+        read = pajson.ReadOptions(block_size=self._block_size())
         parse = pajson.ParseOptions(
             explicit_schema=_json_parsable(schema) if schema is not None else None,
             unexpected_field_behavior="ignore" if schema is not None else "infer",

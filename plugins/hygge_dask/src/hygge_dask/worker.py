@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from hygge_core import Home, HyggeError, PermanentError, Store, TransientError, WorkUnit
+from hygge_core import (
+    FlowMemory,
+    Home,
+    HyggeError,
+    PermanentError,
+    Store,
+    TransientError,
+    WorkUnit,
+)
 from hygge_core.pipeline import Cancelled, UnitResult, run_unit
 from hygge_core.retry import is_transient
 
@@ -103,6 +111,9 @@ def stage_unit(
     store: Store | None = None
     try:
         home, store = pickle.loads(objects)
+        # The unit's share on this worker (the flow's budget over a worker's threads) bounds
+        # its reader's block, its batches in flight and its writer's open row group.
+        home.context.memory = store.context.memory = FlowMemory(budget)
         result = run_unit(home, store, unit, budget=budget, cursor=cursor, on_batch=check)
     except Cancelled:
         raise

@@ -105,9 +105,11 @@ class ParquetHome(Home):
             raise PermanentError(f"no Parquet files under {self.config.path}")
         return files
 
-    def _open(self, path: str) -> pq.ParquetFile:
+    def _open(self, path: str, buffer_size: int = 0) -> pq.ParquetFile:
         try:
-            return pq.ParquetFile(self.afs.open_input_file(path), pre_buffer=False)
+            return pq.ParquetFile(
+                self.afs.open_input_file(path), pre_buffer=False, buffer_size=buffer_size
+            )
         except FileNotFoundError:
             raise PermanentError(f"Parquet file disappeared while reading: {path}") from None
         except (pa.ArrowInvalid, OSError) as exc:
@@ -176,13 +178,30 @@ class ParquetHome(Home):
         )
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
-        pf = self._open(unit.payload["path"])
+        memory = self.context.memory
+        # Unbuffered, the reader fetches a whole column chunk at once (tens of MB for a 1M-row
+        # row group, per unit in flight, outside any budget): read through a buffer of the
+        # unit's reader share instead, and cut batches to fit the queue's share.
+        block = memory.share.reader
+        pf = self._open(unit.payload["path"], buffer_size=block)
         window = unit.window
         columns = self.config.columns
         if window is not None and columns and window.cursor not in columns:
             columns = [*columns, window.cursor]
+        memory.hold(block)
+        try:
+            yield from self._batches(
+                pf, unit, columns, _batch_rows(pf, unit, memory.share.queue, self.config.batch_rows)
+            )
+        finally:
+            memory.hold(-block)
+
+    def _batches(
+        self, pf: pq.ParquetFile, unit: WorkUnit, columns: list[str] | None, rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        window = unit.window
         for batch in pf.iter_batches(
-            batch_size=self.config.batch_rows,
+            batch_size=rows,
             row_groups=unit.payload["row_groups"],
             columns=columns,
             use_threads=False,
@@ -196,6 +215,20 @@ class ParquetHome(Home):
                 if self.config.columns and window.cursor not in self.config.columns:
                     batch = batch.select(self.config.columns)
             yield batch
+
+
+def _batch_rows(pf: pq.ParquetFile, unit: WorkUnit, queue: int, configured: int) -> int:
+    """`batch_rows`, or fewer so that a batch fits the unit's queue share (judged from
+    the row groups' uncompressed size; at least 8,192 rows, where Arrow's batches stay
+    efficient)."""
+    meta = pf.metadata
+    groups = unit.payload["row_groups"]
+    rows = sum(meta.row_group(i).num_rows for i in groups)
+    size = sum(meta.row_group(i).total_byte_size for i in groups)
+    if rows <= 0 or size <= 0:
+        return configured
+    fits = queue // max(1, size // rows)
+    return max(8192, min(configured, fits))
 
 
 def _may_match(meta: pq.FileMetaData, index: int, window: Window | None) -> bool:
