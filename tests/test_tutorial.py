@@ -41,6 +41,7 @@ NOT_IN_TUTORIAL = {
     "tests/test_big.py",
     "tests/test_cloud.py",
     "tests/test_shared_file.py",
+    "tests/test_messages.py",
 }
 
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
