@@ -8,16 +8,16 @@ them in a pytest subprocess; its JUnit report says which checks failed.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import subprocess
 import sys
 import textwrap
-import xml.etree.ElementTree as ET
 
 import pytest
 
 from hygge_core.testing import KIT_TYPES, declared_capabilities, sample_table
+from tests.plugindist import fake_install, run_kit
+from tests.test_tutorial import write_minidb
 
 BROKEN_STORES = '''
 """Stores with one bug each, for proving that the hygge kit catches them."""
@@ -142,49 +142,9 @@ def kit_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     """{test class: {check: "passed" | "failed" | "skipped"}} from one pytest subprocess."""
     root = tmp_path_factory.mktemp("brokenkit")
     (root / "broken_stores.py").write_text(BROKEN_STORES)
-    dist = root / "hygge_brokenkit-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hygge-brokenkit\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[hygge]\nbroken = broken_stores\n")
+    fake_install(root, "hygge-brokenkit", {"broken": "broken_stores"})
     (root / "test_generated_kit.py").write_text(KIT_TESTS)
-    report = root / "report.xml"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-    }
-    env.pop("HYGGE_LOAD_PLUGINS", None)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-k",
-            SELECTED,
-            f"--junitxml={report}",
-            f"--rootdir={root}",
-            str(root / "test_generated_kit.py"),
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    outcomes: dict[str, dict[str, str]] = {}
-    for case in ET.parse(report).getroot().iter("testcase"):
-        cls = case.get("classname", "").rsplit(".", 1)[-1]
-        status = "passed"
-        if case.find("failure") is not None or case.find("error") is not None:
-            status = "failed"
-        elif case.find("skipped") is not None:
-            status = "skipped"
-        outcomes.setdefault(cls, {})[case.get("name", "")] = status
-    assert outcomes, proc.stdout[-3000:]
-    return outcomes
+    return run_kit(root / "test_generated_kit.py", [root], SELECTED)[0]
 
 
 def failed(outcomes: dict[str, dict[str, str]], cls: str) -> set[str]:
@@ -221,6 +181,122 @@ def test_kit_catches_a_store_that_publishes_before_commit(kit_outcomes) -> None:
         "test_crash_before_commit_then_rerun_is_exactly_once",
         "test_abort_discards_staged_units",
     } <= bad
+
+
+# -- database stores whose commit is two transactions ------------------------------------
+
+BROKEN_DB_STORES = '''
+"""The tutorial's minidb store with its one commit transaction split in two, two ways.
+
+Each marks its steps with the same fault points as the correct store, as its author would.
+"""
+
+from hygge_core import hookimpl
+from hygge_core.faults import fault_point
+from hygge_minidb.store import MinidbStore
+
+
+def tables(staged):
+    return [s.payload["table"] for s in staged if s.payload.get("table")]
+
+
+class StateFirstStore(MinidbStore):
+    """Writes the state row in a transaction of its own, before the data."""
+
+    def commit(self, staged, state):
+        with self.transaction() as conn:
+            self.write_state(conn, state)
+        fault_point("commit.state-written")
+        with self.transaction() as conn:
+            self.publish(conn, tables(staged))
+            self.drop(conn, self.staging_tables(conn, self.prefix()))
+        fault_point("commit.published")
+        fault_point("commit.committed")
+
+
+class TwoTransactionsStore(MinidbStore):
+    """Commits the data, then the state in a second transaction."""
+
+    def commit(self, staged, state):
+        with self.transaction() as conn:
+            self.publish(conn, tables(staged))
+            self.drop(conn, self.staging_tables(conn, self.prefix()))
+        fault_point("commit.published")
+        with self.transaction() as conn:
+            self.write_state(conn, state)
+        fault_point("commit.state-written")
+        fault_point("commit.committed")
+
+
+@hookimpl
+def hygge_register_stores(register):
+    register("minidb_state_first", StateFirstStore)
+    register("minidb_two_transactions", TwoTransactionsStore)
+'''
+
+DB_KIT_TESTS = """
+import pytest
+
+import minidb_kit  # the tutorial's tests/test_contract.py
+
+
+def _config(type_name):
+    @pytest.fixture
+    def store_config(self, tmp_path):
+        return {"type": type_name, "path": str(tmp_path / "kit.db"), "table": "users"}
+
+    return store_config
+
+
+class TestGood(minidb_kit.MinidbContract):
+    store_config = _config("minidb")
+
+
+class TestStateFirst(minidb_kit.MinidbContract):
+    store_config = _config("minidb_state_first")
+
+
+class TestTwoTransactions(minidb_kit.MinidbContract):
+    store_config = _config("minidb_two_transactions")
+"""
+
+# The commit checks, and the older ones a commit in two transactions used to pass.
+DB_SELECTED = "sigkill or round_trip or crash_before_commit or recover_after_crash or crash_at_any"
+STEP_KILLS = "test_sigkill_at_each_commit_step_then_rerun_converges"
+
+
+@pytest.fixture(scope="module")
+def db_kit_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    """The kit's outcomes for the tutorial's minidb store and its two broken variants."""
+    root = tmp_path_factory.mktemp("brokendb")
+    src = write_minidb(root)
+    (root / "broken_db_stores.py").write_text(BROKEN_DB_STORES)
+    fake_install(root, "hygge-brokendb", {"brokendb": "broken_db_stores"})
+    (root / "minidb_kit.py").write_text((root / "minidb/tests/test_contract.py").read_text())
+    (root / "test_generated_db_kit.py").write_text(DB_KIT_TESTS)
+    return run_kit(root / "test_generated_db_kit.py", [root, src], DB_SELECTED)[0]
+
+
+def test_a_store_committing_in_one_transaction_passes_the_commit_kills(db_kit_outcomes) -> None:
+    good = db_kit_outcomes["TestGood"]
+    assert failed(db_kit_outcomes, "TestGood") == set()
+    assert good[STEP_KILLS] == "passed"
+    assert good["test_sigkill_at_random_instants_of_commit_then_rerun_converges"] == "passed"
+
+
+def test_kit_catches_a_store_that_writes_its_state_before_the_data(db_kit_outcomes) -> None:
+    # Killed between the two transactions, the state says rows were read that never landed.
+    # Only the SIGKILL checks see it: every in-process crash check passes.
+    bad = failed(db_kit_outcomes, "TestStateFirst")
+    assert STEP_KILLS in bad
+    assert not {n for n in bad if "sigkill" not in n}, bad
+
+
+def test_kit_catches_a_store_that_commits_data_and_state_apart(db_kit_outcomes) -> None:
+    # Killed between them, the data landed but the state did not: the rerun duplicates it.
+    bad = failed(db_kit_outcomes, "TestTwoTransactions")
+    assert STEP_KILLS in bad
+    assert not {n for n in bad if "sigkill" not in n}, bad
 
 
 # -- capabilities ------------------------------------------------------------------------

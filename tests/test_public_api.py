@@ -24,6 +24,7 @@ API_PAGE = ROOT / "docs" / "plugins" / "api.md"
 PUBLIC = (
     "hygge_core",
     "hygge_core.executor",
+    "hygge_core.faults",
     "hygge_core.files",
     "hygge_core.parquet_encodings",
     "hygge_core.testing",

@@ -6,6 +6,10 @@ the same file goes on after a blank line (two before a top-level statement, as r
 Python). The result must equal plugins/hygge_csv/ byte for byte, and, written into an empty
 folder and pip-installed, it must be found by `hygge`, run the tutorial's flows through the
 CLI with the output the page shows, and pass its own kit tests.
+
+Part 11's database store (blocks under `minidb/`) is a package of its own, in no folder of
+the repository: written out and put on PYTHONPATH, it must pass its kit tests, the SIGKILL
+checks of its commit included (tests/test_kit.py kills two broken variants of it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+
+from tests.plugindist import fake_install, run_kit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "plugins" / "tutorial.md"
@@ -90,7 +96,7 @@ def assembled() -> dict[str, str]:
 
 def test_tutorial_blocks_are_the_real_plugin(assembled: dict[str, str]) -> None:
     real = plugin_files()
-    code = {p: t for p, t in assembled.items() if not p.startswith("example/")}
+    code = {p: t for p, t in assembled.items() if not p.startswith(("example/", "minidb/"))}
     problems = []
     for path, text in code.items():
         if path not in real:
@@ -156,6 +162,8 @@ def installed(assembled: dict[str, str], tmp_path_factory) -> Iterator[pathlib.P
     hygge-csv; the previous installation is put back afterwards, pass or fail."""
     root = tmp_path_factory.mktemp("tutorial")
     for path, text in assembled.items():
+        if path.startswith("minidb/"):
+            continue
         target = root / ("hygge-csv" if not path.startswith("example/") else "") / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -205,3 +213,29 @@ def test_the_tutorials_kit_tests_pass(installed: pathlib.Path) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
     assert "failed" not in summary and int(summary.split(" passed")[0].split()[-1]) >= 90, summary
+
+
+def write_minidb(root: pathlib.Path) -> pathlib.Path:
+    """The tutorial's hygge-minidb, written under `root/minidb` and registered through a
+    fake install; returns the folder to put on PYTHONPATH."""
+    for path, text in tutorial_files(TUTORIAL.read_text()).items():
+        if path.startswith("minidb/"):
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
+    src = root / "minidb" / "src"
+    fake_install(src, "hygge-minidb", {"minidb": "hygge_minidb.plugin"})
+    return src
+
+
+def test_the_tutorials_database_store_passes_the_kit(tmp_path: pathlib.Path) -> None:
+    src = write_minidb(tmp_path)
+    outcomes, output = run_kit(tmp_path / "minidb" / "tests" / "test_contract.py", [src])
+    checks = outcomes["TestMinidbStore"]
+    assert [n for n, s in checks.items() if s == "failed"] == [], output
+    for name in (
+        "test_sigkill_at_each_commit_step_then_rerun_converges",
+        "test_sigkill_at_random_instants_of_commit_then_rerun_converges",
+        "test_crash_at_any_step_then_rerun_converges[commit.start]",
+        "test_round_trip_is_exact",
+    ):
+        assert checks[name] == "passed", (name, output)

@@ -105,11 +105,25 @@ class FileCommitter:
         Staging of runs that never committed is left for `resumable` and removed by the
         next commit, so work a crashed run finished is not thrown away.
         """
-        done = []
+        done = self.remove_half_written(
+            f"{self.state_path}.*.tmp", posixpath.join(self.records_dir, "*.tmp")
+        )
         for path in sorted(self._list(self.records_dir)):
             record = json.loads(self.fs.cat_file(path))
             self._apply(record)
             done.append(f"completed the interrupted commit of run {record['run_id']}")
+        return done
+
+    def remove_half_written(self, *patterns: str) -> list[str]:
+        """Delete the temporary files of `write_atomic` calls that a killed process never
+        finished, among those that the glob `patterns` match (`<path>.*.tmp`); one line
+        per file. Call it holding the lock of every writer of those paths."""
+        done = []
+        if self.atomic_rename:  # otherwise write_atomic writes no temporary file
+            for pattern in patterns:
+                for path in sorted(self.fs.glob(pattern)):
+                    self.fs.rm(path)
+                    done.append(f"removed {posixpath.basename(path)}, left by a killed run")
         return done
 
     def recover_target(self, target: str) -> list[str]:
@@ -176,7 +190,7 @@ class FileCommitter:
         if self._lease is not None:
             self._lease.check()  # a run that lost its lock must not commit
         self.write_atomic(self.record_path(run_id), json.dumps(record).encode())
-        faults.point("commit.record")
+        faults.fault_point("commit.record")
         self._apply(record)
 
     def abort(self, run_id: str) -> None:
@@ -190,7 +204,7 @@ class FileCommitter:
             src, dst = pair
             if self.fs.exists(src):
                 self._move(src, dst)
-                faults.point("commit.move")
+                faults.fault_point("commit.move")
             elif not self.fs.exists(dst):
                 raise PermanentError(
                     f"commit of run {record['run_id']} cannot finish: staged file {src} is "
@@ -211,7 +225,7 @@ class FileCommitter:
                 self.fs.rm(path)
         state = FlowState.model_validate(record["state"])
         self.write_atomic(self.state_path, state.model_dump_json().encode())
-        faults.point("commit.state")
+        faults.fault_point("commit.state")
         self.fs.rm(self.record_path(record["run_id"]))
         for run in [record["run_id"], *record.get("cleanup", [])]:
             self.abort(run)

@@ -41,6 +41,7 @@ class FileStore(Store):
     config_model: ClassVar[type[StoreConfig]] = FileStoreConfig
     transient = ("fs", "afs", "committer")
     supports_resume = True
+    fault_points = ("commit.record", "commit.move", "commit.state")  # FileCommitter's steps
 
     def __init__(self, config: FileStoreConfig, context: FlowContext) -> None:
         super().__init__(config, context)

@@ -184,7 +184,7 @@ def run_unit(
                 yield item
             finally:
                 meter.hold(-size)
-            faults.point("batch.staged")
+            faults.fault_point("batch.staged")
 
     reader = threading.Thread(target=produce, name=f"hygge-read-{unit.id}", daemon=True)
     reader.start()
@@ -201,7 +201,7 @@ def run_unit(
     result = UnitResult(staged=staged, rows=counts["rows"], bytes=counts["bytes"], cursor_max=top)
     if store.supports_resume:
         store.remember(fingerprint(unit), result.to_record())
-    faults.point("unit.staged")
+    faults.fault_point("unit.staged")
     return result
 
 

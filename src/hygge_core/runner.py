@@ -437,9 +437,9 @@ class Runner:
                 cursor_after=new_cursor.value if new_cursor else None,
             )
             self._check_stop()  # the last moment at which stopping leaves no trace
-            faults.point("commit.start")
+            faults.fault_point("commit.start")
             store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
-            faults.point("commit.done")
+            faults.fault_point("commit.done")
             result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
             try:

@@ -75,6 +75,9 @@ class Store(ABC):
     # may decide per instance (a SQL store on a SQLite URL, say).
     single_process: ClassVar[bool] = False
     arrow_types: ClassVar[Collection[str] | None] = None
+    fault_points: ClassVar[tuple[str, ...]] = ()
+    """The steps of `commit` this store marks with `hygge_core.faults.fault_point`, in
+    order; the kit kills a run at each of them and checks that a rerun converges."""
     # The model of `connections:` entries whose `type:` is this type's name (a database's
     # URL, user, password): `validate` checks them at their lines. None: the type has none.
     connection_model: ClassVar[type[BaseModel] | None] = None

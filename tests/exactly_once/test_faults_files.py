@@ -172,3 +172,24 @@ def test_evolve_accepts_added_and_widened_columns(tmp_path: pathlib.Path) -> Non
     pq.write_table(pa.table({"name": ["y"]}), tmp_path / "in.parquet")
     result = run_cli("run", str(path))
     assert result.code == 1 and "- id: int64 (missing from the home)" in result.out
+
+
+def test_files_half_written_by_a_killed_commit_are_removed(
+    tmp_path: pathlib.Path, home: pa.Table
+) -> None:
+    """A SIGKILL inside an atomic write leaves its temporary file (the kit's random-instant
+    kills found it); the next run's recover removes it, and only this flow's."""
+    path = flows(tmp_path, f"{tmp_path}/in.parquet")
+    assert run_cli("run", str(path)).code == 0
+    meta = tmp_path / "lake" / "_hygge"
+    (meta / "state" / "t.json.0a1b.tmp").write_text('{"flow": "t", "cur')
+    (meta / "commits" / "t").mkdir(parents=True, exist_ok=True)
+    (meta / "commits" / "t" / "run-1.json.2c3d.tmp").write_text('{"run_id"')
+    (meta / "state" / "other.json.4e5f.tmp").write_text("{")  # another flow's: not ours
+    result = run_cli("run", str(path))
+    assert result.code == 0, result.text
+    assert "removed t.json.0a1b.tmp, left by a killed run" in result.err
+    assert "removed run-1.json.2c3d.tmp, left by a killed run" in result.err
+    assert sorted(p.name for p in (meta / "state").iterdir()) == ["other.json.4e5f.tmp", "t.json"]
+    assert list((meta / "commits" / "t").iterdir()) == []
+    assert tables_equal(pq.read_table(tmp_path / "lake"), pa.concat_tables([home, home]))

@@ -353,3 +353,21 @@ def test_a_retried_attempt_after_a_landed_commit_does_not_commit_twice(
     store.abort([second])
     assert table_at(lake).equals(data)
     assert os.path.exists(lake / first.payload["files"][0]["path"])
+
+
+def test_files_half_written_by_a_killed_run_are_removed(
+    harness: FlowHarness, tmp_path: pathlib.Path
+) -> None:
+    """A SIGKILL inside an atomic write of the store's own state leaves its temporary file
+    (the kit's random-instant kills found it); the next run's recover removes it."""
+    lake = tmp_path / "lake"
+    store = {"type": "delta", "path": str(lake), "mode": "append"}
+    harness.run_ok(flow(harness, rows(range(0, 30)), store, "a"))
+    (meta,) = (lake / "_hygge" / "delta").iterdir()
+    (meta / "state.json.0a1b.tmp").write_text('{"version": ')
+    (meta / "runs").mkdir(exist_ok=True)
+    (meta / "runs" / "r1.json.2c3d.tmp").write_text("{")
+    results = harness.run_ok(flow(harness, rows(range(30, 60)), store, "b"))
+    assert results[0].rows == 30
+    assert not list(meta.rglob("*.tmp"))
+    assert table_at(lake).equals(rows(range(0, 60)))

@@ -6,26 +6,29 @@ than to a backend's name. By default they are read from the plugin's own classes
 
 Faults are injected the way they happen in production: a home that fails mid-read, a
 process killed between staging and commit (`SimulatedCrash`, which no `except Exception`
-catches, and with `abort` disabled, because a killed process cleans nothing up), and a
-process killed inside the file commit protocol.
+catches, and with `abort` disabled, because a killed process cleans nothing up), a
+process killed inside the file commit protocol, and a real run in a child process
+killed with SIGKILL at each step of the store's commit and at random instants of it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import pathlib
 import pickle
 import posixpath
+import random
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
+from hygge_core import faults
 from hygge_core.context import FlowContext
 from hygge_core.filecommit import META, STAGING
 from hygge_core.home import Home
@@ -36,6 +39,7 @@ from hygge_core.store import Store
 from hygge_core.testing.capabilities import arrow_types
 from hygge_core.testing.data import sample_table, tables_equal
 from hygge_core.testing.harness import FlowHarness
+from hygge_core.testing.kills import Kill, kill_points, run_flows
 from hygge_core.units import WorkUnit
 
 FLOW = "kit"
@@ -81,31 +85,25 @@ CRASH_POINTS = (
 
 
 @contextlib.contextmanager
-def _crash_at(m: pytest.MonkeyPatch, point: str) -> Iterator[list[str]]:
+def _crash_at(point: str) -> Iterator[list[str]]:
     """Raise `SimulatedCrash` the first time a run passes fault point `point`.
 
     In-process and without signals, so the kit stays fast; the list it yields is non-empty
     once the point was reached, so a check can tell a store that never passes it.
     """
-    try:
-        faults = importlib.import_module("hygge_core.faults")
-    except ImportError:
-        pytest.skip("this hygge-core has no fault points (hygge_core.faults)")
-    original = faults.point
     reached: list[str] = []
     lock = threading.Lock()
 
-    def point_or_crash(name: str) -> None:
+    def crash(name: str) -> None:
         if name == point:
             with lock:
                 first = not reached
                 reached.append(name)
             if first:
                 raise SimulatedCrash(f"crash injected at {name}")
-        original(name)
 
-    m.setattr(faults, "point", point_or_crash)
-    yield reached
+    with faults.observing(crash):
+        yield reached
 
 
 PluginT = TypeVar("PluginT", Home, Store)
@@ -201,6 +199,9 @@ class StoreContract(_Base[Store]):
 
     side = "store"
     modes: ClassVar[set[str] | None] = None
+    commit_kills: ClassVar[int] = 2
+    """SIGKILLs at random instants of a commit per run of the kit (`HYGGE_KILL_POINTS`
+    overrides it, for stress runs)."""
 
     @pytest.fixture
     def store_config(self, tmp_path: pathlib.Path) -> dict[str, Any]:
@@ -487,7 +488,7 @@ class StoreContract(_Base[Store]):
         harness.run_ok(self._flow(harness, first, store_config, mode, incremental=incremental))
         flows = self._flow(harness, both, store_config, mode, incremental=incremental)
         cls = self.plugin_class(store_config["type"])
-        with pytest.MonkeyPatch.context() as m, _crash_at(m, point) as reached:
+        with pytest.MonkeyPatch.context() as m, _crash_at(point) as reached:
             m.setattr(cls, "abort", lambda *_a, **_k: None)  # a killed process cleans nothing
             with contextlib.suppress(SimulatedCrash):
                 harness.run(flows)
@@ -496,6 +497,103 @@ class StoreContract(_Base[Store]):
         harness.run_ok(flows)
         self.assert_same(self._read(store_config), both)
         self.assert_no_leftovers(store_config, f"a rerun after a crash at {point}")
+
+    # -- SIGKILL during commit, in a child process ---------------------------------------
+    def _commit_kill_rounds(
+        self,
+        harness: FlowHarness,
+        store_config: dict[str, Any],
+        kills: Callable[[float], list[Kill]],
+        *,
+        declared: bool,
+    ) -> None:
+        """Run the flow twice cleanly (timing the second commit), then for each kill of
+        `kills(commit_seconds)`: a run of more rows in a child process, SIGKILLed as drawn;
+        an in-process rerun; the store must then hold exactly the source's rows, with no
+        staging left.
+
+        Append runs read incrementally, so the cursor committed with the data is all that
+        keeps a rerun from reading rows twice or skipping them; replace rewrites everything
+        from a fresh source each round. `declared`: a kill at a point that the run never
+        reached is an error (the store declares a step its commit does not mark).
+        """
+        modes = self.store_modes(store_config)
+        if not modes & {"append", "replace"}:
+            pytest.skip("checked with append or replace")
+        mode = "append" if "append" in modes else "replace"
+        incremental = mode == "append"
+        marks: dict[str, float] = {}
+
+        def run_ok(source: pa.Table) -> None:
+            flows = self._flow(harness, source, store_config, mode, incremental=incremental)
+            with faults.observing(lambda name: marks.__setitem__(name, time.monotonic())):
+                harness.run_ok(flows)
+
+        landed = self._rows_from(store_config, 0)
+        run_ok(landed)
+        # The second commit is timed: the first one may create tables and folders.
+        more = self._rows_from(store_config, 1)
+        landed = pa.concat_tables([landed, more]) if incremental else more
+        run_ok(landed)
+        seconds = marks["commit.done"] - marks["commit.start"]
+        for i, kill in enumerate(kills(seconds), start=2):
+            more = self._rows_from(store_config, i)
+            source = pa.concat_tables([landed, more]) if incremental else more
+            flows = self._flow(harness, source, store_config, mode, incremental=incremental)
+            done = run_flows(harness.write(flows), kill=kill)
+            what = f"{kill.describe()} during a commit ({mode})"
+            if done.returncode not in (0, -9):
+                pytest.fail(f"hygge run exited {done.returncode} before the {what}:\n{done.stderr}")
+            if declared and done.returncode == 0:
+                name = self.plugin_class(store_config["type"]).__name__
+                pytest.fail(
+                    f"a run never passed fault point '{kill.point}' that {name}.fault_points "
+                    "declares: mark it in commit with hygge_core.faults.fault_point"
+                )
+            run_ok(source)
+            try:
+                self.assert_same(self._read(store_config), source)
+            except (AssertionError, pytest.fail.Exception) as exc:
+                pytest.fail(f"after a {what} and a rerun, the store differs from the source: {exc}")
+            self.assert_no_leftovers(store_config, f"a rerun after a {what}")
+            landed = source
+
+    def _rows_from(self, store_config: dict[str, Any], round_: int) -> pa.Table:
+        """Round `round_`'s sample, with ids of its own."""
+        table = self.sample(store_config, seed=round_ + 1)
+        start = round_ * self.rows
+        return table.set_column(0, "id", pa.array(range(start, start + self.rows), pa.int64()))
+
+    def test_sigkill_at_each_commit_step_then_rerun_converges(
+        self, harness: FlowHarness, store_config: dict[str, Any]
+    ) -> None:
+        """A real run in a child process, SIGKILLed where the run starts the commit and at
+        every step the store declares in `fault_points` (marked with `fault_point`): each
+        rerun converges on the source's rows exactly once."""
+        cls = self.plugin_class(store_config["type"])
+        steps = ["commit.start", *getattr(cls, "fault_points", ())]
+        self._commit_kill_rounds(
+            harness,
+            store_config,
+            lambda _seconds: [Kill(point=p) for p in dict.fromkeys(steps)],
+            declared=True,
+        )
+
+    def test_sigkill_at_random_instants_of_commit_then_rerun_converges(
+        self, harness: FlowHarness, store_config: dict[str, Any]
+    ) -> None:
+        """The same at `commit_kills` random instants of the commit (seeded; measured from
+        a clean commit), for the steps no fault point marks."""
+        rng = random.Random(f"{store_config['type']}-{self.commit_kills}")
+        count = kill_points(self.commit_kills)
+        self._commit_kill_rounds(
+            harness,
+            store_config,
+            lambda seconds: [
+                Kill(point="commit.start", delay=rng.uniform(0.0, seconds)) for _ in range(count)
+            ],
+            declared=False,
+        )
 
 
 class HomeContract(_Base[Home]):

@@ -145,10 +145,10 @@ class DeltaStore(Store):
         return self.committer.lock()
 
     def recover(self) -> list[str]:
-        lines = []
+        lines = self.committer.remove_half_written(self._meta("*.tmp"), self._meta("runs", "*.tmp"))
         runs = self._meta("runs")
         if not self.fs.exists(runs):
-            return []
+            return lines
         table = self._table()
         for marker in sorted(self.fs.ls(runs, detail=False)):
             run = posixpath.basename(marker).removesuffix(".json")

@@ -37,6 +37,7 @@ from hygge_core import (
     drift,
     mask_url,
 )
+from hygge_core.faults import fault_point
 from hygge_sql import statetable
 from hygge_sql.backends import Ledger, execute_sql
 from hygge_sql.config import SqlConnection, SqlStoreConfig, TableName, table_name
@@ -59,6 +60,8 @@ class SqlStore(OnDatabase, Store):
     connection_model = SqlConnection
     modes = frozenset({"append", "replace", "merge"})
     transient = ("_backend",)
+    # Inside the transaction, then after it: a kill before the COMMIT must leave nothing.
+    fault_points = ("commit.published", "commit.state-written", "commit.committed")
 
     def __init__(self, config: SqlStoreConfig, context: FlowContext) -> None:
         super().__init__(config, context)
@@ -393,9 +396,12 @@ class SqlStore(OnDatabase, Store):
                     if backend.transactional_ddl:
                         self._ddl(conn)
                     self._publish(conn, tables)
+                fault_point("commit.published")
                 statetable.write(conn, self.table.schema, self.context.flow, self.table.name, state)
+                fault_point("commit.state-written")
                 if backend.transactional_ddl:
                     self._drop_in(conn, [n for n in leftovers if n != renamed])
+            fault_point("commit.committed")
             if not backend.transactional_ddl:
                 self._drop(leftovers)
 
