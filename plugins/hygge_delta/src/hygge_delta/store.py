@@ -48,6 +48,7 @@ from hygge_core import (
     arrow_filesystem,
     first_line,
 )
+from hygge_core.faults import fault_point
 from hygge_delta.config import DeltaStoreConfig
 from hygge_delta.datafiles import DataFileWriter, check_partition_column, partition_text
 from hygge_delta.location import TableLocation, locate
@@ -76,6 +77,7 @@ class DeltaStore(Store):
     modes = frozenset({"append", "replace", "merge", "replace_partitions"})
     transient = ("fs", "root", "afs", "location", "committer")
     supports_resume = False
+    fault_points = ("commit.logged", "commit.cached")  # after the log entry, after the cache
     # The kit's types the table keeps exactly. A time zone other than UTC is kept as the
     # same instants in UTC (Delta has one zone), so `timestamp_tz` is left out.
     arrow_types = frozenset(
@@ -327,9 +329,11 @@ class DeltaStore(Store):
             ) from None
         except DeltaError as exc:
             raise PermanentError(f"delta table {self.config.path}: {first_line(exc)}") from None
+        fault_point("commit.logged")  # the log entry landed; the bookkeeping follows
         self._write_json(
             self._meta("state.json"), {"version": self._version, "state": state.model_dump_json()}
         )
+        fault_point("commit.cached")
         self._forget_run()
 
     def _write(

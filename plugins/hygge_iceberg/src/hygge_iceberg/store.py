@@ -45,6 +45,7 @@ from hygge_core import (
     arrow_filesystem,
     first_line,
 )
+from hygge_core.faults import fault_point
 from hygge_core.files import PartitionedWriter
 from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergStoreConfig, parse_partition
@@ -67,6 +68,7 @@ class IcebergStore(Store):
     modes = frozenset({"append", "replace", "merge"})
     transient = ("catalog", "fs", "afs", "committer", "iceberg")
     supports_resume = False
+    fault_points = ("commit.published", "commit.cleaned")
     # Iceberg keeps microsecond timestamps in UTC or without a zone; another zone's
     # instants come back in UTC, so `timestamp_tz` is not claimed exact.
     arrow_types = frozenset(
@@ -382,7 +384,9 @@ class IcebergStore(Store):
                     f"iceberg table {self.config.table}: {first_line(exc)}"
                 ) from None
             raise
+        fault_point("commit.published")  # the catalog swapped; the bookkeeping follows
         self._remove_staging(self.context.run_id)
+        fault_point("commit.cleaned")
         self._forget_run()
 
     def _publish(self, table: Any, files: list[dict[str, Any]], state: FlowState) -> None:
