@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
-import sys
-from dataclasses import dataclass
 
 import pytest
 
-from hygge_core.testing import run_hygge_measured
+from hygge_core.testing import Completed, run_cli, run_hygge_measured
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-HYGGE = str(pathlib.Path(sys.executable).parent / "hygge")
-
-
-@dataclass
-class Completed:
-    """A finished `hygge` process."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        """stdout and stderr together."""
-        return self.out + self.err
-
-
-def run_cli(
-    *args: str,
-    cwd: pathlib.Path | str | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 300,
-) -> Completed:
-    """Run `hygge ARGS` in a subprocess, the way users do."""
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run(
-        [HYGGE, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
-    return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.fixture

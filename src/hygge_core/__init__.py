@@ -1,6 +1,8 @@
 """hygge: move data from where it lives (a Home) to where it should settle (a Store).
 
-The public API for plugin authors is what this module exports; everything else is internal.
+The public API for plugin authors is what this module exports, plus the documented
+submodules `hygge_core.files` (file homes and stores), `hygge_core.executor` (executors) and
+`hygge_core.testing` (the kit); everything else is internal (docs/plugins/api.md).
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ _EXPORTS = {
     "ConfigError": "hygge_core.errors",
     "HyggeError": "hygge_core.errors",
     "PermanentError": "hygge_core.errors",
+    "Problem": "hygge_core.errors",
     "SchemaDriftError": "hygge_core.errors",
     "TransientError": "hygge_core.errors",
+    "describe_error": "hygge_core.errors",
+    "first_line": "hygge_core.errors",
+    "is_transient": "hygge_core.retry",
+    "mask_url": "hygge_core.secrets",
+    "drift": "hygge_core.schema",
     "FlowContext": "hygge_core.context",
     "FlowMemory": "hygge_core.memory",
     "UnitShare": "hygge_core.memory",
@@ -56,14 +64,20 @@ if TYPE_CHECKING:
         ConfigError,
         HyggeError,
         PermanentError,
+        Problem,
         SchemaDriftError,
         TransientError,
+        describe_error,
+        first_line,
     )
     from hygge_core.executor import Executor
     from hygge_core.filecommit import FileCommitter
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
     from hygge_core.memory import FlowMemory, UnitShare
+    from hygge_core.retry import is_transient
+    from hygge_core.schema import drift
+    from hygge_core.secrets import mask_url
     from hygge_core.sourceid import content_id
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
@@ -90,6 +104,7 @@ __all__ = [
     "HyggeError",
     "IncrementalConfig",
     "PermanentError",
+    "Problem",
     "RunRecord",
     "SchemaDriftError",
     "StagedUnit",
@@ -103,6 +118,11 @@ __all__ = [
     "__version__",
     "arrow_filesystem",
     "content_id",
+    "describe_error",
+    "drift",
+    "first_line",
     "hookimpl",
+    "is_transient",
     "lazy_exports",
+    "mask_url",
 ]

@@ -477,7 +477,7 @@ def state_show(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Print each flow's cursor and its last runs, as its store keeps them."""
-    from hygge_core.runner import describe_error
+    from hygge_core.errors import describe_error
 
     registry = _registry()
     plan = _plan(file, registry, [flow] if flow else None)
@@ -518,7 +518,7 @@ def state_reset(
     flow: Annotated[str, typer.Option("--flow", "-f", help="the flow to reset")],
 ) -> None:
     """Forget a flow's cursor and history: its next run is a full load."""
-    from hygge_core.runner import describe_error
+    from hygge_core.errors import describe_error
 
     registry = _registry()
     plan = _plan(file, registry, [flow])

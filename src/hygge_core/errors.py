@@ -7,7 +7,17 @@ means retrying may help (connection reset, throttling); the runner retries those
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
+
+# Faults of the disk or permissions: retrying cannot help, the user must act.
+PERMANENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+}
 
 
 class HyggeError(Exception):
@@ -77,5 +87,34 @@ class TransientError(HyggeError):
     """A fault that may go away by itself (a dropped connection, throttling, a 5xx)."""
 
 
+class Cancelled(Exception):
+    """Raised inside a reader when the consumer stopped (it failed or was cancelled)."""
+
+
 class SchemaDriftError(PermanentError):
     """The home's schema is incompatible with what the store already holds."""
+
+
+def first_line(text: object, limit: int | None = None) -> str:
+    """The first line of `text` (an exception's message, a provider's reply), stripped and
+    cut to `limit` characters: enough to recognise, never a dump. An exception without a
+    message gives its type's name; empty text gives ""."""
+    stripped = str(text).strip()
+    if not stripped and isinstance(text, BaseException):
+        return type(text).__name__
+    line = stripped.splitlines()[0].rstrip() if stripped else ""
+    if limit is not None and len(line) > limit:
+        return line[: limit - 1] + "…"
+    return line
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: hygge's own errors as they are, a disk or permission fault
+    with what to do, any other error as `Type: first line` (never a traceback)."""
+    if isinstance(exc, HyggeError | Cancelled) and str(exc):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{PERMANENT_ERRNOS[exc.errno]}{where}: free space or fix permissions, then re-run"
+    first = first_line(str(exc))
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,17 +1,54 @@
-"""The Executor contract: where a flow's work units run."""
+"""The Executor contract: where a flow's work units run.
+
+This module is public (docs/plugins/api.md): an executor plugin needs nothing else from
+hygge-core than what `__all__` lists. `run_unit` is what each worker does with one unit;
+`UnitResult` is the receipt it hands back; `Cancelled` stops a unit from a callback.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hygge_core.home import Home
-from hygge_core.pipeline import BatchCallback, UnitResult
+from hygge_core.pipeline import BatchCallback, Cancelled, UnitResult, run_unit
 from hygge_core.store import Store
 from hygge_core.units import WorkUnit
 
+__all__ = [
+    "BatchCallback",
+    "Cancelled",
+    "Executor",
+    "UnitCallback",
+    "UnitResult",
+    "UnitsRequest",
+    "run_unit",
+]
+
 UnitCallback = Callable[[WorkUnit, UnitResult], None]
+"""Called with each unit and its receipt as the unit finishes staging."""
+
+
+@dataclass(frozen=True)
+class UnitsRequest:
+    """What the runner asks of an executor for one flow: stage `units` of `home` into `store`.
+
+    `parallelism` caps the units in flight (None: no limit of hygge's); `budget` is the
+    flow's byte budget for batches in flight, shared by its units; `cursor` names the
+    incremental cursor column whose maximum each `UnitResult` carries. `on_batch` is called
+    for every batch (where `Executor.reports_batches`), `on_unit` for every finished unit.
+    """
+
+    home: Home
+    store: Store
+    units: list[WorkUnit]
+    parallelism: int | None
+    budget: int
+    cursor: str | None = None
+    on_batch: BatchCallback | None = None
+    on_unit: UnitCallback | None = None
 
 
 class Executor(ABC):
@@ -45,21 +82,10 @@ class Executor(ABC):
         return detect().cores
 
     @abstractmethod
-    def run_units(
-        self,
-        home: Home,
-        store: Store,
-        units: list[WorkUnit],
-        *,
-        parallelism: int | None,
-        budget: int,
-        cursor: str | None,
-        on_batch: BatchCallback | None = None,
-        on_unit: UnitCallback | None = None,
-    ) -> list[UnitResult]:
-        """Stage every unit, at most `parallelism` at once (None: no limit of hygge's);
-        results in the order of `units`. On error, raise after the units already started
-        have stopped, so the caller can abort what was staged."""
+    def run_units(self, request: UnitsRequest) -> list[UnitResult]:
+        """Stage every unit of `request`, at most `request.parallelism` at once; one result
+        per unit, in the order of `request.units`. On error, raise after the units already
+        started have stopped, so the caller can abort what was staged."""
 
     def describe(self) -> str:
         """A short description for logs (e.g. the scheduler address)."""

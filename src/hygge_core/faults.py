@@ -29,6 +29,9 @@ from collections.abc import Callable, Iterator
 from hygge_core.errors import PermanentError, TransientError
 
 # Every point hygge-core itself marks; a store's own are in its `fault_points`.
+# Public (docs/plugins/api.md, docs/plugins/store.md): a store marks its commit steps.
+__all__ = ["POINTS", "fault_point", "observing"]
+
 POINTS = (
     "batch.staged",  # a batch was handed to the store's staging writer
     "unit.staged",  # a unit's staging finished

@@ -33,6 +33,7 @@ import fsspec
 
 from hygge_core import faults
 from hygge_core.errors import PermanentError
+from hygge_core.filelist import visible
 from hygge_core.flownames import path_part
 from hygge_core.leaselock import LeaseLock
 from hygge_core.locallock import flock_file
@@ -40,11 +41,6 @@ from hygge_core.state import FlowState
 
 STAGING = "_hygge_staging"
 META = "_hygge"
-
-
-def is_hidden(name: str) -> bool:
-    """Whether readers skip this path element (hygge's own folders and dotfiles)."""
-    return name.startswith(("_", "."))
 
 
 class FileCommitter:
@@ -100,12 +96,7 @@ class FileCommitter:
         """Every published file under the root (hidden folders and files excluded)."""
         if not self.fs.exists(self.root):
             return []
-        found = []
-        for path in self.fs.find(self.root):
-            rel = posixpath.relpath(path, self.root)
-            if not any(is_hidden(part) for part in rel.split("/")):
-                found.append(path)
-        return sorted(found)
+        return visible(self.fs.find(self.root), self.root)
 
     # -- protocol ------------------------------------------------------------------------
     def recover(self, current_run: str | None = None) -> list[str]:

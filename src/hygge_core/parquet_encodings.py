@@ -66,6 +66,18 @@ ENCODINGS = (
 )
 
 
+# Public (docs/plugins/api.md): what a Parquet-writing store uses to choose encodings.
+__all__ = [
+    "ENCODINGS",
+    "SAMPLE_ROWS",
+    "EncodingOptionError",
+    "EncodingPlan",
+    "allowed_encodings",
+    "check_options",
+    "choose",
+]
+
+
 @dataclass(frozen=True)
 class EncodingPlan:
     """How one file's columns are encoded: which get a dictionary, and the encoding of the

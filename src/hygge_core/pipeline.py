@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from hygge_core import faults
+from hygge_core.errors import Cancelled
 from hygge_core.home import Home
 from hygge_core.memory import UnitShare
 from hygge_core.state import cursor_arrow_type, decode_cursor, encode_cursor
@@ -25,10 +26,6 @@ from hygge_core.store import StagedUnit, Store
 from hygge_core.units import WorkUnit
 
 _DONE = object()
-
-
-class Cancelled(Exception):
-    """Raised inside a reader when the consumer stopped (it failed or was cancelled)."""
 
 
 class ByteBudgetQueue:

@@ -23,6 +23,7 @@ import pluggy
 
 from hygge_core import builtin, hookspecs
 from hygge_core.errors import PluginError
+from hygge_core.known import for_type
 
 if TYPE_CHECKING:
     from hygge_core.executor import Executor
@@ -34,19 +35,6 @@ log = logging.getLogger("hygge.plugins")
 
 GROUP = "hygge"
 CORE_DIST = "hygge-core"
-
-# Types whose plugin ships from this repository: named in "install ..." hints only.
-KNOWN_TYPES = {
-    "parquet": "hygge-parquet",
-    "sql": "hygge-sql",
-    "csv": "hygge-csv",
-    "jsonl": "hygge-csv",
-    "dask": "hygge-dask",
-}
-
-# Top-level sections of flows.yaml that a distribution of this repository owns: an unknown
-# section named here gets an install hint instead of a close match.
-KNOWN_SECTIONS = {"metrics": "hygge-metrics"}
 
 
 # The base class each kind of type must subclass: (module, class), imported on first check.
@@ -215,9 +203,9 @@ class Registry:
     def missing_type_hint(self, kind: str, name: str) -> str:
         """Why type `name` is unknown and what to do, for error messages."""
         hints = []
-        dist = KNOWN_TYPES.get(name)
-        if dist and dist not in self.plugins:
-            hints.append(f"install it: pip install {dist}")
+        known = for_type(name)
+        if known and known.name not in self.plugins:
+            hints.append(f"install it: {known.hint}")
         for b in self.broken:
             hints.append(f"{b.dist} is installed but failed to load ({b.cause})")
         return "; ".join(hints)

@@ -23,16 +23,6 @@ _TRANSIENT_ERRNOS = {
 }
 
 
-# Faults of the disk or permissions: retrying cannot help, the user must act.
-PERMANENT_ERRNOS = {
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.EROFS: "read-only file system",
-}
-
-
 def is_transient(exc: BaseException) -> bool:
     """True for faults that may pass by themselves: plugins raise `TransientError`; core
     also recognises the standard library's connection and timeout errors."""

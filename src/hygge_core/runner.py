@@ -23,7 +23,7 @@ import pyarrow as pa
 from hygge_core import faults
 from hygge_core.config.resolve import Plan, ResolvedFlow
 from hygge_core.context import FlowContext
-from hygge_core.errors import HyggeError, PermanentError
+from hygge_core.errors import HyggeError, PermanentError, describe_error
 from hygge_core.events import (
     BatchEvent,
     FlowEvent,
@@ -32,14 +32,14 @@ from hygge_core.events import (
     RunEvent,
     UnitEvent,
 )
-from hygge_core.executor import Executor
+from hygge_core.executor import Executor, UnitsRequest
 from hygge_core.home import Home
 from hygge_core.incremental import advance, coerce_bound, window_for
 from hygge_core.memory import FlowMemory, RunBudget, units_in_flight
 from hygge_core.pipeline import Cancelled, UnitResult, fingerprint
 from hygge_core.plugins import CORE_DIST, Registry
 from hygge_core.report import human_bytes
-from hygge_core.retry import PERMANENT_ERRNOS, retrying
+from hygge_core.retry import retrying
 from hygge_core.sizing import DEFAULT_CAP, DEFAULT_FRACTION, Limits, detect
 from hygge_core.state import FlowState, RunRecord, now_iso
 from hygge_core.storage import StorageResolver
@@ -398,14 +398,16 @@ class Runner:
             adopted = self._adopt(flow.name, run_id, store, units)
             todo = [u for u in units if u.seq not in adopted]
             fresh = executor.run_units(
-                home,
-                store,
-                todo,
-                parallelism=meter.units if parallelism is not None else None,
-                budget=granted,
-                cursor=cursor,
-                on_batch=on_batch,
-                on_unit=on_unit,
+                UnitsRequest(
+                    home,
+                    store,
+                    todo,
+                    parallelism=meter.units if parallelism is not None else None,
+                    budget=granted,
+                    cursor=cursor,
+                    on_batch=on_batch,
+                    on_unit=on_unit,
+                )
             )
             if meter.flushed_early:
                 self._note(
@@ -542,15 +544,3 @@ def _missing_column(column: str, schema: pa.Schema) -> str:
     close = difflib.get_close_matches(column, schema.names, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else f"; columns: {', '.join(schema.names)}"
     return f"cursor column '{column}' does not exist in the home" + hint
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for the user: our own errors as they are, others with their type."""
-    if isinstance(exc, HyggeError | Cancelled) and str(exc):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{PERMANENT_ERRNOS[exc.errno]}{where}: free space or fix permissions, then re-run"
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

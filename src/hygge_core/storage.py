@@ -17,6 +17,7 @@ from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from hygge_core.errors import HyggeError, PermanentError
+from hygge_core.known import for_protocol
 
 
 class ConnectionConfig(BaseModel):
@@ -89,18 +90,6 @@ class LocalStorage(Storage):
         return LocalFileSystem(auto_mkdir=True)
 
 
-# Protocols whose storage ships in a hygge distribution: named in "install ..." hints.
-KNOWN_PROTOCOLS = {
-    "s3": "hygge-cloud[s3]",
-    "s3a": "hygge-cloud[s3]",
-    "az": "hygge-cloud[azure]",
-    "abfs": "hygge-cloud[azure]",
-    "abfss": "hygge-cloud[azure]",
-    "gs": "hygge-cloud[gcs]",
-    "gcs": "hygge-cloud[gcs]",
-}
-
-
 def split_protocol(url: str) -> tuple[str, str]:
     """`("s3", "bucket/key")` for `s3://bucket/key`; `("file", abspath)` for local paths."""
     if "://" in url:
@@ -136,10 +125,10 @@ class StorageResolver:
         storage = self.storages.get(protocol)
         if storage is not None:
             return storage
-        dist = KNOWN_PROTOCOLS.get(protocol)
-        if dist:
+        known = for_protocol(protocol)
+        if known:
             raise PermanentError(
-                f"no storage plugin serves '{protocol}://' paths; install it: pip install '{dist}'"
+                f"no storage plugin serves '{protocol}://' paths; install it: {known.hint}"
             )
         raise PermanentError(f"no storage plugin serves '{protocol}://' paths ({url})")
 

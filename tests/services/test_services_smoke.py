@@ -8,40 +8,18 @@ service test would prove nothing.
 
 from __future__ import annotations
 
-import importlib
 import os
 import urllib.request
 import uuid
-from types import ModuleType
 from urllib.parse import urlsplit
 
 import pytest
 
+from hygge_core.testing import need_env, need_module
+
 pytestmark = pytest.mark.services
 
-REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
 PAYLOAD = b"hygge smoke\n"
-
-
-def need_env(*names: str) -> list[str]:
-    """The values of the variables, or skip (fail when services are required)."""
-    missing = [name for name in names if not os.environ.get(name)]
-    if missing:
-        message = (
-            f"{', '.join(missing)} not set: run `python3 scripts/services.py start` and source "
-            "$HYGGE_SERVICES_DIR/services.env (default /tmp/hygge-services)"
-        )
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
-    return [os.environ[name] for name in names]
-
-
-def need_module(name: str) -> ModuleType:
-    """Import an optional client library; skip without it unless services are required."""
-    if REQUIRED:
-        return importlib.import_module(name)
-    return pytest.importorskip(name)
 
 
 def unique(prefix: str) -> str:

@@ -21,28 +21,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hygge_core.testing import run_hygge_measured
+from hygge_core.testing import Completed, missing, need_module, run_cli, run_hygge_measured
+from hygge_core.testing import need_env as _need_env
 
 # Before anything imports gcsfs (see SERVICES.md): else every call stalls on a gRPC probe.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
-REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
-HYGGE = str(pathlib.Path(sys.executable).parent / "hygge")
 HERE = pathlib.Path(__file__).resolve().parent
 
 
 def need_env(*names: str) -> list[str]:
     """The values of the variables; skip without them (fail when services are required)."""
-    missing = [n for n in names if not os.environ.get(n)]
-    if missing:
-        message = (
-            f"{', '.join(missing)} not set: run `python3 scripts/services.py start s3 azure gcs` "
-            "and source $HYGGE_SERVICES_DIR/services.env"
-        )
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
-    return [os.environ[n] for n in names]
+    return _need_env(
+        *names,
+        hint="run `python3 scripts/services.py start s3 azure gcs` and source "
+        "$HYGGE_SERVICES_DIR/services.env",
+    )
 
 
 def unique(prefix: str) -> str:
@@ -101,7 +95,7 @@ S3_ENV = {
 def s3_cloud() -> Cloud:
     """A fresh bucket on moto."""
     (endpoint,) = need_env("HYGGE_TEST_S3_ENDPOINT")
-    s3fs = pytest.importorskip("s3fs") if not REQUIRED else __import__("s3fs")
+    s3fs = need_module("s3fs")
     fs = s3fs.S3FileSystem(
         key="testing", secret="testing", endpoint_url=endpoint, use_listings_cache=False
     )
@@ -120,7 +114,7 @@ def s3_cloud() -> Cloud:
 def azure_cloud() -> Cloud:
     """A fresh container on Azurite."""
     (conn_str,) = need_env("HYGGE_TEST_AZURE_CONNECTION_STRING")
-    adlfs = pytest.importorskip("adlfs") if not REQUIRED else __import__("adlfs")
+    adlfs = need_module("adlfs")
     fs = adlfs.AzureBlobFileSystem(connection_string=conn_str, use_listings_cache=False)
     container = unique("hygge-cloud")
     fs.mkdir(container)
@@ -133,7 +127,7 @@ def azure_cloud() -> Cloud:
 def gcs_cloud() -> Cloud:
     """A fresh bucket on fake-gcs-server."""
     (endpoint,) = need_env("HYGGE_TEST_GCS_ENDPOINT")
-    gcsfs = pytest.importorskip("gcsfs") if not REQUIRED else __import__("gcsfs")
+    gcsfs = need_module("gcsfs")
     fs = gcsfs.GCSFileSystem(token="anon", endpoint_url=endpoint, use_listings_cache=False)
     bucket = unique("hygge-cloud")
     fs.mkdir(bucket)
@@ -196,36 +190,6 @@ def gcs() -> Iterator[Cloud]:
     _cleanup(made)
 
 
-# -- the CLI ---------------------------------------------------------------------------
-@dataclass
-class Completed:
-    """A finished `hygge` process."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        """stdout and stderr together."""
-        return self.out + self.err
-
-
-def run_cli(
-    *args: str,
-    cwd: pathlib.Path,
-    env: dict[str, str | None] | None = None,
-    timeout: float = 300,
-) -> Completed:
-    """Run `hygge ARGS` in a subprocess, the way users do (`env` values of None unset)."""
-    full = {**os.environ, "COLUMNS": "200", **(env or {})}
-    full = {k: v for k, v in full.items() if v is not None}
-    proc = subprocess.run(
-        [HYGGE, *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout
-    )
-    return Completed(proc.returncode, proc.stdout, proc.stderr)
-
-
 # -- S3 that checks credentials --------------------------------------------------------
 @dataclass
 class AuthS3:
@@ -279,10 +243,7 @@ def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
     need_env("HYGGE_TEST_S3_ENDPOINT")  # the same packages; CI starts that one anyway
     binary = pathlib.Path(sys.executable).parent / "moto_server"
     if not binary.exists():
-        message = f"{binary} not found: pip install 'moto[server]' s3fs"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{binary} not found: pip install 'moto[server]' s3fs")
     import json
 
     import boto3

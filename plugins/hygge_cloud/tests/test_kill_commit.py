@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from hygge_core.testing import sample_table, tables_equal
+from hygge_core.testing import hygge_executable, sample_table, tables_equal
 
 pytestmark = pytest.mark.services
 
@@ -160,7 +160,7 @@ def test_s3_sigkill_from_outside_during_commit(s3, cli, tmp_path: pathlib.Path) 
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("HYGGE_FAULTS", None)
     proc = subprocess.Popen(
-        [cli.__globals__["HYGGE"], "run", "flows.yaml"],
+        [hygge_executable(), "run", "flows.yaml"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -17,19 +17,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from hygge_core.plugins import load_registry
-from hygge_core.testing import FlowHarness, StoreContract, sample_table, tables_equal
+from hygge_core.testing import FlowHarness, StoreContract, missing, sample_table, tables_equal
 
 from .test_contract import columns_of, read_csv, read_jsonl
 
 pytestmark = pytest.mark.services
-REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
 
 
 def _need(condition: bool, message: str) -> None:
     if not condition:
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(message)
 
 
 @pytest.fixture

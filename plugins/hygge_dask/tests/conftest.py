@@ -8,7 +8,6 @@ unless `HYGGE_REQUIRE_SERVICES=1`, where they fail.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import pathlib
@@ -25,21 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
-
-
-def need_env(*names: str) -> list[str]:
-    """The variables' values, or skip (fail when services are required)."""
-    missing = [name for name in names if not os.environ.get(name)]
-    if missing:
-        message = (
-            f"{', '.join(missing)} not set: run `python3 scripts/services.py start` and source "
-            "$HYGGE_SERVICES_DIR/services.env (default /tmp/hygge-services)"
-        )
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
-    return [os.environ[name] for name in names]
+from hygge_core.testing import need_env, need_module
 
 
 @pytest.fixture(scope="session")
@@ -112,13 +97,7 @@ class Kit:
         return {unit: worker for _, unit, worker in cls.placements(caplog)}
 
     need_env = staticmethod(need_env)
-
-    @staticmethod
-    def need_module(name: str) -> Any:
-        """Import an optional package; skip without it unless services are required."""
-        if REQUIRED:
-            return importlib.import_module(name)
-        return pytest.importorskip(name, reason=f"{name} is not installed")
+    need_module = staticmethod(need_module)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from hygge_dask import DaskExecutor
 
 from hygge_core.api import run_file
 from hygge_core.errors import PermanentError
+from hygge_core.executor import UnitsRequest
 from hygge_core.plugins import load_registry
 
 
@@ -105,7 +106,7 @@ def test_no_cluster_until_units_run(
     calls = []
     monkeypatch.setattr(DaskExecutor, "_connect", lambda self: calls.append(self))
     executor = DaskExecutor({"address": "tcp://127.0.0.1:9"})
-    assert executor.run_units(None, None, [], parallelism=2, budget=1, cursor=None) == []  # type: ignore[arg-type]
+    assert executor.run_units(UnitsRequest(None, None, [], parallelism=2, budget=1)) == []  # type: ignore[arg-type]
     executor.close()
     path = _flows(tmp_path, {"type": "dask"})
     done = hygge("run", str(path), "--dry-run", cwd=tmp_path)

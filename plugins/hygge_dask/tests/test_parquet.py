@@ -21,7 +21,7 @@ from hygge_parquet.store import ParquetStore, ParquetStoreConfig
 
 from hygge_core import FlowContext, PermanentError
 from hygge_core.api import run_file
-from hygge_core.pipeline import Cancelled
+from hygge_core.executor import Cancelled, UnitsRequest
 from hygge_core.plugins import load_registry
 from hygge_core.storage import StorageResolver
 from hygge_core.testing import FlowHarness, tables_equal
@@ -150,9 +150,7 @@ def test_a_worker_that_cannot_load_the_plugin_fails_before_any_unit(
     executor = DaskExecutor({"address": scheduler})
     try:
         with pytest.raises(PermanentError) as info:
-            executor.run_units(
-                home, store, home.plan(None), parallelism=2, budget=1 << 20, cursor=None
-            )
+            executor.run_units(UnitsRequest(home, store, home.plan(None), 2, budget=1 << 20))
     finally:
         executor.close()
     module = DriverOnlyStore.__module__.split(".")[0]
@@ -185,14 +183,18 @@ def test_on_unit_reports_each_unit_once_on_the_driver(
     assert executor.reports_batches is False
     try:
         results = executor.run_units(
-            home,
-            store,
-            units,
-            parallelism=2,
-            budget=1 << 20,
-            cursor="id",
-            on_batch=lambda unit, batch: batches.append(batch),
-            on_unit=lambda unit, r: seen.append((unit.id, r.rows, threading.current_thread().name)),
+            UnitsRequest(
+                home,
+                store,
+                units,
+                parallelism=2,
+                budget=1 << 20,
+                cursor="id",
+                on_batch=lambda unit, batch: batches.append(batch),
+                on_unit=lambda unit, r: seen.append(
+                    (unit.id, r.rows, threading.current_thread().name)
+                ),
+            )
         )
     finally:
         executor.close()
@@ -219,9 +221,7 @@ def test_on_unit_raising_cancels_the_flow(tmp_path: pathlib.Path, scheduler: str
     executor = DaskExecutor({"address": scheduler})
     try:
         with pytest.raises(Cancelled, match=r"^cancelled: another flow failed \(--fail-fast\)$"):
-            executor.run_units(
-                home, store, units, parallelism=2, budget=1 << 20, cursor=None, on_unit=stop
-            )
+            executor.run_units(UnitsRequest(home, store, units, 2, budget=1 << 20, on_unit=stop))
     finally:
         executor.close()
     assert len(calls) == 1  # not called again once the flow is failing

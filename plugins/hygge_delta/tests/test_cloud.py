@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import uuid
 from typing import Any
@@ -11,18 +10,13 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from hygge_core.testing import FlowHarness
-
-REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
+from hygge_core.testing import FlowHarness, need_env
 
 
 @pytest.fixture
 def s3() -> tuple[str, dict[str, Any], dict[str, str]]:
     """A fresh bucket: its name, the flows.yaml connection, delta-rs's options to inspect it."""
-    endpoint = os.environ.get("HYGGE_TEST_S3_ENDPOINT", "")
-    if not endpoint:
-        message = "HYGGE_TEST_S3_ENDPOINT not set: python3 scripts/services.py start s3"
-        pytest.fail(message) if REQUIRED else pytest.skip(message)
+    (endpoint,) = need_env("HYGGE_TEST_S3_ENDPOINT", hint="python3 scripts/services.py start s3")
     import s3fs
 
     name = f"hygge-delta-{uuid.uuid4().hex[:10]}"

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import uuid
 
 import pyarrow as pa
-import pytest
 from pyiceberg.catalog import load_catalog
 
-from hygge_core.testing import FlowHarness
-
-REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
+from hygge_core.testing import FlowHarness, need_env
 
 
 def need(name: str) -> str:
-    value = os.environ.get(name, "")
-    if not value:
-        message = f"{name} not set: python3 scripts/services.py start"
-        pytest.fail(message) if REQUIRED else pytest.skip(message)
-    return value
+    return need_env(name, hint="python3 scripts/services.py start")[0]
 
 
 def test_round_trip_through_s3_with_a_postgresql_catalog(tmp_path: pathlib.Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 
-from hygge_core.testing import FlowHarness
+from hygge_core.testing import FlowHarness, need_env
 
 FLOW = "orders"
 HYGGE = os.path.join(os.path.dirname(sys.executable), "hygge")
@@ -185,11 +185,7 @@ def test_incremental_runs_read_only_new_rows(harness: FlowHarness, tmp_path: pat
 
 
 def test_a_shared_postgresql_catalog(harness: FlowHarness, tmp_path: pathlib.Path) -> None:
-    url = os.environ.get("HYGGE_TEST_PG_URL")
-    if not url:
-        if os.environ.get("HYGGE_REQUIRE_SERVICES") == "1":
-            pytest.fail("HYGGE_TEST_PG_URL not set")
-        pytest.skip("HYGGE_TEST_PG_URL not set: python3 scripts/services.py start postgres")
+    (url,) = need_env("HYGGE_TEST_PG_URL", hint="python3 scripts/services.py start postgres")
     name = f"cat_{uuid.uuid4().hex[:8]}"
     wh = tmp_path / "shared"
     wh.mkdir()

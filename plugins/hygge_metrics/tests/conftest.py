@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from .readback import Gateway, samples
+from hygge_core.testing import need_env as _need_env
 
-REQUIRED = os.environ.get("HYGGE_REQUIRE_SERVICES") == "1"
+from .readback import Gateway, samples
 
 
 def need_env(*names: str) -> list[str]:
     """The values of the variables; skip without them (fail when services are required)."""
-    missing = [n for n in names if not os.environ.get(n)]
-    if missing:
-        message = (
-            f"{', '.join(missing)} not set: run `python3 scripts/services.py start "
-            "pushgateway` and source $HYGGE_SERVICES_DIR/services.env"
-        )
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
-    return [os.environ[n] for n in names]
+    return _need_env(
+        *names,
+        hint="run `python3 scripts/services.py start pushgateway` and source "
+        "$HYGGE_SERVICES_DIR/services.env",
+    )
 
 
 @pytest.fixture

@@ -16,16 +16,15 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from hygge_core.testing import missing
+
 
 def service_url(var: str, name: str) -> str:
     """The URL in `var`, else skip (or fail when HYGGE_REQUIRE_SERVICES=1)."""
     url = os.environ.get(var)
     if url:
         return url
-    message = f"{name} not running: start it with `python3 scripts/services.py start` ({var})"
-    if os.environ.get("HYGGE_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(f"{name} not running: start it with `python3 scripts/services.py start` ({var})")
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec,
 from hygge_core.errors import ConfigError, PluginError, Problem
 from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
-from hygge_core.plugins import KNOWN_SECTIONS, Registry
-from hygge_core.storage import KNOWN_PROTOCOLS, ConnectionConfig, split_protocol
+from hygge_core.known import for_path, for_protocol, for_section
+from hygge_core.plugins import Registry
+from hygge_core.storage import ConnectionConfig, split_protocol
 from hygge_core.store import StoreConfig
 
 if TYPE_CHECKING:
@@ -301,12 +302,12 @@ def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) ->
             except ValidationError as exc:
                 c.pydantic(exc, model, (key,), None, f"section '{key}'")
             continue
-        dist = KNOWN_SECTIONS.get(str(key))
+        first_party = for_section(str(key))
         known = sorted([*FileSpec.model_fields, *registry.settings])
         guess = _close(str(key), known)
         hint = (
-            f"the '{key}:' section needs a plugin: pip install {dist}"
-            if dist and dist not in registry.plugins
+            f"the '{key}:' section needs a plugin: {first_party.hint}"
+            if first_party and first_party.name not in registry.plugins
             else (f"did you mean '{guess}'?" if guess else f"valid sections: {', '.join(known)}")
         )
         c.add((key,), f"unknown field '{key}'", key=True, hint=hint, fld=str(key))
@@ -407,15 +408,15 @@ def _check_references(
     if isinstance(url, str) and "://" in url:
         protocol = split_protocol(url)[0]
         if protocol not in registry.storages:
-            dist = KNOWN_PROTOCOLS.get(protocol)
+            first_party = for_protocol(protocol)
             c.add(
                 (*origins.get("path", path), "path"),
                 f"no storage plugin serves '{protocol}://' paths",
                 flow=flow,
                 side=side,
                 fld="path",
-                hint=f"install it: pip install '{dist}'"
-                if dist
+                hint=f"install it: {first_party.hint}"
+                if first_party
                 else f"installed: {', '.join(sorted(registry.storages))}",
             )
             ok = False
@@ -630,17 +631,9 @@ def _resolve_side(
 
 
 def _path_hint(path: str, registry: Registry) -> str:
-    lower = path.lower().rstrip("/")
-    for suffix, dist in (
-        (".parquet", "hygge-parquet"),
-        (".pq", "hygge-parquet"),
-        (".csv", "hygge-csv"),
-        (".csv.gz", "hygge-csv"),
-        (".jsonl", "hygge-csv"),
-        (".ndjson", "hygge-csv"),
-    ):
-        if lower.endswith(suffix) and dist not in registry.plugins:
-            return f"install it: pip install {dist}"
+    known = for_path(path)
+    if known and known.name not in registry.plugins:
+        return f"install it: {known.hint}"
     if path.endswith("/") and "hygge-parquet" not in registry.plugins:
         return "directories are Parquet stores by default: pip install hygge-parquet"
     return "write a mapping with an explicit type: {type: ..., path: ...}"

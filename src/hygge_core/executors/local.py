@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
-from hygge_core.executor import Executor, UnitCallback
-from hygge_core.home import Home
-from hygge_core.pipeline import BatchCallback, UnitResult, run_unit
-from hygge_core.store import Store
+from hygge_core.executor import Executor, UnitResult, UnitsRequest, run_unit
 from hygge_core.units import WorkUnit
 
 
@@ -15,27 +12,24 @@ class LocalExecutor(Executor):
     """Runs up to `parallelism` units of a flow at once, each with a reader thread and a
     writer thread, sharing the flow's byte budget."""
 
-    def run_units(
-        self,
-        home: Home,
-        store: Store,
-        units: list[WorkUnit],
-        *,
-        parallelism: int | None,
-        budget: int,
-        cursor: str | None,
-        on_batch: BatchCallback | None = None,
-        on_unit: UnitCallback | None = None,
-    ) -> list[UnitResult]:
+    def run_units(self, request: UnitsRequest) -> list[UnitResult]:
+        units = request.units
         if not units:
             return []
-        workers = max(1, min(parallelism or len(units), len(units)))
-        per_unit = budget // workers
+        workers = max(1, min(request.parallelism or len(units), len(units)))
+        per_unit = request.budget // workers
 
         def one(unit: WorkUnit) -> UnitResult:
-            result = run_unit(home, store, unit, budget=per_unit, cursor=cursor, on_batch=on_batch)
-            if on_unit is not None:
-                on_unit(unit, result)
+            result = run_unit(
+                request.home,
+                request.store,
+                unit,
+                budget=per_unit,
+                cursor=request.cursor,
+                on_batch=request.on_batch,
+            )
+            if request.on_unit is not None:
+                request.on_unit(unit, result)
             return result
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygge-unit") as pool:

@@ -28,14 +28,22 @@ from hygge_core.lazy import lazy_exports
 from hygge_core.testing.capabilities import KIT_TYPES, declared_capabilities
 
 if TYPE_CHECKING:
+    from hygge_core.testing.cli import Completed, run_cli
     from hygge_core.testing.contracts import HomeContract, SimulatedCrash, StoreContract
     from hygge_core.testing.data import sample_table, table_checksum, tables_equal
     from hygge_core.testing.events import EventRecorder
     from hygge_core.testing.harness import FlowHarness
     from hygge_core.testing.imports import ImportProbe, hygge_imports
-    from hygge_core.testing.measure import MeasuredRun, run_hygge_measured
+    from hygge_core.testing.measure import MeasuredRun, hygge_executable, run_hygge_measured
+    from hygge_core.testing.services import missing, need_env, need_module, services_required
 
 _LAZY = {
+    "Completed": "hygge_core.testing.cli",
+    "run_cli": "hygge_core.testing.cli",
+    "missing": "hygge_core.testing.services",
+    "need_env": "hygge_core.testing.services",
+    "need_module": "hygge_core.testing.services",
+    "services_required": "hygge_core.testing.services",
     "HomeContract": "hygge_core.testing.contracts",
     "StoreContract": "hygge_core.testing.contracts",
     "SimulatedCrash": "hygge_core.testing.contracts",
@@ -44,6 +52,7 @@ _LAZY = {
     "ImportProbe": "hygge_core.testing.imports",
     "hygge_imports": "hygge_core.testing.imports",
     "MeasuredRun": "hygge_core.testing.measure",
+    "hygge_executable": "hygge_core.testing.measure",
     "run_hygge_measured": "hygge_core.testing.measure",
     "sample_table": "hygge_core.testing.data",
     "table_checksum": "hygge_core.testing.data",
@@ -56,6 +65,7 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "KIT_TYPES",
+    "Completed",
     "EventRecorder",
     "FlowHarness",
     "HomeContract",
@@ -64,9 +74,15 @@ __all__ = [
     "SimulatedCrash",
     "StoreContract",
     "declared_capabilities",
+    "hygge_executable",
     "hygge_imports",
+    "missing",
+    "need_env",
+    "need_module",
+    "run_cli",
     "run_hygge_measured",
     "sample_table",
+    "services_required",
     "table_checksum",
     "tables_equal",
 ]

@@ -12,9 +12,9 @@ import fsspec
 from pydantic import Field, model_validator
 
 from hygge_cloud.base import CloudStorage, need
-from hygge_cloud.errors import CredentialsMissing, Fault, first_line
+from hygge_cloud.errors import LINE_LIMIT, CredentialsMissing, Fault
 from hygge_cloud.guard import Rules, guarded
-from hygge_core import ConnectionConfig
+from hygge_core import ConnectionConfig, first_line
 
 # `container@account.dfs.core.windows.net/dir`: the form Spark and Databricks users write.
 ACCOUNT_URL = re.compile(
@@ -100,13 +100,13 @@ class AzureRules(Rules):
                 "(az login, managed identity)",
             )
         if isinstance(exc, ax.ServiceRequestError | ax.ServiceResponseError):
-            return Fault("transient", first_line(exc))
+            return Fault("transient", first_line(exc, LINE_LIMIT))
         if not isinstance(exc, ax.HttpResponseError):
             return None
         status = exc.status_code or 0
         error_code = getattr(exc, "error_code", None)  # set by azure-core on service errors
         code = str(getattr(error_code, "value", error_code) or "")
-        message = first_line(exc.message or exc)
+        message = first_line(exc.message or exc, LINE_LIMIT)
         detail = f"{code}: {message}" if code else message
         if code == "ContainerNotFound":
             return Fault("missing_bucket", "")

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from fsspec.asyn import sync
 
-from hygge_cloud.errors import first_line
-from hygge_core import ConnectionConfig, HyggeError, PermanentError, Storage
+from hygge_cloud.errors import LINE_LIMIT
+from hygge_core import ConnectionConfig, HyggeError, PermanentError, Storage, first_line
 
 
 def need(module: str, extra: str) -> ModuleType:
@@ -20,7 +20,7 @@ def need(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise PermanentError(
-            f"{module} is not installed ({first_line(exc)}); "
+            f"{module} is not installed ({first_line(exc, LINE_LIMIT)}); "
             f"install it: pip install 'hygge-cloud[{extra}]'"
         ) from None
 
@@ -66,5 +66,5 @@ class CloudStorage(Storage):
             message = str(exc)
             return message if message.startswith(f"{protocol}://") else f"{url}: {message}"
         except Exception as exc:
-            return f"{url}: {type(exc).__name__}: {first_line(exc)}"
+            return f"{url}: {type(exc).__name__}: {first_line(str(exc), LINE_LIMIT)}"
         return None

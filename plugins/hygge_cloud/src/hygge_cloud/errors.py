@@ -15,6 +15,9 @@ from typing import Literal
 
 from hygge_core import PermanentError, TransientError
 
+# Provider messages are cut to this many characters: enough to recognise, not a dump.
+LINE_LIMIT = 160
+
 Kind = Literal[
     "denied", "rejected", "no_credentials", "missing_bucket", "unresolvable", "transient"
 ]
@@ -57,12 +60,6 @@ class Fault:
 
     kind: Kind
     detail: str
-
-
-def first_line(text: object, limit: int = 160) -> str:
-    """The first line of a provider message, shortened: enough to recognise, not a dump."""
-    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def to_error(fault: Fault, url: str, label: str, service: str) -> Exception:

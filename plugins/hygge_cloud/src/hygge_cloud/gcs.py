@@ -11,9 +11,9 @@ import fsspec
 from pydantic import Field, model_validator
 
 from hygge_cloud.base import CloudStorage, need
-from hygge_cloud.errors import CredentialsMissing, Fault, first_line
+from hygge_cloud.errors import LINE_LIMIT, CredentialsMissing, Fault
 from hygge_cloud.guard import Rules, guarded
-from hygge_core import ConnectionConfig
+from hygge_core import ConnectionConfig, first_line
 
 
 class GCSConnection(ConnectionConfig):
@@ -63,10 +63,10 @@ class GCSRules(Rules):
                 "GOOGLE_APPLICATION_CREDENTIALS, or run gcloud auth application-default login",
             )
         if isinstance(exc, gax.RefreshError):
-            return Fault("rejected", first_line(exc))
+            return Fault("rejected", first_line(exc, LINE_LIMIT))
         if isinstance(exc, HttpError):
             code = exc.code or 0
-            detail = f"{code}: {first_line(exc.message or exc)}"
+            detail = f"{code}: {first_line(exc.message or exc, LINE_LIMIT)}"
             if code == 401:
                 return Fault("rejected", detail)
             if code == 403:
@@ -78,7 +78,9 @@ class GCSRules(Rules):
         if isinstance(exc, OSError) and text.startswith("Forbidden"):
             # gcsfs raises 403s as OSError("Forbidden: <path>\n<message>").
             lines = text.splitlines()
-            return Fault("denied", "403: " + first_line(lines[1] if len(lines) > 1 else text))
+            return Fault(
+                "denied", "403: " + first_line(lines[1] if len(lines) > 1 else text, LINE_LIMIT)
+            )
         try:
             import requests
         except ImportError:  # pragma: no cover - gcsfs depends on requests

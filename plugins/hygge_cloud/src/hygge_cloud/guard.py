@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 import fsspec
 from fsspec.asyn import sync, sync_wrapper
 
-from hygge_cloud.errors import Fault, first_line, to_error
-from hygge_core import HyggeError
+from hygge_cloud.errors import LINE_LIMIT, Fault, to_error
+from hygge_core import HyggeError, first_line
 
 # How deep the current task is inside guarded coroutines: only depth 0 translates. fsspec
 # runs every sync call as a fresh task on its IO loop, which starts again at depth 0.
@@ -118,13 +118,17 @@ def _host_in(exc: BaseException) -> str | None:
 def _generic(exc: BaseException) -> Fault | None:
     """Faults every provider shares: the network and its timeouts."""
     if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError):
-        return Fault("transient", f"{type(exc).__name__}: {first_line(exc)}".rstrip(": "))
+        return Fault(
+            "transient", f"{type(exc).__name__}: {first_line(str(exc), LINE_LIMIT)}".rstrip(": ")
+        )
     try:
         import aiohttp
     except ImportError:  # pragma: no cover - every supported provider ships aiohttp
         return None
     if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
-        return Fault("transient", f"{type(exc).__name__}: {first_line(exc)}".rstrip(": "))
+        return Fault(
+            "transient", f"{type(exc).__name__}: {first_line(str(exc), LINE_LIMIT)}".rstrip(": ")
+        )
     return None
 
 

@@ -10,9 +10,9 @@ import fsspec
 from pydantic import Field, model_validator
 
 from hygge_cloud.base import CloudStorage, need
-from hygge_cloud.errors import Fault, first_line
+from hygge_cloud.errors import LINE_LIMIT, Fault
 from hygge_cloud.guard import Rules, guarded
-from hygge_core import ConnectionConfig
+from hygge_core import ConnectionConfig, first_line
 
 # Error codes that mean "these credentials are not accepted", as opposed to "accepted,
 # but not allowed to do this".
@@ -108,7 +108,7 @@ class S3Rules(Rules):
                 "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance role",
             )
         if isinstance(exc, bx.PartialCredentialsError | bx.ProfileNotFound):
-            return Fault("no_credentials", first_line(exc))
+            return Fault("no_credentials", first_line(exc, LINE_LIMIT))
         if isinstance(
             exc,
             bx.EndpointConnectionError
@@ -116,13 +116,13 @@ class S3Rules(Rules):
             | bx.ReadTimeoutError
             | bx.ConnectionClosedError,
         ):
-            return Fault("transient", first_line(exc))
+            return Fault("transient", first_line(exc, LINE_LIMIT))
         if not isinstance(exc, bx.ClientError):
             return None
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        message = first_line(error.get("Message") or "")
+        message = first_line(error.get("Message") or "", LINE_LIMIT)
         if code == "NoSuchBucket":
             return Fault("missing_bucket", "")
         if code in REJECTED:

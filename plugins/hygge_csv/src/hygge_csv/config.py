@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from hygge_core import FileStoreConfig, HomeConfig
+from hygge_core.files import FileHomeConfig, FileStoreConfig
 from hygge_csv.columns import parse_type
 
 Compression = Literal["infer", "none", "gzip", "bz2", "zstd", "lz4"]
@@ -29,11 +29,9 @@ def known_encoding(value: str) -> str:
     return value
 
 
-class TextHomeConfig(HomeConfig):
-    """Options both text homes share."""
+class TextHomeConfig(FileHomeConfig):
+    """Options both text homes share (`path` and `connection` come from `FileHomeConfig`)."""
 
-    path: str = Field(description="a file, a directory (read recursively) or a glob")
-    connection: str | None = Field(default=None, description="a named storage connection")
     columns: dict[str, str] | None = Field(
         default=None,
         description="name → type of the columns to read, in order (default: infer the types)",

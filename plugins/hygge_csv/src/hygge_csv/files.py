@@ -1,4 +1,4 @@
-"""Finding and opening text files on any path hygge's storages serve.
+"""Opening text files on any path hygge's storages serve (`FileHome` finds them).
 
 Compression follows the file name (`.gz`, `.bz2`, `.zst`, `.lz4`) unless the config names a
 codec; Arrow decompresses and compresses in native code on every filesystem.
@@ -6,48 +6,14 @@ codec; Arrow decompresses and compresses in native code on every filesystem.
 
 from __future__ import annotations
 
-import posixpath
-import re
 from typing import Any
 
-import fsspec
 import pyarrow as pa
 import pyarrow.fs as pafs
 
 from hygge_core import PermanentError
 
-GLOB_CHARS = "*?["
 CODEC_SUFFIXES = {"gzip": ".gz", "bz2": ".bz2", "zstd": ".zst", "lz4": ".lz4"}
-
-
-def is_hidden(name: str) -> bool:
-    """Readers skip `_`- and `.`-prefixed names: hygge's staging and state live there."""
-    return name.startswith(("_", "."))
-
-
-def base_of(root: str) -> str:
-    """The folder a glob starts from; `root` itself when it is no glob."""
-    if any(ch in root for ch in GLOB_CHARS):
-        return re.split(r"[*?\[]", root, maxsplit=1)[0].rsplit("/", 1)[0]
-    return root
-
-
-def list_files(fs: fsspec.AbstractFileSystem, root: str, shown: str) -> list[str]:
-    """Every data file that `root` (a file, a directory or a glob) names, in a stable order."""
-    base = base_of(root)
-    if base != root:
-        found = sorted(p for p in fs.glob(root) if not fs.isdir(p))
-    elif fs.isdir(root):
-        found = sorted(fs.find(root))
-    elif fs.exists(root):
-        return [root]
-    else:
-        raise PermanentError(f"no such file or directory: {shown}")
-    return [
-        p
-        for p in found
-        if not any(is_hidden(part) for part in posixpath.relpath(p, base).split("/"))
-    ]
 
 
 def codec_for(path: str, compression: str) -> str | None:

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from hygge_core import (
-    FlowContext,
-    Home,
-    PermanentError,
-    Window,
-    WorkUnit,
-    arrow_filesystem,
-    content_id,
-)
+from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id, first_line
+from hygge_core.files import FileHome
 from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
-from hygge_csv.files import base_of, list_files, open_input
+from hygge_csv.files import open_input
 
 
-class TextHome(Home):
+class TextHome(FileHome):
     """Reads every file a path names as one table with one schema.
 
     The schema is declared (`columns:`) or inferred from the first block of the first file,
@@ -53,36 +44,12 @@ class TextHome(Home):
             "decimal",
         }
     )
-    transient = ("fs", "afs", "files")
-    format: ClassVar[str] = "text"
+    format = "text"
 
     def __init__(self, config: TextHomeConfig, context: FlowContext) -> None:
         super().__init__(config, context)
         self.config: TextHomeConfig = config
         self._schema: pa.Schema | None = None
-
-    @cached_property
-    def fs(self) -> Any:
-        return self.context.filesystem(self.config.path, self.config.connection)[0]
-
-    @cached_property
-    def root(self) -> str:
-        return self.context.filesystem(self.config.path, self.config.connection)[1]
-
-    @cached_property
-    def afs(self) -> Any:
-        return arrow_filesystem(self.fs)
-
-    @cached_property
-    def files(self) -> list[str]:
-        """The files to read, hidden ones (`_hygge_staging`, dotfiles) left out."""
-        files = list_files(self.fs, self.root, self.config.path)
-        if not files:
-            raise PermanentError(f"no {self.format} files under {self.config.path}")
-        return files
-
-    def describe(self) -> str:
-        return f"{self.format} {self.config.path}"
 
     def schema(self) -> pa.Schema:
         if self._schema is None:
@@ -103,16 +70,14 @@ class TextHome(Home):
         return self._schema
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
-        base = base_of(self.root)
         # The file's version is part of the unit, so a file rewritten after a crash is read
         # again instead of adopting what the crashed run staged from its old bytes.
         with ThreadPoolExecutor(max_workers=16) as pool:
             versions = list(pool.map(lambda p: content_id(self.fs, p), self.files))
-        units = []
-        for path, version in zip(self.files, versions, strict=True):
-            rel = posixpath.relpath(path, base) if path != base else posixpath.basename(path)
-            units.append(WorkUnit(id=rel, payload={"path": path, "version": version}))
-        return units
+        return [
+            WorkUnit(id=self.unit_name(path), payload={"path": path, "version": version})
+            for path, version in zip(self.files, versions, strict=True)
+        ]
 
     def _block_size(self) -> int:
         """Bytes parsed at once: `block_size`, or less when the unit's reader share is
@@ -178,8 +143,7 @@ class TextHome(Home):
             names = self._file_columns(path) if match else None
             index = int(match.group(1)) if match else -1
             return self._not_utf8(path, names[index] if names and index < len(names) else None)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        first = _shown(first)
+        first = _shown(first_line(exc))
         if "straddl" in first:
             hint = (
                 f"; a row or value is longer than block_size ({self.config.block_size:,} "

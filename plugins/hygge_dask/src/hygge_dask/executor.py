@@ -2,7 +2,7 @@
 
 The driver (`hygge run`) still plans and commits; this executor only ships units. Each
 unit travels as plain data with the flow's pickled Home and Store, a worker stages it with
-`hygge_core.pipeline.run_unit`, and the receipt comes back. Dask re-runs a unit whose worker
+`hygge_core.executor.run_unit`, and the receipt comes back. Dask re-runs a unit whose worker
 died; staging names are deterministic per run and unit, so the re-run overwrites what the
 lost attempt left, and the driver receives exactly one receipt per unit.
 
@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hygge_core import Executor, Home, PermanentError, Store, TransientError, WorkUnit
-from hygge_core.executor import UnitCallback
-from hygge_core.pipeline import BatchCallback, Cancelled, UnitResult
-from hygge_dask.worker import UnitDone, one_line, pack, probe, stage_unit
+from hygge_core import (
+    Executor,
+    Home,
+    PermanentError,
+    Store,
+    TransientError,
+    WorkUnit,
+    describe_error,
+)
+from hygge_core.executor import Cancelled, UnitResult, UnitsRequest
+from hygge_dask.worker import UnitDone, pack, probe, stage_unit
 
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster
@@ -112,7 +119,7 @@ class DaskExecutor(Executor):
                 except Exception as exc:
                     where = self.settings.address or "a new LocalCluster"
                     self._unreachable = f"cannot reach the Dask scheduler at {where}: " + (
-                        one_line(exc)
+                        describe_error(exc)
                     )
                     raise PermanentError(self._unreachable) from None
                 log.info("dask: connected to %s", getattr(self._client.scheduler, "address", "?"))
@@ -164,7 +171,7 @@ class DaskExecutor(Executor):
         problems = []
         for address, answer in sorted(answers.items()):
             if isinstance(answer, BaseException):  # e.g. hygge-dask itself is missing there
-                answer = one_line(answer)
+                answer = describe_error(answer)
             if answer is None:
                 continue
             if answer.startswith("module:"):
@@ -181,18 +188,9 @@ class DaskExecutor(Executor):
             self._checked.add(kinds)
 
     # -- running units -------------------------------------------------------------------
-    def run_units(
-        self,
-        home: Home,
-        store: Store,
-        units: list[WorkUnit],
-        *,
-        parallelism: int | None,
-        budget: int,
-        cursor: str | None,
-        on_batch: BatchCallback | None = None,
-        on_unit: UnitCallback | None = None,
-    ) -> list[UnitResult]:
+    def run_units(self, request: UnitsRequest) -> list[UnitResult]:
+        home, store, units = request.home, request.store, request.units
+        parallelism, cursor, on_unit = request.parallelism, request.cursor, request.on_unit
         if not units:
             return []
         from distributed import Event, as_completed
@@ -205,7 +203,7 @@ class DaskExecutor(Executor):
         if not nthreads:
             log.warning("flow %s: no dask worker is connected yet; units wait for one", flow)
         threads = max(nthreads.values(), default=1)
-        per_unit = max(1, budget // threads)
+        per_unit = max(1, request.budget // threads)
         # A fresh token per call: a retried attempt of the same run must never be handed a
         # result Dask still holds from the attempt before, whose staging was aborted.
         prefix = f"hygge-{_key_safe(flow)}-{home.context.run_id}-{uuid.uuid4().hex[:6]}"
@@ -320,7 +318,7 @@ def _explain(unit: WorkUnit, future: Future) -> BaseException:
     if detail:
         log.debug("unit %s failed; traceback on the worker:\n%s", unit.id, detail)
         return exc
-    return PermanentError(f"unit {unit.id} failed on dask: {one_line(exc)}")
+    return PermanentError(f"unit {unit.id} failed on dask: {describe_error(exc)}")
 
 
 def _key_safe(name: str) -> str:
@@ -333,7 +331,7 @@ def _pack(flow: str, home: Home, store: Store) -> bytes:
     except Exception as exc:
         raise PermanentError(
             f"flow {flow}: its home or store cannot be sent to dask workers "
-            f"({one_line(exc)}); the plugin must list open resources in `transient`"
+            f"({describe_error(exc)}); the plugin must list open resources in `transient`"
         ) from None
 
 

@@ -18,14 +18,14 @@ import pyarrow as pa
 from hygge_core import (
     FlowMemory,
     Home,
-    HyggeError,
     PermanentError,
     Store,
     TransientError,
     WorkUnit,
+    describe_error,
+    is_transient,
 )
-from hygge_core.pipeline import Cancelled, UnitResult, run_unit
-from hygge_core.retry import is_transient
+from hygge_core.executor import Cancelled, UnitResult, run_unit
 
 # How often a running unit asks the scheduler whether its run was cancelled: often enough
 # that a failed flow stops within a second, rarely enough to cost nothing next to a batch.
@@ -96,7 +96,7 @@ class _CancelCheck:
 def stage_unit(
     objects: bytes, unit: WorkUnit, *, budget: int, cursor: str | None, cancel: str
 ) -> UnitDone:
-    """Stage one unit on this worker with `hygge_core.pipeline.run_unit`.
+    """Stage one unit on this worker with `hygge_core.executor.run_unit`.
 
     Raises `Cancelled` when the driver cancelled the run, else `UnitFailed` or
     `UnitFailedTransient` whose message names the unit and this worker's address.
@@ -119,7 +119,7 @@ def stage_unit(
         raise
     except Exception as exc:
         cls = UnitFailedTransient if is_transient(exc) else UnitFailed
-        message = f"unit {unit.id} failed on dask worker {address}: {one_line(exc)}"
+        message = f"unit {unit.id} failed on dask worker {address}: {describe_error(exc)}"
         raise cls(message, traceback.format_exc()) from None
     finally:
         for obj in (home, store):
@@ -138,16 +138,8 @@ def probe(objects: bytes) -> str | None:
     except ModuleNotFoundError as exc:
         return f"module:{exc.name}"
     except Exception as exc:
-        return one_line(exc)
+        return describe_error(exc)
     for obj in (home, store):
         with contextlib.suppress(Exception):  # a copy that never opened anything
             obj.close()
     return None
-
-
-def one_line(exc: BaseException) -> str:
-    """`Type: first line` for foreign errors; hygge's own errors as they are."""
-    if isinstance(exc, HyggeError):
-        return str(exc)
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from hygge_core import PermanentError
-from hygge_core.partfiles import FileStats, PartitionedWriter
+from hygge_core.files import FileStats, PartitionedWriter
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # how Delta and Hive name a NULL partition
 

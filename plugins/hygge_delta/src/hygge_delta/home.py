@@ -22,7 +22,15 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, arrow_filesystem
+from hygge_core import (
+    FlowContext,
+    Home,
+    PermanentError,
+    Window,
+    WorkUnit,
+    arrow_filesystem,
+    first_line,
+)
 from hygge_delta.config import DeltaHomeConfig
 from hygge_delta.location import TableLocation, locate
 
@@ -85,7 +93,7 @@ class DeltaHome(Home):
         except TableNotFoundError:
             raise PermanentError(f"no Delta table at {self.config.path}") from None
         except (DeltaError, ValueError) as exc:
-            raise PermanentError(f"delta table {self.config.path}: {_first(exc)}") from None
+            raise PermanentError(f"delta table {self.config.path}: {first_line(exc)}") from None
         features = set(table.protocol().reader_features or [])
         for feature, why in _UNSUPPORTED.items():
             if feature in features:
@@ -218,7 +226,8 @@ class DeltaHome(Home):
                     )
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as exc:
                 raise PermanentError(
-                    f"filter: value {value!r} does not fit column '{column}' ({t}): {_first(exc)}"
+                    f"filter: value {value!r} does not fit column '{column}' ({t}): "
+                    + first_line(exc)
                 ) from None
             expression = test if expression is None else expression & test
         return expression
@@ -244,7 +253,3 @@ def _may_match(row: dict[str, Any], window: Window | None) -> bool:
         return bool(high > window.after)
     except TypeError:  # a bound of another kind (naive vs aware): read the file
         return True
-
-
-def _first(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

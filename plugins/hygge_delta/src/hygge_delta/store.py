@@ -46,6 +46,7 @@ from hygge_core import (
     TransientError,
     WorkUnit,
     arrow_filesystem,
+    first_line,
 )
 from hygge_core.faults import fault_point
 from hygge_delta.config import DeltaStoreConfig
@@ -129,7 +130,7 @@ class DeltaStore(Store):
         except TableNotFoundError:
             return None
         except DeltaError as exc:
-            raise PermanentError(f"delta table {self.config.path}: {_first(exc)}") from None
+            raise PermanentError(f"delta table {self.config.path}: {first_line(exc)}") from None
 
     def _committed(self, table: DeltaTable | None) -> int:
         return (table.transaction_version(self.app_id) if table is not None else None) or 0
@@ -324,10 +325,10 @@ class DeltaStore(Store):
             # landed. The attempt is retried from the start (re-reading the table).
             raise TransientError(
                 f"delta table {self.config.path}: a concurrent commit conflicts with this "
-                f"run ({_first(exc)})"
+                f"run ({first_line(exc)})"
             ) from None
         except DeltaError as exc:
-            raise PermanentError(f"delta table {self.config.path}: {_first(exc)}") from None
+            raise PermanentError(f"delta table {self.config.path}: {first_line(exc)}") from None
         fault_point("commit.logged")  # the log entry landed; the bookkeeping follows
         self._write_json(
             self._meta("state.json"), {"version": self._version, "state": state.model_dump_json()}
@@ -534,7 +535,3 @@ def _referenced(table: DeltaTable) -> set[str]:
 
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
-
-
-def _first(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from hygge_core import PermanentError
+from hygge_core import PermanentError, first_line
 
 _WIDER = {
     pa.uint8(): pa.int16(),
@@ -71,7 +71,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise PermanentError(
                     f"column '{name}': a value of type {column.type} does not fit the Delta "
-                    f"table's {target} without changing it ({str(exc).splitlines()[0]})"
+                    f"table's {target} without changing it ({first_line(exc)})"
                 ) from None
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hygge_core import FlowContext, PermanentError
+from hygge_core import FlowContext, PermanentError, first_line
 from hygge_iceberg.config import _IcebergCommon
 
 _S3 = {
@@ -84,8 +84,3 @@ def _shown(props: dict[str, str]) -> str:
     # A catalog URL may carry a password (postgresql://user:pw@host/db): show the host only.
     scheme, sep, rest = uri.partition("://")
     return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if sep else uri
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's text, or its type when it has none."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

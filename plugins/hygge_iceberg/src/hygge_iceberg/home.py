@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit
-from hygge_iceberg.catalog import first_line, open_catalog
+from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, first_line
+from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergHomeConfig
 
 

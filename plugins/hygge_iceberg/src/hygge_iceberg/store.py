@@ -43,10 +43,11 @@ from hygge_core import (
     TransientError,
     WorkUnit,
     arrow_filesystem,
+    first_line,
 )
 from hygge_core.faults import fault_point
-from hygge_core.partfiles import PartitionedWriter
-from hygge_iceberg.catalog import first_line, open_catalog
+from hygge_core.files import PartitionedWriter
+from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergStoreConfig, parse_partition
 
 META = "_hygge"

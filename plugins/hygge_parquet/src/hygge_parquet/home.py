@@ -2,44 +2,29 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from hygge_core import (
-    FlowContext,
-    Home,
-    HomeConfig,
-    PermanentError,
-    Window,
-    WorkUnit,
-    arrow_filesystem,
-    content_id,
-)
-from hygge_core.filecommit import is_hidden
-
-GLOB_CHARS = "*?["
+from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id
+from hygge_core.files import FileHome, FileHomeConfig
 
 
-class ParquetHomeConfig(HomeConfig):
+class ParquetHomeConfig(FileHomeConfig):
     """`home: {type: parquet, ...}`."""
 
-    path: str = Field(description="a .parquet file, a directory, or a glob")
     columns: list[str] | None = Field(default=None, description="read only these columns")
-    connection: str | None = Field(default=None, description="a named storage connection")
     batch_rows: int = Field(default=131_072, ge=1, description="rows per record batch")
     unit_rows: int = Field(
         default=1_000_000, ge=1, description="rows per work unit (row groups are grouped)"
     )
 
 
-class ParquetHome(Home):
+class ParquetHome(FileHome):
     """Reads Parquet files as one dataset: every file must have the same schema.
 
     Work units are runs of consecutive row groups of one file (about `unit_rows` rows), so a
@@ -50,60 +35,12 @@ class ParquetHome(Home):
     config_model = ParquetHomeConfig
     supports_incremental = True
     splits = True
-    transient = ("_afs", "fs", "files", "_metadata", "_versions")
+    transient = (*FileHome.transient, "_metadata", "_versions")
+    format = "parquet"
 
     def __init__(self, config: ParquetHomeConfig, context: FlowContext) -> None:
         super().__init__(config, context)
         self.config: ParquetHomeConfig = config
-
-    @cached_property
-    def fs(self) -> Any:
-        fs, _ = self.context.filesystem(self.config.path, self.config.connection)
-        return fs
-
-    @cached_property
-    def root(self) -> str:
-        _, path = self.context.filesystem(self.config.path, self.config.connection)
-        return path
-
-    @property
-    def afs(self) -> Any:
-        if not hasattr(self, "_afs"):
-            self._afs = arrow_filesystem(self.fs)
-        return self._afs
-
-    def describe(self) -> str:
-        return f"parquet {self.config.path}"
-
-    def check(self) -> str | None:
-        problem = self.context.storage.check(self.config.path, self.config.connection)
-        globbed = any(ch in self.config.path for ch in GLOB_CHARS)
-        if problem is None and not globbed and not self.fs.exists(self.root):
-            return f"no such file or directory: {self.config.path}"
-        return problem
-
-    @cached_property
-    def files(self) -> list[str]:
-        """Every data file of the dataset, in a stable order."""
-        fs, root = self.fs, self.root
-        if any(ch in root for ch in GLOB_CHARS):
-            found = sorted(p for p in fs.glob(root) if not fs.isdir(p))
-            base = root.split("*")[0].rsplit("/", 1)[0]
-        elif fs.isdir(root):
-            found = sorted(fs.find(root))
-            base = root
-        elif fs.exists(root):
-            return [root]
-        else:
-            raise PermanentError(f"no such file or directory: {self.config.path}")
-        files = [
-            p
-            for p in found
-            if not any(is_hidden(part) for part in posixpath.relpath(p, base).split("/"))
-        ]
-        if not files:
-            raise PermanentError(f"no Parquet files under {self.config.path}")
-        return files
 
     def _open(self, path: str, buffer_size: int = 0) -> pq.ParquetFile:
         try:
@@ -170,9 +107,8 @@ class ParquetHome(Home):
         return units
 
     def _unit(self, path: str, groups: list[int], rows: int, version: dict[str, str]) -> WorkUnit:
-        rel = posixpath.relpath(path, self.root) if path != self.root else posixpath.basename(path)
         return WorkUnit(
-            id=f"{rel}#rg{groups[0]}-{groups[-1]}",
+            id=f"{self.unit_name(path)}#rg{groups[0]}-{groups[-1]}",
             payload={"path": path, "row_groups": groups, "version": version},
             estimated_rows=rows,
         )

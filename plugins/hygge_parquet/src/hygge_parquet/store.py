@@ -19,14 +19,14 @@ from hygge_core import (
     FlowMemory,
     FlowState,
     PermanentError,
+    Problem,
     SchemaDriftError,
     StagedUnit,
     WorkUnit,
+    drift,
 )
 from hygge_core import parquet_encodings as encodings
-from hygge_core.errors import Problem
 from hygge_core.parquet_encodings import EncodingOptionError, EncodingPlan
-from hygge_core.schema import drift
 
 # Held while a store chooses its encodings, so that units starting together (one per core)
 # do not each pay for the choice: the first chooses, the others take its plan.

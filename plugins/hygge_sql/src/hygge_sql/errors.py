@@ -15,8 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from hygge_core import HyggeError, PermanentError, TransientError
-from hygge_core.secrets import mask_url
+from hygge_core import HyggeError, PermanentError, TransientError, first_line, mask_url
 
 # Modules whose exceptions are database errors (matched by name: none is imported here).
 _DB_MODULES = ("sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb", "sqlite3", "adbc_")
@@ -87,7 +86,7 @@ def reason(exc: BaseException, secret: str | None = None) -> str:
     root = _root(exc)
     code = _mysql_code(root)
     text = str(root.args[1]) if code is not None and len(root.args) > 1 else str(root)
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = first_line(text)
     first = _PREFIXES.sub("", first)
     first = re.sub(r"\s*\[SQL: .*$", "", first)
     first = re.sub(r"\s*\(Background on this error.*$", "", first)

@@ -12,11 +12,10 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit
-from hygge_core.secrets import mask_url
-from hygge_sql.backends import Backend, Binds, backend_for
-from hygge_sql.config import SqlConnection, SqlHomeConfig, TableName, resolve_url, table_name
-from hygge_sql.engines import check_driver, normalize_url
+from hygge_core import FlowContext, Home, HyggeError, PermanentError, Window, WorkUnit, mask_url
+from hygge_sql.backends import Binds
+from hygge_sql.config import SqlConnection, SqlHomeConfig, TableName, table_name
+from hygge_sql.database import OnDatabase
 from hygge_sql.errors import guarded
 from hygge_sql.reading import (
     ceiling_condition,
@@ -78,7 +77,7 @@ def auto_units(rows: int, per: int, readers: int) -> int:
     return min(MAX_AUTO_UNITS, units)
 
 
-class SqlHome(Home):
+class SqlHome(OnDatabase, Home):
     """Reads a table (or the result of a query) of any SQLAlchemy database.
 
     PostgreSQL and SQLite stream through ADBC (binary COPY for PostgreSQL) straight into
@@ -100,19 +99,6 @@ class SqlHome(Home):
         super().__init__(config, context)
         self.config: SqlHomeConfig = config
         self._columns: list[Column] | None = None
-
-    @property
-    def backend(self) -> Backend:
-        """The backend for this home's database, made on first use (per process)."""
-        found: Backend | None = getattr(self, "_backend", None)
-        if found is None:
-            url = normalize_url(resolve_url(self.config, self.context))
-            try:
-                check_driver(url)
-            except PermanentError as exc:
-                raise PermanentError(f"{self.where}: {exc}") from None
-            found = self._backend = backend_for(url, self.config.pool_size)
-        return found
 
     @property
     def named(self) -> TableName | None:

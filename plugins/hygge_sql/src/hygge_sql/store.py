@@ -34,21 +34,21 @@ from hygge_core import (
     StagedUnit,
     Store,
     WorkUnit,
+    drift,
+    mask_url,
 )
 from hygge_core.faults import fault_point
-from hygge_core.schema import drift
-from hygge_core.secrets import mask_url
 from hygge_sql import statetable
-from hygge_sql.backends import Backend, Ledger, backend_for, execute_sql
-from hygge_sql.config import SqlConnection, SqlStoreConfig, TableName, resolve_url, table_name
-from hygge_sql.engines import check_driver, normalize_url
+from hygge_sql.backends import Ledger, execute_sql
+from hygge_sql.config import SqlConnection, SqlStoreConfig, TableName, table_name
+from hygge_sql.database import OnDatabase
 from hygge_sql.errors import guarded, is_disk_full
 from hygge_sql.types import canonical, coerce
 
 STAGING = "_hygge_stg_"
 
 
-class SqlStore(Store):
+class SqlStore(OnDatabase, Store):
     """Writes a table of any SQLAlchemy database, exactly once per committed run.
 
     Loads go through the database's bulk path (binary COPY on PostgreSQL, ADBC ingest on
@@ -74,19 +74,6 @@ class SqlStore(Store):
         self._shared: str | None = None
 
     # ---- names -------------------------------------------------------------------------
-
-    @property
-    def backend(self) -> Backend:
-        """The backend for this store's database, made on first use (per process)."""
-        found: Backend | None = getattr(self, "_backend", None)
-        if found is None:
-            url = normalize_url(resolve_url(self.config, self.context))
-            try:
-                check_driver(url)
-            except PermanentError as exc:
-                raise PermanentError(f"{self.where}: {exc}") from None
-            found = self._backend = backend_for(url, self.config.pool_size)
-        return found
 
     @property
     def named(self) -> TableName:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.sql.sqltypes import _AbstractInterval, _Binary
 
-from hygge_core import PermanentError
+from hygge_core import PermanentError, first_line
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def coerce(array: pa.Array | pa.ChunkedArray, target: pa.DataType, column: str) 
             array = array.cast(pa.int64())
         return array.cast(target, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        detail = str(exc).splitlines()[0]
+        detail = first_line(exc)
         raise PermanentError(
             f"column '{column}': cannot convert {array.type} to {target}: {detail}"
         ) from None
@@ -162,7 +162,7 @@ def from_python(values: Sequence[Any], target: pa.DataType, column: str) -> pa.A
         return coerce(pa.array(values), target, column)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise PermanentError(
-            f"column '{column}': values do not fit {target}: {str(exc).splitlines()[0]}"
+            f"column '{column}': values do not fit {target}: {first_line(exc)}"
         ) from None
 
 

@@ -1,0 +1,59 @@
+"""The public API for file homes and stores (docs/plugins/api.md).
+
+A plugin that reads or writes files builds on these and nothing else of hygge-core's
+internals: `FileHome` and `FileStore` resolve paths through the installed storages, list
+files with the one hidden-file rule and wire in the commit protocol (`FileCommitter`);
+`PartitionedWriter` writes a unit's rows as Parquet files per partition, with statistics.
+Names load on first use, so a CSV plugin does not pay for the Parquet writer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hygge_core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hygge_core.arrowfs import arrow_filesystem
+    from hygge_core.filecommit import FileCommitter
+    from hygge_core.filehome import FileHome, FileHomeConfig
+    from hygge_core.filelist import GLOB_CHARS, glob_base, is_glob, is_hidden, list_files
+    from hygge_core.filestore import FileStore, FileStoreConfig
+    from hygge_core.partfiles import FileStats, PartitionedWriter, WrittenFile
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "arrow_filesystem": "hygge_core.arrowfs",
+        "FileCommitter": "hygge_core.filecommit",
+        "FileHome": "hygge_core.filehome",
+        "FileHomeConfig": "hygge_core.filehome",
+        "GLOB_CHARS": "hygge_core.filelist",
+        "glob_base": "hygge_core.filelist",
+        "is_glob": "hygge_core.filelist",
+        "is_hidden": "hygge_core.filelist",
+        "list_files": "hygge_core.filelist",
+        "FileStore": "hygge_core.filestore",
+        "FileStoreConfig": "hygge_core.filestore",
+        "FileStats": "hygge_core.partfiles",
+        "PartitionedWriter": "hygge_core.partfiles",
+        "WrittenFile": "hygge_core.partfiles",
+    },
+)
+
+__all__ = [
+    "GLOB_CHARS",
+    "FileCommitter",
+    "FileHome",
+    "FileHomeConfig",
+    "FileStats",
+    "FileStore",
+    "FileStoreConfig",
+    "PartitionedWriter",
+    "WrittenFile",
+    "arrow_filesystem",
+    "glob_base",
+    "is_glob",
+    "is_hidden",
+    "list_files",
+]
