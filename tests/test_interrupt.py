@@ -15,7 +15,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import HYGGE
+from hygge_core.testing import hygge_executable
+
+HYGGE = hygge_executable()
 
 FILES, ROWS = 24, 250_000
 
