@@ -27,7 +27,7 @@ def test_a_huge_value_is_cut_short_in_the_error(tmp_path: pathlib.Path) -> None:
 def test_a_bad_csv_value_is_printed_once_cut_short(tmp_path: pathlib.Path) -> None:
     import subprocess
 
-    from tests.conftest import HYGGE
+    from hygge_core.testing import hygge_executable
 
     (tmp_path / "in.csv").write_text("id,name\n1,a\n" + "7" * 200_000 + "x,b\n")
     flows = tmp_path / "flows.yaml"
@@ -38,7 +38,7 @@ def test_a_bad_csv_value_is_printed_once_cut_short(tmp_path: pathlib.Path) -> No
     )
     # stdout and stderr in one place, as on a terminal or with `2>&1`.
     done = subprocess.run(
-        [HYGGE, "run", str(flows)],
+        [hygge_executable(), "run", str(flows)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
