@@ -10,12 +10,9 @@ may be left that the log does not reference.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import random
-import signal
 import subprocess
-import sys
 import time
 from urllib.parse import unquote
 
@@ -25,8 +22,9 @@ import pytest
 import yaml
 from deltalake import DeltaTable
 
-HYGGE = os.path.join(os.path.dirname(sys.executable), "hygge")
-POINTS = int(os.environ.get("HYGGE_KILL_POINTS", "2"))
+from hygge_core.testing import Kill, kill_points, run_hygge
+
+POINTS = kill_points(default=2)
 ROWS = 60_000
 
 
@@ -57,16 +55,9 @@ def flows(tmp: pathlib.Path, lake: pathlib.Path, mode: str) -> pathlib.Path:
 
 
 def hygge(path: pathlib.Path, kill_after: float | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen(
-        [HYGGE, "run", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    if kill_after is not None:
-        try:
-            proc.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=300)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """`hygge run PATH`, SIGKILLed `kill_after` seconds after it started (when given)."""
+    kill = Kill(delay=kill_after) if kill_after is not None else None
+    return run_hygge("run", str(path), kill=kill, timeout=300)
 
 
 @pytest.mark.parametrize("mode", ["append", "replace", "merge", "replace_partitions"])

@@ -8,12 +8,9 @@ staging may be left.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import random
-import signal
 import subprocess
-import sys
 import time
 
 import pyarrow as pa
@@ -22,8 +19,9 @@ import pytest
 import yaml
 from pyiceberg.catalog.sql import SqlCatalog
 
-HYGGE = os.path.join(os.path.dirname(sys.executable), "hygge")
-POINTS = int(os.environ.get("HYGGE_KILL_POINTS", "2"))
+from hygge_core.testing import Kill, kill_points, run_hygge
+
+POINTS = kill_points(default=2)
 ROWS = 60_000
 
 
@@ -59,16 +57,9 @@ def flows(tmp: pathlib.Path, wh: pathlib.Path, mode: str) -> pathlib.Path:
 
 
 def hygge(path: pathlib.Path, kill_after: float | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen(
-        [HYGGE, "run", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    if kill_after is not None:
-        try:
-            proc.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=300)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """`hygge run PATH`, SIGKILLed `kill_after` seconds after it started (when given)."""
+    kill = Kill(delay=kill_after) if kill_after is not None else None
+    return run_hygge("run", str(path), kill=kill, timeout=300)
 
 
 @pytest.mark.parametrize("mode", ["append", "replace", "merge"])

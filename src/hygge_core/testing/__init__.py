@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from hygge_core.testing.events import EventRecorder
     from hygge_core.testing.harness import FlowHarness
     from hygge_core.testing.imports import ImportProbe, hygge_imports
+    from hygge_core.testing.kills import Kill, kill_points, run_hygge
     from hygge_core.testing.measure import MeasuredRun, hygge_executable, run_hygge_measured
     from hygge_core.testing.services import missing, need_env, need_module, services_required
 
@@ -51,6 +52,9 @@ _LAZY = {
     "FlowHarness": "hygge_core.testing.harness",
     "ImportProbe": "hygge_core.testing.imports",
     "hygge_imports": "hygge_core.testing.imports",
+    "Kill": "hygge_core.testing.kills",
+    "kill_points": "hygge_core.testing.kills",
+    "run_hygge": "hygge_core.testing.kills",
     "MeasuredRun": "hygge_core.testing.measure",
     "hygge_executable": "hygge_core.testing.measure",
     "run_hygge_measured": "hygge_core.testing.measure",
@@ -70,16 +74,19 @@ __all__ = [
     "FlowHarness",
     "HomeContract",
     "ImportProbe",
+    "Kill",
     "MeasuredRun",
     "SimulatedCrash",
     "StoreContract",
     "declared_capabilities",
     "hygge_executable",
     "hygge_imports",
+    "kill_points",
     "missing",
     "need_env",
     "need_module",
     "run_cli",
+    "run_hygge",
     "run_hygge_measured",
     "sample_table",
     "services_required",
