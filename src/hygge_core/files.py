@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hygge_core.filehome import FileHome, FileHomeConfig
     from hygge_core.filelist import GLOB_CHARS, glob_base, is_glob, is_hidden, list_files
     from hygge_core.filestore import FileStore, FileStoreConfig
-    from hygge_core.partfiles import FileStats, PartitionedWriter, WrittenFile
+    from hygge_core.partfiles import FileStats, PartitionedWriter, WrittenFile, conform
 
 __getattr__ = lazy_exports(
     __name__,
@@ -38,6 +38,7 @@ __getattr__ = lazy_exports(
         "FileStats": "hygge_core.partfiles",
         "PartitionedWriter": "hygge_core.partfiles",
         "WrittenFile": "hygge_core.partfiles",
+        "conform": "hygge_core.partfiles",
     },
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "PartitionedWriter",
     "WrittenFile",
     "arrow_filesystem",
+    "conform",
     "glob_base",
     "is_glob",
     "is_hidden",

@@ -12,11 +12,13 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from hygge_core.errors import PermanentError, first_line
 
 Key = tuple[Any, ...]
 """A partition key: one Python value per key column (None for NULL)."""
@@ -220,3 +222,30 @@ class PartitionedWriter:
         paths = [f.path for f in self.done] + [f.path for f in self.open.values()]
         self.open.clear()
         return paths
+
+
+Data = TypeVar("Data", pa.Table, pa.RecordBatch)
+
+
+def conform(data: Data, schema: pa.Schema, where: str) -> Data:
+    """`data` cast to `schema`, refusing any cast that would change a value.
+
+    For stores whose target fixes the types (a table format, a database): a value that does
+    not fit (a nanosecond in a microsecond column, a uint64 above 2**63) fails naming the
+    column and `where` ("the Delta table"), instead of landing altered.
+    """
+    if data.schema.equals(schema, check_metadata=False):
+        return data
+    columns = []
+    for name, target in zip(schema.names, schema.types, strict=True):
+        column = data.column(name)
+        if column.type != target:
+            try:
+                column = column.cast(target, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise PermanentError(
+                    f"column '{name}': a value of type {column.type} does not fit {where}'s "
+                    f"{target} without changing it ({first_line(exc)})"
+                ) from None
+        columns.append(column)
+    return type(data).from_arrays(columns, schema=schema)

@@ -49,10 +49,11 @@ from hygge_core import (
     first_line,
 )
 from hygge_core.faults import fault_point
+from hygge_core.files import conform
 from hygge_delta.config import DeltaStoreConfig
 from hygge_delta.datafiles import DataFileWriter, check_partition_column, partition_text
 from hygge_delta.location import TableLocation, locate
-from hygge_delta.types import conform, delta_schema
+from hygge_delta.types import delta_schema
 
 META = "_hygge"
 STAGING = "_hygge_staging"  # merge sources only: their rows land through Delta's MERGE
@@ -286,7 +287,7 @@ class DeltaStore(Store):
         rows = nbytes = 0
         try:
             for batch in batches:
-                batch = conform(batch, schema)
+                batch = conform(batch, schema, "the Delta table")
                 writer.write(batch)
                 rows += batch.num_rows
                 nbytes += batch.nbytes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from hygge_core import PermanentError, first_line
+from hygge_core import PermanentError
 
 _WIDER = {
     pa.uint8(): pa.int16(),
@@ -56,22 +56,3 @@ def delta_type(t: pa.DataType, column: str) -> pa.DataType:
 def delta_schema(schema: pa.Schema) -> pa.Schema:
     """`schema` with every column's type as the Delta table stores it (no metadata)."""
     return pa.schema([f.with_type(delta_type(f.type, f.name)) for f in schema]).remove_metadata()
-
-
-def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """`batch` cast to the table's `schema`, refusing any cast that would change a value."""
-    if batch.schema.equals(schema, check_metadata=False):
-        return batch
-    columns = []
-    for name, target in zip(schema.names, schema.types, strict=True):
-        column = batch.column(name)
-        if column.type != target:
-            try:
-                column = column.cast(target, safe=True)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise PermanentError(
-                    f"column '{name}': a value of type {column.type} does not fit the Delta "
-                    f"table's {target} without changing it ({first_line(exc)})"
-                ) from None
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -46,7 +46,7 @@ from hygge_core import (
     first_line,
 )
 from hygge_core.faults import fault_point
-from hygge_core.files import PartitionedWriter
+from hygge_core.files import PartitionedWriter, conform
 from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergStoreConfig, parse_partition
 
@@ -323,7 +323,7 @@ class IcebergStore(Store):
         rows = nbytes = 0
         try:
             for batch in batches:
-                table = _conform(pa.Table.from_batches([batch]), schema)
+                table = conform(pa.Table.from_batches([batch]), schema, "the Iceberg table")
                 writer.write(table, None if merge else self._keys(table))
                 rows += table.num_rows
                 nbytes += table.nbytes
@@ -568,22 +568,6 @@ def _iceberg_arrow(schema: pa.Schema) -> pa.Schema:
             )
         fields.append(pa.field(f.name, t, nullable=True))
     return pa.schema(fields)
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    columns = []
-    for name, target in zip(schema.names, schema.types, strict=True):
-        column = table[name]
-        if column.type != target:
-            try:
-                column = column.cast(target, safe=True)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise PermanentError(
-                    f"column '{name}': a value of type {column.type} does not fit the Iceberg "
-                    f"table's {target} without changing it ({first_line(exc)})"
-                ) from None
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _plain(t: pa.DataType) -> pa.DataType:
