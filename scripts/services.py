@@ -613,6 +613,8 @@ class Postgres(Service):
         # full_page_writes=off only risk data on an OS crash; synchronous_commit stays ON so
         # that a commit acknowledged before a `kill -9` of the server survives it, which
         # hygge's crash tests rely on (with fsync=off it costs only a write() per commit).
+        # wal_level=logical lets the change-data-capture tests (and users' CDC flows) create
+        # replication slots; pgoutput ships with the server, so no extension is needed.
         conf = data / "hygge.conf"
         conf.write_text(
             "# Written by scripts/services.py at each start.\n"
@@ -621,6 +623,9 @@ class Postgres(Service):
             f"unix_socket_directories = '{data}'\n"
             "fsync = off\n"
             "full_page_writes = off\n"
+            "wal_level = logical\n"
+            "max_replication_slots = 40\n"
+            "max_wal_senders = 40\n"
         )
         chown(conf, "postgres")
         result = run(
