@@ -91,6 +91,31 @@ class Home(ABC):
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         """Stream one unit's rows as batches of `schema()`, never the whole unit at once."""
 
+    def begin(self, position: dict[str, Any] | None) -> None:
+        """Called on the driver before each attempt's `plan`, with the position this home
+        committed last (`FlowState.position`; None on a first run).
+
+        For sources with a position of their own (a queue, a replication slot): forget what
+        an earlier, failed attempt read, and remember what is already stored.
+        """
+
+    def position(self) -> dict[str, Any] | None:
+        """Called on the driver once every unit is staged, just before the commit: the
+        position to commit with the data as `FlowState.position` (plain JSON), or None to
+        keep the committed one. Units ran on this very object only on an in-process
+        executor: a home that counts on it declares `single_process`."""
+        return None
+
+    def committed(self) -> None:
+        """Called on the driver right after the store committed: acknowledge or advance the
+        source now, never earlier (ack queue messages, advance a replication slot).
+
+        A crash or a fault before or in this call leaves the source unacknowledged, so it
+        delivers again; the position committed with the data is what lets the next run
+        drop what is already stored. A failure here is reported, not retried: the data is
+        committed.
+        """
+
     def describe(self) -> str:
         """A short, secret-free description for logs and the run summary."""
         return self.config.type

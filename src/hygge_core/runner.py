@@ -310,6 +310,7 @@ class Runner:
             self._note(flow.name, run_id, line)
         state = store.read_state()
         window = window_for(flow.home_config.incremental, state)
+        home.begin(state.position if state else None)
         schema = home.schema()
         if window is not None:
             if window.cursor not in schema.names:
@@ -438,7 +439,8 @@ class Runner:
             )
             self._check_stop()  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
-            store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
+            new_state = old.with_run(record, new_cursor, home.position())
+            store.commit([r.staged for r in staged], new_state)
             faults.fault_point("commit.done")
             result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
@@ -447,6 +449,17 @@ class Runner:
             except Exception as cleanup:  # keep the original error; recover() retries later
                 log.warning("flow %s: cleaning staging failed: %s", flow.name, cleanup)
             raise
+        # Outside the try: the data is committed, so nothing may be aborted or retried now;
+        # an unacknowledged source delivers again and the committed position drops it.
+        try:
+            home.committed()
+        except Exception as exc:
+            self._note(
+                flow.name,
+                run_id,
+                f"committed, but acknowledging the home failed ({describe_error(exc)}); "
+                "the next run skips what this run stored",
+            )
         return event
 
     def _adopt(
@@ -474,6 +487,7 @@ class Runner:
     ) -> FlowResult:
         state = store.read_state()
         window = window_for(flow.home_config.incremental, state)
+        home.begin(state.position if state else None)
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
         parallelism = flow.spec.parallelism or executor.default_parallelism()

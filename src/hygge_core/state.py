@@ -42,16 +42,32 @@ class RunRecord(BaseModel):
 
 
 class FlowState(BaseModel):
-    """Everything a store remembers about a flow between runs."""
+    """Everything a store remembers about a flow between runs.
+
+    `position` is the home's own place in its source (queue message ids, a replication LSN),
+    as `Home.position()` gave it: plain JSON, committed with the data like the cursor.
+    """
 
     flow: str
     cursor: CursorState | None = None
     runs: list[RunRecord] = Field(default_factory=list)
+    position: dict[str, Any] | None = None
 
-    def with_run(self, record: RunRecord, cursor: CursorState | None) -> FlowState:
-        """A new state that records `record` (keeping the last runs) and the new cursor."""
+    def with_run(
+        self,
+        record: RunRecord,
+        cursor: CursorState | None,
+        position: dict[str, Any] | None = None,
+    ) -> FlowState:
+        """A new state that records `record` (keeping the last runs), the new cursor and the
+        home's new position (None keeps the old ones)."""
         runs = [*self.runs, record][-HISTORY:]
-        return FlowState(flow=self.flow, cursor=cursor if cursor else self.cursor, runs=runs)
+        return FlowState(
+            flow=self.flow,
+            cursor=cursor if cursor else self.cursor,
+            runs=runs,
+            position=position if position is not None else self.position,
+        )
 
 
 def encode_cursor(value: pa.Scalar) -> tuple[Any, str]:
