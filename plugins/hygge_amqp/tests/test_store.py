@@ -28,6 +28,10 @@ def source() -> pa.Table:
                 pa.timestamp("us"),
             ),
             "note": [None if i % 7 == 0 else f"n{i}" for i in range(ROWS)],
+            "day": pa.array(
+                [dt.date(2026, 1, 1) + dt.timedelta(days=i % 400) for i in range(ROWS)],
+                pa.date32(),
+            ),
         }
     )
 
@@ -51,6 +55,7 @@ def test_parquet_to_stream_to_parquet_round_trip_is_exact(
         "ok": "bool",
         "at": "timestamp[us]",
         "note": "string",
+        "day": "date32",
     }
     publish = {
         "home": {

@@ -135,11 +135,24 @@ def _parse(messages: list[Message], schema: pa.Schema | None) -> pa.Table:
             except ValueError as exc:
                 raise _bad_json(m, first_line(exc)) from None
         lines.append(body)
+    # Arrow's JSON reader parses timestamps from text but not dates: read dates as text,
+    # then cast (an ISO date such as 2026-01-31, as hygge's store writes them).
+    dates = [f.name for f in schema or [] if pa.types.is_date(f.type)]
+    parse = schema
+    if schema is not None and dates:
+        parse = pa.schema([pa.field(f.name, pa.string()) if f.name in dates else f for f in schema])
     options = pajson.ParseOptions(
-        explicit_schema=schema, unexpected_field_behavior="ignore" if schema else "infer"
+        explicit_schema=parse, unexpected_field_behavior="ignore" if schema else "infer"
     )
     try:
-        return pajson.read_json(io.BytesIO(b"\n".join(lines)), parse_options=options)
+        table = pajson.read_json(io.BytesIO(b"\n".join(lines)), parse_options=options)
+        for name in dates:
+            assert schema is not None
+            i = table.schema.get_field_index(name)
+            table = table.set_column(
+                i, schema.field(name), table.column(i).cast(schema.field(name).type)
+            )
+        return table
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         text = first_line(exc)
         row = _ROW.search(text)
