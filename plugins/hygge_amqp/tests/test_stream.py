@@ -102,3 +102,19 @@ def test_follow_stops_at_max_messages(tmp_path: pathlib.Path, broker: Broker) ->
         assert run_cli("run", str(path)).code == 0
     ids = landed(tmp_path).column("id").to_pylist()
     assert sorted(ids) == list(range(100))
+
+
+def test_validate_connect_reports_in_one_line_each(tmp_path: pathlib.Path, broker: Broker) -> None:
+    """A missing stream and a refused password: one line each, no pika log or traceback."""
+    path = tmp_path / "flows.yaml"
+    missing = {"type": "rabbitmq", "url": broker.url, "stream": "hygge-test-no-such-stream"}
+    wrong = broker.url.replace("guest:guest@", "guest:not-the-pw@")
+    store = {"type": "rabbitmq", "url": wrong, "routing_key": "q"}
+    doc = {"flows": {"f": {"home": {**missing, "columns": {"a": "int64"}}, "store": store}}}
+    path.write_text(yaml.safe_dump(doc))
+    result = run_cli("validate", "--connect", str(path))
+    assert result.code == 1, result.text
+    assert "NOT_FOUND - no queue 'hygge-test-no-such-stream'" in result.text
+    assert "the broker refused the user or password" in result.text
+    assert "Traceback" not in result.text and "pika" not in result.text
+    assert "not-the-pw" not in result.text

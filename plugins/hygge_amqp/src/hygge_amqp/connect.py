@@ -6,6 +6,7 @@ prints, and the errors raised here quote only pika's reason, with the URL masked
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,6 +63,9 @@ def _tls_context(tls: TlsOptions) -> ssl.SSLContext:
 def connect(conn: RabbitConnection, what: str) -> Any:
     """An open `pika.BlockingConnection`; faults become hygge's errors (see `faults`)."""
     import pika
+
+    # pika logs every fault it raises, with a traceback; hygge reports them itself, once.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
 
     with faults(conn, what):
         return pika.BlockingConnection(parameters(conn))

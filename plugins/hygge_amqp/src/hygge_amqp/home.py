@@ -30,7 +30,7 @@ import pyarrow as pa
 from hygge_amqp.config import OFFSET, RabbitConnection, RabbitHomeConfig
 from hygge_amqp.connect import close_quietly, connect, faults, settings
 from hygge_amqp.payload import Message, full_schema, payload_schema, to_batch
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit
+from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, describe_error
 
 STALL_SECONDS = 5.0  # a bounded stream read ends early after this long without a message
 DIGEST = 8  # bytes of a message's id hash kept in the state (collisions: ~n²/2⁶⁵)
@@ -88,10 +88,8 @@ class RabbitHome(Home):
                     conn.channel().queue_declare(self.name, passive=True)
             finally:
                 close_quietly(conn)
-        except PermanentError as exc:
-            return str(exc)
-        except Exception as exc:
-            return str(exc)
+        except Exception as exc:  # the check reports any fault as its one line
+            return describe_error(exc)
         return None
 
     @cached_property

@@ -41,6 +41,7 @@ from hygge_core import (
     StagedUnit,
     Store,
     WorkUnit,
+    describe_error,
 )
 from hygge_core.faults import fault_point
 
@@ -88,10 +89,8 @@ class RabbitStore(Store):
     def check(self) -> str | None:
         try:
             self._channel("connect")
-        except PermanentError as exc:
-            return str(exc)
-        except Exception as exc:
-            return str(exc)
+        except Exception as exc:  # the check reports any fault as its one line
+            return describe_error(exc)
         return None
 
     def recover(self) -> list[str]:
