@@ -6,6 +6,7 @@ import pathlib
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from hygge_core.testing import Kill, run_cli, run_hygge
@@ -53,12 +54,13 @@ def test_queue_lands_once_and_is_acked(tmp_path: pathlib.Path, broker: Broker) -
     assert len(landed(tmp_path)) == 2500
 
 
+@pytest.mark.parametrize("kind", ["classic", "quorum"])
 def test_crash_after_commit_before_ack_drops_the_redelivered(
-    tmp_path: pathlib.Path, broker: Broker
+    tmp_path: pathlib.Path, broker: Broker, kind: str
 ) -> None:
     """Killed between the commit and the ack: the broker redelivers every message, and the
     rerun drops them by the ids committed in the flow's state."""
-    queue = broker.declare(unique("q"))
+    queue = broker.declare(unique("q"), kind)
     broker.publish(queue, rows(1500))
     path = flows(tmp_path, broker, queue)
     killed = run_hygge("run", str(path), kill=Kill(point="commit.done"))
