@@ -124,3 +124,13 @@ def test_wrong_password_is_masked_and_permanent(tmp_path: pathlib.Path, broker: 
     assert result.code == 1
     assert "refused the user or password" in result.text
     assert "s3cr3t-pw" not in result.text
+
+
+def test_follow_reads_until_max_seconds(tmp_path: pathlib.Path, broker: Broker) -> None:
+    queue = broker.declare(unique("q"))
+    broker.publish(queue, rows(50))
+    path = flows(tmp_path, broker, queue, follow=True, max_seconds=2, max_messages=1000)
+    result = run_cli("run", str(path))
+    assert result.code == 0, result.text
+    assert sorted(landed(tmp_path)) == list(range(50))
+    assert broker.ready(queue) == 0
