@@ -33,6 +33,7 @@ _EXPORTS = {
     "is_transient": "hygge_core.retry",
     "mask_url": "hygge_core.secrets",
     "drift": "hygge_core.schema",
+    "rebase_path": "hygge_core.paths",
     "FlowContext": "hygge_core.context",
     "FlowMemory": "hygge_core.memory",
     "UnitShare": "hygge_core.memory",
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
     from hygge_core.memory import FlowMemory, UnitShare
+    from hygge_core.paths import rebase_path
     from hygge_core.retry import is_transient
     from hygge_core.schema import drift
     from hygge_core.secrets import mask_url
@@ -125,4 +127,5 @@ __all__ = [
     "is_transient",
     "lazy_exports",
     "mask_url",
+    "rebase_path",
 ]
