@@ -378,6 +378,22 @@ def validate(
 
 
 @app.command()
+def init(
+    file: Annotated[str, typer.Argument(help="the file to write")] = "flows.yaml",
+) -> None:
+    """Write a commented starter flows.yaml (and the example file its flow reads)."""
+    from hygge_core.errors import HyggeError
+    from hygge_core.starter import write_starter
+
+    registry = _registry()
+    try:
+        written = write_starter(file, registry)
+    except HyggeError as exc:
+        raise _fail(f"error: {exc}", 1) from None
+    out.print(f"wrote {', '.join(written)}; next: hygge run {file}", markup=False)
+
+
+@app.command()
 def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
