@@ -39,7 +39,9 @@ class FlowSpec(BaseModel):
     home: dict[str, Any] | str = Field(description="where the data lives: a path or a mapping")
     store: dict[str, Any] | str = Field(description="where it should settle")
     schema_drift: Literal["strict", "evolve"] = Field(
-        default="strict", description="strict: fail on any schema change; evolve: add/widen"
+        default="strict",
+        description="strict: fail on any schema change; evolve: add and widen columns, keep "
+        "dropped ones (NULL from then on)",
     )
     parallelism: int | None = Field(
         default=None,
