@@ -36,10 +36,7 @@ class Document:
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     expanded: set[Path] = field(default_factory=set)
-    # (line, column) of the unquoted scalars that hold a `${var.NAME}`: only those take the
-    # variable's own type (a number stays a number), like an unquoted `${ENV}`.
-    plain_vars: set[tuple[int, int]] = field(default_factory=set)
-    has_vars: bool = False
+    has_vars: bool = False  # some value holds a `${var.NAME}`
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int | None, int | None]:
         """The (line, column) of `path`, or of its closest ancestor that has one."""
@@ -343,9 +340,6 @@ class _Builder:
         if isinstance(value, str) and "$" in value:
             if "${var." in value:
                 doc.has_vars = True
-                if tag == _STR and event.style is None:
-                    mark = _mark(event)
-                    doc.plain_vars.add((mark.line + 1, mark.column + 1))
             value = _expand(value, path, event, doc, env, problems)
             if tag == _STR and event.style is None:
                 # An unquoted ${PORT} should become 5432, as if the number had been written.

@@ -10,14 +10,11 @@ import difflib
 import re
 from typing import Any
 
-import yaml
-
 from hygge_core.config.loader import Document, Path
 from hygge_core.errors import Problem
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REF = re.compile(r"\$\$|\$\{var\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_WHOLE = re.compile(r"\$\{var\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
@@ -34,16 +31,6 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
             )
         found[name.strip()] = value
     return found
-
-
-def typed(text: str) -> Any:
-    """A `--var` value as an unquoted YAML value would be: `5` a number, `true` a boolean,
-    anything else the text itself."""
-    try:
-        value = yaml.safe_load(text) if text else text
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, int | float | bool) else text
 
 
 def expand_variables(doc: Document, given: dict[str, str], problems: list[Problem]) -> None:
@@ -74,13 +61,10 @@ def expand_variables(doc: Document, given: dict[str, str], problems: list[Proble
         else:
             values[str(name)] = value
     secret = {str(n) for n in (declared or {}) if doc.is_secret_path(("vars", n))}
-    values.update({name: typed(text) for name, text in given.items()})
+    values.update(given)
     used: set[str] = set()
 
-    def expand(text: str, path: Path) -> Any:
-        whole = _WHOLE.fullmatch(text)
-        plain = doc.values.get(path) in doc.plain_vars
-
+    def expand(text: str, path: Path) -> str:
         def value_of(name: str, default: str | None) -> Any:
             used.add(name)
             if name in secret:
@@ -88,7 +72,7 @@ def expand_variables(doc: Document, given: dict[str, str], problems: list[Proble
             if name in values:
                 return values[name]
             if default is not None:
-                return typed(default) if whole and plain else default
+                return default
             known = sorted(values)
             close = difflib.get_close_matches(name, known, n=1)
             problem(
@@ -100,10 +84,6 @@ def expand_variables(doc: Document, given: dict[str, str], problems: list[Proble
                 f"${{var.{name}:-value}}",
             )
             return ""
-
-        if whole:
-            value = value_of(whole.group(1), whole.group(2))
-            return value if plain or not isinstance(value, int | float | bool) else _text(value)
 
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$$":
