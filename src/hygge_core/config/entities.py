@@ -101,7 +101,7 @@ def _entities(
         )
     try:
         if "query" in spec:
-            found = _query(doc, registry, connections, name, raw.get("home"), str(spec["query"]))
+            found = _query(registry, connections, name, raw.get("home"), str(spec["query"]))
         else:
             found = _glob(doc, registry, connections, raw.get("home"), str(spec["glob"]))
     except Exception as exc:  # hygge's, a driver's or a filesystem's: one paragraph
@@ -114,7 +114,6 @@ def _entities(
 
 
 def _query(
-    doc: Document,
     registry: Registry,
     connections: dict[str, Any],
     name: str,
