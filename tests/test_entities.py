@@ -140,3 +140,24 @@ def test_a_failing_query_is_one_located_problem(tmp_path: pathlib.Path) -> None:
     assert first.startswith(f"{path}:3:15: flow 'shop' → field 'entities': entities: ")
     assert "nme" in first
     assert "Traceback" not in result.err
+
+
+def test_commands_on_one_flow_refuse_a_pattern_that_matches_several(
+    tmp_path: pathlib.Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    for name in ("users", "orders"):
+        pq.write_table(pa.table({"id": [1]}), tmp_path / "in" / f"{name}.parquet")
+    path = _flows(
+        tmp_path,
+        "flows:\n  shop:\n    entities: [users, orders]\n    home: in/{entity}.parquet\n"
+        "    store: lake/{entity}/\n",
+    )
+    result = run_cli("preview", str(path), "--flow", "shop.*", cwd=tmp_path)
+    assert result.code == 2
+    assert result.err.strip() == (
+        "error: --flow shop.* matches 2 flows (shop.users, shop.orders); name one"
+    )
+    result = run_cli("preview", str(path), "--flow", "shop.u*", cwd=tmp_path)
+    assert result.code == 0, result.text
+    assert "shop.users: parquet" in result.out
