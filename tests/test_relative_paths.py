@@ -22,7 +22,8 @@ def test_paths_resolve_against_the_files_folder_from_another_directory(
         db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
         db.executemany("INSERT INTO orders VALUES (?)", [(i,) for i in range(5)])
     (conf / "flows.yaml").write_text(
-        """connections:
+        """metrics: {textfile: ../metrics/hygge.prom}
+connections:
   app: {type: sql, url: "sqlite:///data/app.db"}
 flows:
   users:
@@ -37,6 +38,7 @@ flows:
     store: ../lake/files/{entity}/
 """
     )
+    (tmp_path / "project" / "metrics").mkdir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = run_cli("run", str(conf / "flows.yaml"), cwd=elsewhere)
@@ -45,6 +47,7 @@ flows:
     assert pq.read_table(lake / "users").column("id").to_pylist() == [1, 2, 3]
     assert sorted(pq.read_table(lake / "orders").column("id").to_pylist()) == list(range(5))
     assert pq.read_table(lake / "files" / "users").num_rows == 3
+    assert "hygge_flow_rows" in (tmp_path / "project" / "metrics" / "hygge.prom").read_text()
     assert list(elsewhere.iterdir()) == []  # nothing landed where hygge was started
     # A relative flows.yaml path works the same: `hygge run conf/flows.yaml` from project/.
     result = run_cli("run", "conf/flows.yaml", "--flow", "users", cwd=tmp_path / "project")

@@ -315,8 +315,12 @@ def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) ->
             continue
         if key in registry.settings:
             model = cast("type[BaseModel]", registry.settings[key][0])
+            raw = data[key] or {}
+            relative_to = getattr(model, "relative_to", None)
+            if relative_to is not None and isinstance(raw, dict):
+                raw = relative_to(raw, folder_of(c.doc.file))
             try:
-                settings[key] = model.model_validate(data[key] or {})
+                settings[key] = model.model_validate(raw)
             except ValidationError as exc:
                 c.pydantic(exc, model, (key,), None, f"section '{key}'")
             continue
