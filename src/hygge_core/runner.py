@@ -435,6 +435,9 @@ class Runner:
                 units=len(units),
                 cursor_before=old.cursor.value if old.cursor else None,
                 cursor_after=new_cursor.value if new_cursor else None,
+                bytes=result.bytes,
+                seconds=round(time.monotonic() - started, 3),
+                retries=result.retries,
             )
             self._check_stop()  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")

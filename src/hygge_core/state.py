@@ -29,7 +29,11 @@ class CursorState(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One committed run of a flow."""
+    """One committed run of a flow.
+
+    `bytes` (Arrow in memory), `seconds` (start to commit) and `retries` (transient faults
+    retried) were added later: records written before them read as 0.
+    """
 
     run_id: str
     started_at: str
@@ -39,6 +43,9 @@ class RunRecord(BaseModel):
     units: int
     cursor_before: Any = None
     cursor_after: Any = None
+    bytes: int = 0
+    seconds: float = 0.0
+    retries: int = 0
 
 
 class FlowState(BaseModel):

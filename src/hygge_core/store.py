@@ -12,6 +12,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hygge_core.context import FlowContext
+from hygge_core.health import Finding
 from hygge_core.state import FlowState
 from hygge_core.units import WorkUnit
 
@@ -149,6 +150,12 @@ class Store(ABC):
     def check(self) -> str | None:
         """Try to reach the target once; None if fine, else a one-line reason."""
         return None
+
+    def health(self) -> list[Finding]:
+        """What `hygge doctor` should know about this store beyond `check()`: unfinished
+        commits, staging no run will commit, free space. Stores with their own notion of
+        staging override it; the default reports nothing."""
+        return []
 
     def close(self) -> None:
         """Release open resources."""
