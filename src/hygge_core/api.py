@@ -16,6 +16,8 @@ from hygge_core.report import Reporter
 from hygge_core.runner import FlowResult, Runner, RunOptions
 from hygge_core.secrets import Redactor, collect_secrets
 
+__all__ = ["FlowHistory", "flow_names", "history", "run_file"]
+
 
 def run_file(
     path: str,
