@@ -116,3 +116,14 @@ def test_an_invalid_file_exits_2(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "flows.yaml"
     path.write_text("flows:\n  f:\n    home: {type: parquet}\n    store: out/\n")
     assert run_cli("doctor", str(path)).code == 2
+
+
+def test_low_free_space_is_a_warning(tmp_path: pathlib.Path) -> None:
+    from hygge_core.health import free_space
+
+    # A threshold above any disk's size: whatever is free is "low".
+    low = free_space(str(tmp_path / "not" / "yet" / "made"), low=1 << 62)
+    assert low is not None and low.level == "warning" and low.check == "space"
+    assert low.message.startswith("only ") and "a run staging more than that fails" in low.message
+    ok = free_space(str(tmp_path), low=1)
+    assert ok is not None and ok.level == "ok"

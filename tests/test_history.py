@@ -96,3 +96,35 @@ def test_history_html_is_one_self_contained_page(tmp_path: pathlib.Path) -> None
     assert "data-flow='users'" in html and "data-flow='orders'" in html
     assert "<svg" in html and "http://" not in html and "https://" not in html
     assert "src=" not in html  # no script, image or frame loaded from anywhere
+
+
+def test_a_failed_run_after_a_commit_is_kept_and_shown_failing(tmp_path: pathlib.Path) -> None:
+    h, flows = _two_flows(tmp_path)
+    h.run_ok(flows)
+    broken = {**flows["users"], "home": {"type": "parquet", "path": str(tmp_path / "gone.parquet")}}
+    failed = h.run({"users": broken})
+    assert failed[0].status == "failed"
+    path = h.write(flows)
+    result = run_cli("history", str(path), "--json")
+    assert result.code == 0, result.text
+    users = next(f for f in json.loads(result.out) if f["flow"] == "users")
+    assert [(r["status"], r["rows"]) for r in users["runs"]] == [("ok", 3), ("failed", 0)]
+    assert "gone.parquet" in users["runs"][1]["error"]
+    text = run_cli("history", str(path))
+    assert f"users run {failed[0].run_id} failed:" in text.out
+    page = tmp_path / "page.html"
+    assert run_cli("history", str(path), "--html", str(page)).code == 0
+    html = page.read_text()
+    assert "<tr class='failed'>" in html and "rect class='bar failed'" in html
+    # The failure changed neither the data nor the next run: it appends again.
+    h.run_ok(flows)
+    again = json.loads(run_cli("history", str(path), "--json").out)
+    assert [r["status"] for r in again[0]["runs"]] == ["ok", "failed", "ok"]
+
+
+def test_a_flow_that_never_committed_gains_no_state_by_failing(tmp_path: pathlib.Path) -> None:
+    h, flows = _two_flows(tmp_path)
+    broken = {**flows["users"], "home": {"type": "parquet", "path": str(tmp_path / "gone.parquet")}}
+    (tmp_path / "users_out").mkdir()
+    assert h.run({"users": broken})[0].status == "failed"
+    assert list((tmp_path / "users_out").iterdir()) == []

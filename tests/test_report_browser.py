@@ -27,8 +27,11 @@ def _report(tmp_path: pathlib.Path) -> pathlib.Path:
             "store": h.parquet_sink("orders_out"),
         },
     }
-    for _ in range(4):
+    for _ in range(3):
         h.run_ok(flows)
+    h.run_ok({"users": flows["users"]})
+    gone = {**flows["orders"], "home": {"type": "parquet", "path": str(tmp_path / "gone.parquet")}}
+    assert h.run({"orders": gone})[0].status == "failed"  # kept in orders' history
     flows["ledger"] = {  # a store that cannot be reached: the page shows it failing
         "home": h.parquet_source(pa.table({"id": [1]}), "ledger"),
         "store": {"type": "sql", "url": "postgresql+psycopg://app:s3cret@127.0.0.1:1/x",
@@ -50,6 +53,8 @@ def test_the_history_page_loads_offline_with_every_flow(tmp_path: pathlib.Path) 
             "flows": "[...document.querySelectorAll('section.flow')].map(s => s.dataset.flow)",
             "failing": "[...document.querySelectorAll('section.failed')].map(s => s.dataset.flow)",
             "bars": "document.querySelectorAll('section[data-flow=orders] rect.bar').length",
+            "failed_bars": "document.querySelectorAll('section[data-flow=orders] rect.failed')"
+            ".length",
             "text": "document.body.innerText",
         },
     )
@@ -58,8 +63,9 @@ def test_the_history_page_loads_offline_with_every_flow(tmp_path: pathlib.Path) 
     assert loaded.console == [] and loaded.errors == [], (loaded.console, loaded.errors)
     assert loaded.requests == [page.as_uri()]  # the page itself, nothing else
     assert loaded.values["flows"] == ["users", "orders", "ledger"]
-    assert loaded.values["failing"] == ["ledger"]
+    assert loaded.values["failing"] == ["orders", "ledger"]
     assert loaded.values["bars"] == 8  # 4 runs, in the seconds chart and the rows chart
+    assert loaded.values["failed_bars"] == 2  # the failed run, red in both
     assert "s3cret" not in loaded.values["text"]
     assert loaded.screenshot.startswith(b"\x89PNG") and len(loaded.screenshot) > 10_000
 

@@ -568,13 +568,15 @@ def _print_history(rows: list[dict[str, Any]], histories: list[Any]) -> None:
     from hygge_core.report import human_bytes
 
     table = Table(title="hygge history", title_justify="left")
-    for col in ("finished", "flow", "run", "mode", "rows", "bytes", "seconds", "retries"):
-        table.add_column(col, justify="left" if col in ("finished", "flow", "run") else "right")
+    columns = ("finished", "flow", "run", "status", "mode", "rows", "bytes", "seconds", "retries")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("rows", "bytes", "seconds") else "left")
     for r in rows:
         table.add_row(
             escape(str(r["finished_at"])),
             escape(r["flow"]),
             escape(str(r["run_id"])),
+            escape(str(r.get("status", "ok"))),
             escape(str(r["mode"])),
             f"{r['rows']:,}",
             human_bytes(r.get("bytes", 0)),
@@ -582,6 +584,9 @@ def _print_history(rows: list[dict[str, Any]], histories: list[Any]) -> None:
             str(r.get("retries", 0)),
         )
     out.print(table)
+    for r in rows:
+        if r.get("status") == "failed":
+            out.print(escape(f"{r['flow']} run {r['run_id']} failed: {r.get('error')}"))
     for h in histories:
         if not h.runs and not h.error:
             out.print(f"{h.flow}: no committed run yet", markup=False)

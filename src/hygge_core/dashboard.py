@@ -87,7 +87,10 @@ def _flow(i: int, h: FlowHistory) -> str:
     facts = []
     if last:
         facts.append(f"last run {escape(str(last.get('finished_at', '')))}")
-        facts.append(f"{int(last.get('rows', 0)):,} rows")
+        if last.get("status") == "failed":
+            facts.append(f"<span class='error'>failed: {escape(str(last.get('error')))}</span>")
+        else:
+            facts.append(f"{int(last.get('rows', 0)):,} rows")
     if h.cursor:
         facts.append(f"cursor {escape(h.cursor)}")
     runs = h.runs[-CHART_RUNS:]
@@ -124,14 +127,14 @@ def _chart(title: str, runs: list[dict[str, Any]], key: str, fmt: Any) -> str:
     rects = []
     for n, (run, value) in enumerate(zip(runs, values, strict=True)):
         h = max(1, round(value / top * (height - 14)))
-        cls = (
-            "bar failed"
-            if run.get("status") == "failed"
-            else "bar retried"
-            if run.get("retries")
-            else "bar"
+        failed = run.get("status") == "failed"
+        if failed:  # a failed run moved nothing: a short red bar still marks it
+            h = max(h, 12)
+        cls = "bar failed" if failed else "bar retried" if run.get("retries") else "bar"
+        tip = escape(
+            f"{run.get('finished_at', '')}: "
+            + (f"failed: {run.get('error')}" if failed else fmt(value))
         )
-        tip = escape(f"{run.get('finished_at', '')}: {fmt(value)}")
         rects.append(
             f"<rect class='{cls}' x='{n * (bar + gap)}' y='{height - h}' width='{bar}' "
             f"height='{h}'><title>{tip}</title></rect>"

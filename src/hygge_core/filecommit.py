@@ -38,7 +38,7 @@ from hygge_core.flownames import path_part
 from hygge_core.health import Finding
 from hygge_core.leaselock import LeaseLock
 from hygge_core.locallock import flock_file
-from hygge_core.state import FlowState
+from hygge_core.state import FlowState, RunRecord
 
 STAGING = "_hygge_staging"
 META = "_hygge"
@@ -156,6 +156,17 @@ class FileCommitter:
         staging_root = posixpath.join(self.root, STAGING, self._part)
         runs = [posixpath.basename(p.rstrip("/")) for p in self._list(staging_root)]
         return sorted(r for r in runs if r != current_run)
+
+    def record_failure(self, record: RunRecord) -> bool:
+        """Add a failed run to the committed state's history (cursor unchanged); False
+        when the flow has no state here. Call it holding `lock()`, after `recover()`: a
+        decided commit still pending would replace the state file afterwards."""
+        state = self.read_state()
+        if state is None or self._list(self.records_dir):
+            return False
+        updated = state.with_run(record, None)
+        self.write_atomic(self.state_path, updated.model_dump_json().encode())
+        return True
 
     def health(self) -> list[Finding]:
         """Unfinished commit records and staging of runs that never committed, for

@@ -19,7 +19,7 @@ from hygge_core.context import FlowContext
 from hygge_core.errors import PermanentError
 from hygge_core.filecommit import FileCommitter
 from hygge_core.health import Finding, free_space
-from hygge_core.state import FlowState
+from hygge_core.state import FlowState, RunRecord
 from hygge_core.store import StagedUnit, Store, StoreConfig
 
 
@@ -104,6 +104,9 @@ class FileStore(Store):
 
     def abort(self, staged: list[StagedUnit]) -> None:
         self.committer.abort(self.context.run_id)
+
+    def record_failure(self, record: RunRecord) -> bool:
+        return self.committer.record_failure(record)
 
     def health(self) -> list[Finding]:
         found = self.committer.health()

@@ -3,7 +3,8 @@ http.server — a local convenience, not a production web server.
 
 Every request reads the stores' state afresh, so the page and the metrics show the last
 commit without a restart. `/metrics` is Prometheus' text format, written here (hygge-core
-does not depend on a metrics library): per flow, from the last committed run.
+does not depend on a metrics library): per flow, from the last committed run, and whether
+the last recorded run failed.
 `/health` answers 200 when every flow's state can be read, else 503, with JSON naming the
 flows that cannot.
 """
@@ -26,7 +27,8 @@ _GAUGES = (
     ("hygge_history_last_rows", "rows", "Rows of the flow's last committed run."),
     ("hygge_history_last_bytes", "bytes", "Bytes of the flow's last committed run."),
     ("hygge_history_last_duration_seconds", "seconds", "Seconds of the last committed run."),
-    ("hygge_history_runs_kept", None, "Committed runs the flow's store keeps."),
+    ("hygge_history_last_run_success", None, "1 if the flow's last recorded run committed."),
+    ("hygge_history_runs_kept", None, "Runs (committed and failed) the flow's store keeps."),
     ("hygge_history_state_readable", None, "1 if the flow's state could be read, else 0."),
 )
 
@@ -41,8 +43,10 @@ def metrics_text(histories: list[FlowHistory]) -> str:
                 value: float = 0 if h.error else 1
             elif name == "hygge_history_runs_kept":
                 value = len(h.runs)
-            elif h.runs:
-                value = float(h.runs[-1].get(key or "", 0) or 0)
+            elif name == "hygge_history_last_run_success" and h.runs:
+                value = 0 if h.runs[-1].get("status") == "failed" else 1
+            elif committed := [r for r in h.runs if r.get("status", "ok") == "ok"]:
+                value = float(committed[-1].get(key or "", 0) or 0)
             else:
                 continue
             lines.append(f'{name}{{flow="{_label(h.flow)}"}} {value}')

@@ -29,10 +29,13 @@ class CursorState(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One committed run of a flow.
+    """One run of a flow: a committed one, or (`status` "failed", with its `error`) a run
+    that failed after the flow had committed before, where the store keeps failures
+    (`Store.record_failure`).
 
-    `bytes` (Arrow in memory), `seconds` (start to commit) and `retries` (transient faults
-    retried) were added later: records written before them read as 0.
+    `bytes` (Arrow in memory), `seconds` (start to commit or failure), `retries` (transient
+    faults retried) and `status` were added later: records written before them read as 0
+    and "ok".
     """
 
     run_id: str
@@ -46,6 +49,8 @@ class RunRecord(BaseModel):
     bytes: int = 0
     seconds: float = 0.0
     retries: int = 0
+    status: str = "ok"
+    error: str | None = None
 
 
 class FlowState(BaseModel):
