@@ -80,18 +80,16 @@ def diagnose(plan: Plan, registry: Registry, redact: Callable[[str], str]) -> li
 
 def _flow_findings(home: Any, store: Any) -> list[Finding]:
     found = []
-    reachable = True
     for side, obj in (("home", home), ("store", store)):
         try:
             problem = obj.check()
         except Exception as exc:
             problem = describe_error(exc)
         if problem:
-            reachable = reachable and side == "home"
             found.append(Finding("error", "connection", f"{side} {obj.describe()}: {problem}"))
         else:
             found.append(Finding("ok", "connection", f"{side} {obj.describe()} answers"))
-    if not reachable:  # the store's state and staging cannot be looked at
+    if found[-1].level == "error":  # the store's state and staging cannot be looked at
         return found
     try:
         state = store.read_state()
