@@ -187,3 +187,34 @@ def test_opentelemetry_is_imported_only_when_otlp_is_set(tmp_path: Path) -> None
     plain = hygge_imports("run", str(textfile), prefixes=("opentelemetry",))
     assert plain.returncode == 0, plain.stderr
     assert plain.modules == []
+
+
+def test_an_incremental_flow_reports_lag_and_last_success(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    metrics = HeldMetrics()
+    real = otel.export
+    monkeypatch.setattr(
+        otel,
+        "export",
+        lambda s, r, t: real(
+            s, r, t, span_exporter=InMemorySpanExporter(), metric_exporter=metrics
+        ),
+    )
+    h = FlowHarness(tmp_path)
+    newest = int(time.time()) - 3600
+    at = pa.array([newest - 60, newest], pa.timestamp("s", tz="UTC"))
+    home = h.parquet_source(pa.table({"id": [1, 2], "at": at}), "events")
+    home["incremental"] = {"cursor": "at"}
+    started = time.time()
+    h.run_ok(
+        {"events": {"home": home, "store": h.parquet_sink("events_out", mode="append")}},
+        metrics={"otlp": "http://127.0.0.1:9"},
+    )
+    points = _points(metrics.data)
+    assert 3600 <= points[("hygge.flow.lag", "events")] <= 3600 + 120
+    assert started <= points[("hygge.flow.last_success", "events")] <= time.time()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hygge_metrics.config import MetricsSettings
+from hygge_metrics.lag import lag_seconds
 
 SCOPE = "hygge"
 
@@ -199,6 +200,13 @@ def metric_data(settings: MetricsSettings, results: list[Any]) -> Any:
     rows = meter.create_counter("hygge.flow.rows", "{row}", "Rows committed.")
     nbytes = meter.create_counter("hygge.flow.bytes", "By", "Bytes committed (Arrow).")
     duration = meter.create_histogram("hygge.flow.duration", "s", "Seconds a flow's run took.")
+    lag = meter.create_gauge(
+        "hygge.flow.lag", "s", "Age of the newest cursor value committed (time cursors)."
+    )
+    last_success = meter.create_gauge(
+        "hygge.flow.last_success", "s", "Unix time the flow last committed successfully."
+    )
+    now = time.time()
     for r in results:
         labels = {"flow": r.name, "home_type": r.home_type, "store_type": r.store_type}
         ok = r.status == "ok"
@@ -208,6 +216,11 @@ def metric_data(settings: MetricsSettings, results: list[Any]) -> Any:
         rows.add(r.rows if ok else 0, labels)
         nbytes.add(r.bytes if ok else 0, labels)
         duration.record(r.seconds, labels)
+        if ok:
+            last_success.set(now, labels)
+            behind = lag_seconds(r.cursor_after, now)
+            if behind is not None:
+                lag.set(behind, labels)
     data = reader.get_metrics_data()
     provider.shutdown()
     return data
