@@ -31,10 +31,10 @@ def _flows(tmp_path: pathlib.Path, store: str) -> pathlib.Path:
 
 
 def _snapshot(folder: pathlib.Path) -> dict[str, str]:
+    """The data files and their bytes (the state file also records a failed run)."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        for p in sorted(folder.rglob("*.parquet"))
     }
 
 
