@@ -67,3 +67,14 @@ def test_bad_and_unused_var_options_are_refused(tmp_path: pathlib.Path) -> None:
         f"1 problem in {path}",
     ]
     assert not (tmp_path / "lake").exists()
+
+
+def test_every_command_that_reads_the_file_takes_var(tmp_path: pathlib.Path) -> None:
+    path = _setup(tmp_path, FLOWS.replace("  day: d1\n", ""))
+    assert run_cli("validate", str(path), cwd=tmp_path).code == 2  # day is not defined
+    for command in (["validate"], ["history"], ["state", "show"], ["run", "--dry-run"]):
+        result = run_cli(*command, str(path), "--var", "day=d2", cwd=tmp_path)
+        assert result.code == 0, (command, result.text)
+    result = run_cli("preview", str(path), "--flow", "daily", "--var", "day=d2", cwd=tmp_path)
+    assert result.code == 0, result.text
+    assert "daily: parquet in/d2.parquet" in result.out

@@ -624,6 +624,7 @@ def history(
         str | None,
         typer.Option("--html", help="write a self-contained HTML page with charts to this file"),
     ] = None,
+    var: VarOption = None,
 ) -> None:
     """List the committed runs of every flow (newest first), as their stores keep them."""
     from pathlib import Path
@@ -632,7 +633,7 @@ def history(
     from hygge_core.history import collect, rows_of
 
     registry = _registry()
-    plan = _plan(file, registry, [flow] if flow else None)
+    plan = _plan(file, registry, [flow] if flow else None, var)
     redact = _redactor(plan)
     histories = collect(plan, registry, redact)
     for h in histories:
@@ -685,6 +686,7 @@ def doctor(
         list[str] | None, typer.Option("--flow", "-f", help="check only this flow (repeatable)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    var: VarOption = None,
 ) -> None:
     """Check FILE's plugins, connections, permissions, free space and state.
 
@@ -692,7 +694,7 @@ def doctor(
     from hygge_core.health import diagnose, exit_code
 
     registry = _registry()
-    plan = _plan(file, registry, flow)
+    plan = _plan(file, registry, flow, var)
     findings = diagnose(plan, registry, _redactor(plan))
     code = exit_code(findings)
     if as_json:
@@ -716,12 +718,13 @@ def serve(
     file: FileArg,
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8765,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    var: VarOption = None,
 ) -> None:
     """Serve the run-history page live (/), Prometheus metrics (/metrics) and /health."""
     from hygge_core.serve import serve as serve_forever
 
     registry = _registry()
-    plan = _plan(file, registry)
+    plan = _plan(file, registry, variables=var)
     serve_forever(file, plan, registry, _redactor(plan), host, port, out.print)
 
 
