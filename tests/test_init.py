@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from tests.conftest import run_cli
+from tests.test_plugins import env_with, make_dist
 
 
 def test_init_writes_a_starter_that_validates_and_runs(tmp_path: pathlib.Path) -> None:
@@ -53,3 +54,43 @@ def test_init_never_overwrites_a_file(tmp_path: pathlib.Path) -> None:
     )
     assert (tmp_path / "flows.yaml").read_text() == "flows: {mine: {home: a.parquet, store: b/}}\n"
     assert not (tmp_path / "data").exists()
+
+
+def test_a_third_party_snippet_is_commented_out_and_a_broken_one_named(
+    tmp_path: pathlib.Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    make_dist(
+        site,
+        "hygge-demo",
+        "hygge_demo",
+        """
+        from hygge_core import hookimpl
+
+        @hookimpl
+        def hygge_init_snippet():
+            return "demo:\\n  home: in/demo.csv\\n  store: lake/demo/\\n"
+        """,
+    )
+    make_dist(
+        site,
+        "hygge-broken",
+        "hygge_broken",
+        """
+        from hygge_core import hookimpl
+
+        @hookimpl
+        def hygge_init_snippet():
+            raise RuntimeError("no example today")
+        """,
+    )
+    result = run_cli("init", cwd=tmp_path, env=env_with(site))
+    assert result.code == 0, result.text
+    text = (tmp_path / "flows.yaml").read_text()
+    assert (
+        "\n  # hygge-demo:\n  # demo:\n  #   home: in/demo.csv\n  #   store: lake/demo/\n" in text
+    )
+    assert "\n  # (hygge-broken's example failed: RuntimeError)\n" in text
+    check = run_cli("validate", "flows.yaml", cwd=tmp_path, env=env_with(site))
+    assert check.code == 0, check.text
