@@ -33,6 +33,9 @@ _EXPORTS = {
     "is_transient": "hygge_core.retry",
     "mask_url": "hygge_core.secrets",
     "drift": "hygge_core.schema",
+    "evolved": "hygge_core.schema",
+    "fill_columns": "hygge_core.schema",
+    "rebase_path": "hygge_core.paths",
     "FlowContext": "hygge_core.context",
     "FlowMemory": "hygge_core.memory",
     "UnitShare": "hygge_core.memory",
@@ -77,8 +80,9 @@ if TYPE_CHECKING:
     from hygge_core.health import Finding
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
     from hygge_core.memory import FlowMemory, UnitShare
+    from hygge_core.paths import rebase_path
     from hygge_core.retry import is_transient
-    from hygge_core.schema import drift
+    from hygge_core.schema import drift, evolved, fill_columns
     from hygge_core.secrets import mask_url
     from hygge_core.sourceid import content_id
     from hygge_core.state import CursorState, FlowState, RunRecord
@@ -123,9 +127,12 @@ __all__ = [
     "content_id",
     "describe_error",
     "drift",
+    "evolved",
+    "fill_columns",
     "first_line",
     "hookimpl",
     "is_transient",
     "lazy_exports",
     "mask_url",
+    "rebase_path",
 ]
