@@ -117,6 +117,7 @@ class Home(ABC):
         drop what is already stored. A failure here is reported, not retried: the data is
         committed.
         """
+
     @classmethod
     def entity_names(cls, query: str, home: dict[str, Any], context: FlowContext) -> list[str]:
         """The names a flow template's `entities: {query: ...}` expands to.
