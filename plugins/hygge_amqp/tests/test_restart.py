@@ -1,6 +1,7 @@
-"""A broker restart in the middle of a queue run: the attempt fails as a transient fault,
-hygge aborts what it staged and retries, the broker gives back the unacknowledged messages,
-and the queue lands in Parquet exactly once."""
+"""A broker restart in the middle of a queue run: while reading, the attempt fails as a
+transient fault, hygge aborts what it staged and retries; after the read, the commit stands
+and the ack fails. Either way the broker gives back the unacknowledged messages, the rerun
+drops those already committed, and the queue lands in Parquet exactly once."""
 
 from __future__ import annotations
 
@@ -67,7 +68,11 @@ def test_queue_converges_after_a_broker_restart_mid_run(
         if run.poll() is None:
             run.kill()
     assert run.returncode == 0, out
-    assert "retry" in out.lower() or "attempt" in out.lower(), out
+    # Where the restart lands depends on how far the reader got: mid-read, the attempt
+    # fails and is retried; after the read, the commit stands and the ack fails.
+    retried = "failed" in out and "retrying" in out
+    unacked = "committed, but acknowledging the home failed" in out
+    assert retried or unacked, out
     # Whatever the first run committed and could not ack comes back: the rerun drops it.
     rerun = run_hygge("run", str(path), timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
