@@ -199,6 +199,7 @@ class DaskExecutor(Executor):
         client = self.client
         self._check_workers(client, flow, home, store)
         objects = _pack(flow, home, store)
+        shaping = request.shaping
         nthreads = client.nthreads()
         if not nthreads:
             log.warning("flow %s: no dask worker is connected yet; units wait for one", flow)
@@ -218,6 +219,7 @@ class DaskExecutor(Executor):
                 units[i],
                 budget=per_unit,
                 cursor=cursor,
+                shaping=shaping,
                 cancel=cancel.name,
                 key=f"{prefix}-unit-{i:05d}",
             )
