@@ -429,13 +429,10 @@ def _compile(node: Node, text: str) -> Compiled:
         if not least <= len(args) <= most:
             want = str(least) if least == most else f"{least} to {most}"
             raise ExprError(f"{name}() takes {want} argument(s), got {len(args)}", node.offset)
-        return _guard(lambda b: fn(*[a(b) for a in args]), node, text)
-    if op in _COMPARE:
-        f, (a, b) = _COMPARE[op], args
-        return _guard(lambda batch: f(a(batch), b(batch)), node, text)
-    if op in _ARITH:
-        f, (a, b) = _ARITH[op], args
-        return _guard(lambda batch: f(a(batch), b(batch)), node, text)
+        return _guard(lambda b: fn(*_unify([a(b) for a in args])), node, text)
+    if op in _COMPARE or op in _ARITH:
+        f, (a, b) = {**_COMPARE, **_ARITH}[op], args
+        return _guard(lambda batch: f(*_unify([a(batch), b(batch)])), node, text)
     if op == "/":
         a, b = args
         return _guard(lambda batch: pc.divide(_to_float(a(batch)), _to_float(b(batch))), node, text)
@@ -499,6 +496,14 @@ def _compile(node: Node, text: str) -> Compiled:
         (a,) = args
         return _guard(lambda batch: pc.match_like(a(batch), pattern=node.value), node, text)
     raise ExprError(f"unsupported operator {op!r}", node.offset)  # pragma: no cover
+
+
+def _unify(values: list[Value]) -> list[Value]:
+    """A bare `null` takes the type of the other arguments (`coalesce(x, null)`)."""
+    typed = next((v.type for v in values if v.type != pa.null()), None)
+    if typed is None:
+        return values
+    return [pa.scalar(None, typed) if v.type == pa.null() else v for v in values]
 
 
 def _guard(fn: Compiled, node: Node, text: str) -> Compiled:

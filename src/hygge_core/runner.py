@@ -601,8 +601,14 @@ def _check_keys(flow: ResolvedFlow, schema: pa.Schema) -> None:
         if key not in schema.names:
             import difflib
 
-            close = difflib.get_close_matches(key, schema.names, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"columns: {', '.join(schema.names)}"
+            # Case and underscores aside: a rename to snake case is the usual cause.
+            folded = {n.lower().replace("_", ""): n for n in schema.names}
+            close = difflib.get_close_matches(key.lower().replace("_", ""), list(folded), n=1)
+            hint = (
+                f"did you mean '{folded[close[0]]}'?"
+                if close
+                else f"columns: {', '.join(schema.names)}"
+            )
             after = (
                 " after the flow's transforms" if flow.shaping and flow.shaping.transforms else ""
             )
