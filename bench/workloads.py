@@ -710,6 +710,50 @@ def _shape_workload(shape: str) -> Callable[[Context], list[Entry]]:
     return build
 
 
+# Issue 19: five transforms that keep the source's columns and rows (so the output verifies
+# against the source's checksum; the added columns are ignored) and five checks, all `warn`
+# so that a finding cannot stop the timed run. Evaluating them is the whole difference.
+TRANSFORMS = [
+    {"filter": "id >= 0 and quantity >= 0"},
+    {"derive": {"total": "amount * quantity", "category_uc": "upper(category)"}},
+    {"hash": {"column": "row_key", "columns": ["id", "customer_id"]}},
+    {"constant": {"source": "bench"}},
+    {"load_metadata": True},
+]
+CHECKS = [
+    {"not_null": {"columns": ["id", "customer_id", "created_at"], "severity": "warn"}},
+    {"unique": {"columns": ["id"], "severity": "warn"}},
+    {"range": {"column": "quantity", "min": 0, "severity": "warn"}},
+    {"regex": {"column": "category", "pattern": "^.+$", "severity": "warn"}},
+    {"expression": {"expression": "amount is not null or not is_active", "severity": "warn"}},
+]
+WITH_STEPS = "hygge, 5 transforms + 5 checks"
+
+
+def transforms_checks(ctx: Context) -> list[Entry]:
+    """The same flow without and with 5 transforms + 5 checks (target: at most 1.3x)."""
+    w, src = "transforms_checks", ctx.data.parquet
+    entries = []
+    for name, options in [
+        ("hygge", None),
+        (WITH_STEPS, {"transform": TRANSFORMS, "checks": CHECKS}),
+    ]:
+        out = _out(w, "hygge" if options is None else "hygge-steps")
+        entries.append(
+            _hygge_entry(
+                ctx,
+                w,
+                {"type": "parquet", "path": str(src)},
+                _parquet_store(out),
+                ParquetOutput(out),
+                ctx.data,
+                name=name,
+                options=options,
+            )
+        )
+    return entries
+
+
 @dataclass(frozen=True)
 class Workload:
     """A named workload: its title, builder, and what data it needs."""
@@ -743,6 +787,12 @@ WORKLOADS: dict[str, Workload] = {
             "pg_to_pg", "PostgreSQL → PostgreSQL", pg_to_pg, ("parquet", "pg"), ("dlt", "ingestr")
         ),
         Workload("startup", "Start-up", startup, ("parquet",)),
+        Workload(
+            "transforms_checks",
+            "Parquet → Parquet without and with 5 transforms + 5 checks",
+            transforms_checks,
+            ("parquet",),
+        ),
         Workload(
             "rss_scaling", "Peak memory as rows grow (Parquet → Parquet)", rss_scaling, ("parquet",)
         ),

@@ -173,12 +173,9 @@ def test_every_check_on_real_data(tmp_path: pathlib.Path) -> None:
     }
 
 
-@pytest.mark.timeout(300)
-def test_unique_spans_all_units_and_finds_one_duplicate_in_the_last(
-    tmp_path: pathlib.Path,
-) -> None:
-    """2M rows in 20 files (one unit each); the last file repeats one id of the first."""
-    rows, files = 2_000_000, 20
+def unique_over_units(tmp_path: pathlib.Path, rows: int, files: int) -> None:
+    """`rows` in `files` Parquet files (one unit each); the last file repeats one id of the
+    first. The run must fail on exactly that duplicate, within the memory bound."""
     per = rows // files
     (tmp_path / "in").mkdir()
     for i in range(files):
@@ -194,13 +191,32 @@ def test_unique_spans_all_units_and_finds_one_duplicate_in_the_last(
     done, peak = run_measured("run", str(path), cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
     assert done.code == 1, done.text
     assert (
-        f"check unique(id) ({path}:7): 1 of 2,000,000 row(s) repeat the key of another "
+        f"check unique(id) ({path}:7): 1 of {rows:,} row(s) repeat the key of another "
         "row, e.g. id=12345 (2 rows)"
     ) in done.err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.parquet"))
     assert not list(tmp_path.glob("hygge_staging/checks/*/*")), "spill files are removed"
-    # 16 MB of hashes in all; combining one of 64 buckets holds about 0.25 MB of them.
+    # Combining holds one of 64 buckets' hashes at a time (20M rows: about 7.5 MB); the
+    # rest is the run's 64 MB budget, the interpreter and Arrow.
     assert peak < 400 << 20, f"peak RSS {peak >> 20} MiB"
+
+
+@pytest.mark.timeout(300)
+def test_unique_spans_all_units_and_finds_one_duplicate_in_the_last(
+    tmp_path: pathlib.Path,
+) -> None:
+    unique_over_units(tmp_path, 2_000_000, 20)
+
+
+@pytest.mark.stress
+@pytest.mark.timeout(1200)
+def test_unique_over_20m_rows_stays_in_budget(
+    tmp_path: pathlib.Path, request: pytest.FixtureRequest
+) -> None:
+    """The issue's size: 20M rows over 40 units (scripts/stress.sh, or pytest -m stress)."""
+    if "stress" not in (request.config.option.markexpr or ""):
+        pytest.skip("a stress test: run it with -m stress (scripts/stress.sh)")
+    unique_over_units(tmp_path, 20_000_000, 40)
 
 
 def test_unique_spill_survives_a_hash_collision(tmp_path: pathlib.Path) -> None:

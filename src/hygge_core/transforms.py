@@ -347,7 +347,10 @@ class Filter(Transform):
         mask = as_array(self.expr(batch), batch.num_rows)
         if not pa.types.is_boolean(mask.type):
             raise ExprError(f"filter: the expression gives {mask.type}, not true/false", 0)
-        return batch.filter(mask, null_selection_behavior="drop")
+        kept = pc.sum(mask).as_py() or 0  # NULL counts as false: sum counts only trues
+        if kept == batch.num_rows:
+            return batch  # the common case costs no copy
+        return batch.filter(pc.fill_null(mask, False))
 
 
 class DeriveConfig(TransformConfig):
@@ -422,14 +425,12 @@ class Hash(Transform):
     config_model = HashConfig
 
     def apply(self, batch: pa.RecordBatch, run: RunInfo) -> pa.RecordBatch:
-        from hygge_core.hashing import hash_columns, hex_ids
+        from hygge_core.hashing import hash_columns_seeded, hex_ids
 
         _missing(self.config.columns, batch.schema, "hash:")
         cols = [batch.column(c) for c in self.config.columns]
-        words = [hash_columns(cols, seed=0)]
-        if self.config.bits == 128:
-            words.append(hash_columns(cols, seed=0x68796767))
-        return _put(batch, self.config.column, hex_ids(words))
+        seeds = [0, 0x68796767] if self.config.bits == 128 else [0]
+        return _put(batch, self.config.column, hex_ids(hash_columns_seeded(cols, seeds)))
 
 
 class MaskConfig(TransformConfig):

@@ -40,7 +40,8 @@ def spill(partial: dict[str, Any], batch: pa.RecordBatch, columns: list[str], bu
     if keys.num_rows == 0:
         return
     hashes = hash_columns(list(keys.columns))
-    bucket = ((hashes >> np.uint64(40)) % np.uint64(buckets)).astype(np.int64)
+    # uint16 buckets (at most 4096): numpy's stable sort of small integers is a radix sort.
+    bucket = ((hashes >> np.uint64(40)) % np.uint64(buckets)).astype(np.uint16)
     order = np.argsort(bucket, kind="stable")
     counts = np.bincount(bucket, minlength=buckets)
     table = keys.append_column(_HASH, pa.array(hashes)).take(pa.array(order))
