@@ -154,26 +154,6 @@ def run_unit(
     meter = home.context.memory
     failure: list[BaseException] = []
 
-    def produce() -> None:
-        try:
-            for batch in home.read(unit):
-                if batch.num_rows:
-                    size = batch.nbytes
-                    meter.hold(size)
-                    try:
-                        queue.put(batch, size)
-                    except Cancelled:
-                        meter.hold(-size)
-                        raise
-        except Cancelled:
-            return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            failure.append(exc)
-        try:
-            queue.put(_DONE)
-        except Cancelled:
-            return
-
     counts = {"rows": 0, "bytes": 0}
     maxima: list[pa.Scalar] = []
     partials: list[dict[str, Any]] | None = None
@@ -182,6 +162,40 @@ def run_unit(
 
         ctx = home.context
         partials = shaping.open(UnitScope(ctx.flow, ctx.run_id, unit.id, unit.seq))
+
+    def produce() -> None:
+        # The reader thread also transforms and checks each batch, so that this work
+        # overlaps with the store encoding the batch before.
+        try:
+            for batch in home.read(unit):
+                if not batch.num_rows:
+                    continue
+                if cursor is not None:
+                    # Vectorised max of one column, before any transform: rows a filter
+                    # drops were still read, and must not be read again.
+                    m = _pc().max(batch.column(cursor))
+                    if m.is_valid:
+                        maxima.append(m)
+                if shaping:
+                    batch = shaping.apply(batch)
+                    shaping.observe(partials or [], batch)
+                    if not batch.num_rows:
+                        continue  # a filter kept nothing of this batch
+                size = batch.nbytes
+                meter.hold(size)
+                try:
+                    queue.put(batch, size)
+                except Cancelled:
+                    meter.hold(-size)
+                    raise
+        except Cancelled:
+            return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            failure.append(exc)
+        try:
+            queue.put(_DONE)
+        except Cancelled:
+            return
 
     def consume() -> Iterator[pa.RecordBatch]:
         while True:
@@ -192,18 +206,8 @@ def run_unit(
                 return
             size = item.nbytes
             try:
-                if cursor is not None:
-                    # Vectorised max of one column: cheap next to reading the batch.
-                    m = _pc().max(item.column(cursor))
-                    if m.is_valid:
-                        maxima.append(m)
-                if shaping:
-                    item = shaping.apply(item)
-                    shaping.observe(partials or [], item)
-                    if not item.num_rows:
-                        continue  # a filter kept nothing of this batch
                 counts["rows"] += item.num_rows
-                counts["bytes"] += item.nbytes
+                counts["bytes"] += size
                 if on_batch is not None:
                     on_batch(unit, item)
                 yield item
