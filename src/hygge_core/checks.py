@@ -479,7 +479,7 @@ class Unique(Check):
     def finish(self, partial: dict[str, Any]) -> None:
         from hygge_core.uniqueness import close_spill
 
-        close_spill(partial)
+        close_spill(partial, self.config.buckets)
 
     def usable(self, partial: dict[str, Any]) -> bool:
         return os.path.isdir(partial["dir"]) or partial["rows"] == 0

@@ -6,7 +6,7 @@ driver takes one bucket at a time: it reads the hash column of that bucket's fil
 every unit (memory-mapped), sorts them, and only for hashes seen more than once reads the
 keys and groups them, so a hash collision between different keys is not reported. Memory
 at combine is about 24 bytes per row of the largest bucket (rows / buckets), whatever the
-total; a unit holds one batch's hashes at a time.
+total; a unit buffers at most `BUFFER_BYTES` of keys and hashes before writing them.
 """
 
 from __future__ import annotations
@@ -22,13 +22,19 @@ import pyarrow.compute as pc
 from hygge_core.hashing import hash_columns
 
 _HASH = "_hygge_key_hash"
-# Writers open per unit spill folder (partials themselves must stay plain data).
+# Per unit spill folder: its bucket writers and the rows buffered before the next write
+# (partials themselves must stay plain data).
 _WRITERS: dict[str, dict[int, pa.ipc.RecordBatchFileWriter]] = {}
+_BUFFERS: dict[str, list[pa.Table]] = {}
 _LOCK = threading.Lock()
+# Keys and hashes are gathered up to this many bytes per unit before being sorted into
+# their buckets: fewer, larger writes; it is also what a unit holds for the check.
+BUFFER_BYTES = 8 << 20
 
 
 def spill(partial: dict[str, Any], batch: pa.RecordBatch, columns: list[str], buckets: int) -> None:
-    """Write `batch`'s keys (rows with no NULL key) and their hashes into bucket files."""
+    """Buffer `batch`'s keys (rows with no NULL key) and their hashes; write the buffer
+    into the bucket files once it holds `BUFFER_BYTES`."""
     keys = batch.select(columns)
     valid = None
     for c in keys.columns:
@@ -40,14 +46,28 @@ def spill(partial: dict[str, Any], batch: pa.RecordBatch, columns: list[str], bu
     if keys.num_rows == 0:
         return
     hashes = hash_columns(list(keys.columns))
+    table = pa.Table.from_batches([keys.append_column(_HASH, pa.array(hashes))])
+    folder = partial["dir"]
+    with _LOCK:
+        buffer = _BUFFERS.setdefault(folder, [])
+    buffer.append(table)
+    if sum(t.nbytes for t in buffer) >= BUFFER_BYTES:
+        _flush(folder, buckets)
+
+
+def _flush(folder: str, buckets: int) -> None:
+    with _LOCK:
+        buffer = _BUFFERS.pop(folder, [])
+        writers = _WRITERS.setdefault(folder, {})
+    if not buffer:
+        return
+    table = pa.concat_tables(buffer).combine_chunks()
+    hashes = table.column(_HASH).to_numpy()
     # uint16 buckets (at most 4096): numpy's stable sort of small integers is a radix sort.
     bucket = ((hashes >> np.uint64(40)) % np.uint64(buckets)).astype(np.uint16)
     order = np.argsort(bucket, kind="stable")
     counts = np.bincount(bucket, minlength=buckets)
-    table = keys.append_column(_HASH, pa.array(hashes)).take(pa.array(order))
-    folder = partial["dir"]
-    with _LOCK:
-        writers = _WRITERS.setdefault(folder, {})
+    table = table.take(pa.array(order))
     os.makedirs(folder, exist_ok=True)
     start = 0
     for b in np.nonzero(counts)[0]:
@@ -58,15 +78,19 @@ def spill(partial: dict[str, Any], batch: pa.RecordBatch, columns: list[str], bu
         if writer is None:
             writer = pa.ipc.new_file(_path(folder, int(b)), part.schema)
             writers[int(b)] = writer
-        writer.write_batch(part)
+        writer.write_table(part)
 
 
-def close_spill(partial: dict[str, Any]) -> None:
-    """Close the unit's bucket files (the unit is staged)."""
-    with _LOCK:
-        writers = _WRITERS.pop(partial["dir"], {})
-    for writer in writers.values():
-        writer.close()
+def close_spill(partial: dict[str, Any], buckets: int) -> None:
+    """Write what is buffered and close the unit's bucket files (the unit is staged)."""
+    try:
+        _flush(partial["dir"], buckets)
+    finally:
+        with _LOCK:
+            writers = _WRITERS.pop(partial["dir"], {})
+            _BUFFERS.pop(partial["dir"], None)
+        for writer in writers.values():
+            writer.close()
 
 
 def _path(folder: str, bucket: int) -> str:
