@@ -4,6 +4,7 @@ the expression language, and errors that point at flows.yaml's line and the colu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pathlib
 import pickle
 from decimal import Decimal
@@ -299,4 +300,39 @@ def test_preview_shows_transformed_rows_and_check_results(tmp_path: pathlib.Path
     assert (
         f"warn: check range(amount) ({path}:10): 1 of 2 row(s) fail, e.g. amount=10.50 "
         "(on the 2 sample rows)"
+    ) in done.out
+
+
+def test_an_incremental_cursor_advances_past_rows_a_filter_drops(tmp_path: pathlib.Path) -> None:
+    """The cursor names a home column (the home filters on it) and its high-water mark is
+    taken before the transforms: rows a filter drops are not read again next run."""
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"Seq": [1, 2, 3], "keep": [True, True, False]}),
+                   tmp_path / "in" / "a.parquet")  # fmt: skip
+    path = tmp_path / "flows.yaml"
+    path.write_text(
+        f"flows:\n  inc:\n    home: {{type: parquet, path: {tmp_path}/in/, "
+        "incremental: {cursor: Seq}}\n"
+        f"    store: {tmp_path}/out/\n"
+        "    transform:\n      - filter: keep\n      - rename: {case: snake}\n"
+    )
+    first = run_cli("run", str(path))
+    assert first.code == 0, first.text
+    assert pq.read_table(tmp_path / "out").column("seq").to_pylist() == [1, 2]
+    state = run_cli("state", "show", str(path), "--json")
+    assert json.loads(state.out)["inc"]["cursor"]["value"] in (3, "3")
+    pq.write_table(pa.table({"Seq": [4], "keep": [True]}), tmp_path / "in" / "b.parquet")
+    second = run_cli("run", str(path))
+    assert second.code == 0, second.text
+    assert sorted(pq.read_table(tmp_path / "out").column("seq").to_pylist()) == [1, 2, 4]
+
+
+def test_validate_connect_tries_the_steps_on_the_homes_columns(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, "    checks:\n      - not_null: [order_id]\n")
+    done = run_cli("validate", str(path), "--connect")
+    assert done.code == 1
+    assert (
+        f"orders: home parquet {tmp_path}/in/: flow orders: check not_null(order_id) "
+        f"({path}:6): column 'order_id' is not in the transformed rows; columns: OrderID, "
+        "Customer Name, amount, placed, qty"
     ) in done.out

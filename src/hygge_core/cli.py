@@ -307,6 +307,12 @@ def validate(
                     problem = obj.check()
                 except Exception as exc:
                     problem = describe_error(exc)
+                if not problem and side == "home" and flow.shaping:
+                    # The transforms and checks against the home's real columns.
+                    try:
+                        flow.shaping.output_schema(obj.schema())
+                    except Exception as exc:
+                        problem = describe_error(exc)
                 if problem:
                     failures += 1
                     out.print(
