@@ -238,3 +238,35 @@ def test_unique_spill_survives_a_hash_collision(tmp_path: pathlib.Path) -> None:
         uq.hash_columns = real
     outcome = check.combine([partial])
     assert (outcome.failed, outcome.examples) == (1, ["k='a' (2 rows)"])
+
+
+def sqlite_contents(db: pathlib.Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table of the database and all its rows, in order (data and `_hygge_state`)."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: con.execute(f'SELECT * FROM "{n}" ORDER BY 1').fetchall() for n in sorted(names)}
+    finally:
+        con.close()
+
+
+def test_a_failing_error_check_leaves_a_sql_store_as_it_was(tmp_path: pathlib.Path) -> None:
+    """A database store: the failed run staged into it and aborted; every table (data and
+    state) holds exactly what it held, and no staging table is left."""
+    db = tmp_path / "lake.db"
+    store = f"{{type: sql, url: 'sqlite:///{db}', table: people, mode: append}}"
+    (tmp_path / "in").mkdir()
+    pq.write_table(people(), tmp_path / "in" / "people.parquet")
+    path = tmp_path / "flows.yaml"
+    body = f"flows:\n  people:\n    home: {tmp_path}/in/\n    store: {store}\n    checks:\n"
+    path.write_text(body + "      - not_null: [id]\n")
+    assert run_cli("run", str(path)).code == 0
+    before = sqlite_contents(db)
+    assert len(before["people"]) == 6
+    path.write_text(body + "      - range: {column: amount, min: 0}\n")
+    done = run_cli("run", str(path))
+    assert done.code == 1, done.text
+    assert f"check range(amount) ({path}:6): 1 of 6 row(s) fail, e.g. amount=-5.00" in done.err
+    assert sqlite_contents(db) == before
