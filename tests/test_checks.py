@@ -270,3 +270,23 @@ def test_a_failing_error_check_leaves_a_sql_store_as_it_was(tmp_path: pathlib.Pa
     assert done.code == 1, done.text
     assert f"check range(amount) ({path}:6): 1 of 6 row(s) fail, e.g. amount=-5.00" in done.err
     assert sqlite_contents(db) == before
+
+
+def test_a_failed_unit_leaves_no_spill_behind(tmp_path: pathlib.Path) -> None:
+    """A cast that fails in the second unit: what the first unit's unique check spilled is
+    removed although no unit's partials came back to the runner."""
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": [1, 2], "n": ["1", "2"]}), tmp_path / "in" / "a.parquet")
+    pq.write_table(pa.table({"id": [3, 4], "n": ["3", "x"]}), tmp_path / "in" / "b.parquet")
+    path = tmp_path / "flows.yaml"
+    path.write_text(
+        f"flows:\n  f:\n    home: {tmp_path}/in/\n    store: {tmp_path}/out/\n"
+        "    transform:\n      - cast: {n: int64}\n"
+        f"    checks:\n      - unique: {{columns: [id], spill: {tmp_path}/spill}}\n"
+    )
+    done = run_cli("run", str(path))
+    assert done.code == 1
+    assert "value 'x' (row 2 of its batch) cannot become int64" in done.err
+    assert (tmp_path / "spill").exists()  # the first unit spilled its keys
+    assert not list((tmp_path / "spill").rglob("*.arrow"))
+    assert not list((tmp_path / "spill").glob("hygge_staging/checks/f/*"))

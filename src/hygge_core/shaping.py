@@ -137,9 +137,11 @@ class Shaping:
         return found
 
     def cleanup(self, per_unit: list[list[dict[str, Any]]]) -> None:
-        """Remove what the checks spilled (after commit or abort)."""
+        """Remove what the checks spilled (after commit or abort), this run's included
+        when no unit's partials came back (every unit failed)."""
+        fresh = self.open(UnitScope(self.flow, self.run.run_id, "", 0))
         for i, step in enumerate(self.checks):
-            step.obj.cleanup([p[i] for p in per_unit if len(p) > i])
+            step.obj.cleanup([*(p[i] for p in per_unit if len(p) > i), fresh[i]])
 
 
 class ChecksFailed(PermanentError):
