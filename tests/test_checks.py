@@ -68,9 +68,13 @@ def store_bytes(root: pathlib.Path) -> dict[str, str]:
 
 
 def test_a_failing_error_check_leaves_the_store_byte_identical(tmp_path: pathlib.Path) -> None:
+    """Every data file is byte-identical and the committed state (cursor, successful runs)
+    has not moved; the one change is the failed run kept in the flow's history (which
+    `hygge history` shows), holding the same report."""
     path = setup(tmp_path, "      - not_null: [id]\n")
     assert run_cli("run", str(path)).code == 0  # a first load, with state
     before = store_bytes(tmp_path / "out")
+    state_before = json.loads(run_cli("state", "show", str(path), "--json").out)["people"]
     path.write_text(
         path.read_text().replace(
             "      - not_null: [id]\n",
@@ -81,17 +85,23 @@ def test_a_failing_error_check_leaves_the_store_byte_identical(tmp_path: pathlib
     )
     done = run_cli("run", str(path))
     assert done.code == 1, done.text
-    assert store_bytes(tmp_path / "out") == before
-    assert (
-        "[people] FAILED: 2 check(s) of severity error failed, nothing was committed: "
+    report = (
+        "2 check(s) of severity error failed, nothing was committed: "
         f"check not_null(name, email) ({path}:7): 2 of 6 row(s) fail, e.g. "
         "name=NULL, email='d@x'; name='Zoë', email=NULL; "
         f"check accepted_values(status) ({path}:8): 1 of 6 row(s) fail, e.g. status='void'"
-    ) in done.err
+    )
+    assert f"[people] FAILED: {report}" in done.err
     assert "Traceback" not in done.text
-    state = run_cli("state", "show", str(path), "--json")
-    runs = json.loads(state.out)["people"]["runs"]
-    assert len(runs) == 1  # the failed run moved no state
+    after = store_bytes(tmp_path / "out")
+    data = {k: v for k, v in after.items() if not k.startswith("_hygge/state/")}
+    assert data == {k: v for k, v in before.items() if not k.startswith("_hygge/state/")}
+    assert set(after) == set(before)  # no staging or spill file left behind
+    state = json.loads(run_cli("state", "show", str(path), "--json").out)["people"]
+    assert state["cursor"] == state_before["cursor"]
+    assert state["runs"][:-1] == state_before["runs"]
+    failed = state["runs"][-1]
+    assert (failed["status"], failed["rows"], failed["error"]) == ("failed", 0, report)
 
 
 def test_a_warning_commits_and_is_reported_in_text_and_json(tmp_path: pathlib.Path) -> None:
