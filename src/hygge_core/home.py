@@ -91,6 +91,18 @@ class Home(ABC):
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         """Stream one unit's rows as batches of `schema()`, never the whole unit at once."""
 
+    def resume(self, position: Any) -> None:
+        """Called on the driver before `plan` with the position this flow committed last
+        (what `position()` returned then; None on a first run). A home that reads "what is
+        new since last time" by a position of its own (a table snapshot, a log offset)
+        rather than by a cursor column keeps it here for `plan`."""
+
+    def position(self) -> Any:
+        """The position to commit with this run's data, as plain JSON data (None: keep the
+        committed one). Called on the driver after every unit staged, just before the
+        commit, which stores it in the flow's state in the same atomic step as the data."""
+        return None
+
     def describe(self) -> str:
         """A short, secret-free description for logs and the run summary."""
         return self.config.type

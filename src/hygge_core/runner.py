@@ -309,6 +309,7 @@ class Runner:
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
+        home.resume(state.position if state else None)
         window = window_for(flow.home_config.incremental, state)
         schema = home.schema()
         if window is not None:
@@ -438,7 +439,8 @@ class Runner:
             )
             self._check_stop()  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
-            store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
+            new_state = old.with_run(record, new_cursor, home.position())
+            store.commit([r.staged for r in staged], new_state)
             faults.fault_point("commit.done")
             result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
@@ -473,6 +475,7 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
+        home.resume(state.position if state else None)
         window = window_for(flow.home_config.incremental, state)
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
