@@ -93,6 +93,7 @@ class DeltaStore(Store):
         self._version: int | None = None
         self._schema: pa.Schema | None = None
         self._partition_by: list[str] = list(config.partition_by or [])
+        self._added: list[pa.Field] = []  # columns `evolve` gives the table at commit
 
     # ---- where -------------------------------------------------------------------------
 
@@ -216,7 +217,10 @@ class DeltaStore(Store):
             self._partition_by = partitions
             self._check_drift(existing, target)
             if self.config.mode != "replace" or self.context.schema_drift != "evolve":
-                target = _ordered_like(existing, target)
+                # Under `evolve`, columns new to the table follow its own (added at commit).
+                added = [f for f in target if f.name not in existing.names]
+                target = pa.schema([*_ordered_like(existing, target), *added])
+                self._added = added
         for name in self._partition_by:
             if name not in target.names:
                 raise PermanentError(
@@ -235,7 +239,8 @@ class DeltaStore(Store):
             )
 
     def _check_drift(self, existing: pa.Schema, incoming: pa.Schema) -> None:
-        if self.config.mode == "replace" and self.context.schema_drift == "evolve":
+        evolve = self.context.schema_drift == "evolve"
+        if self.config.mode == "replace" and evolve:
             return  # a replace under `evolve` may give the table a new schema
         old = {f.name: f.type for f in existing}
         new = {f.name: f.type for f in incoming}
@@ -244,16 +249,20 @@ class DeltaStore(Store):
             for n, t in old.items()
             if n not in new
         ]
-        lines += [
-            f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
-        ]
+        if not evolve:  # under `evolve`, new columns are added to the table
+            lines += [
+                f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
+            ]
         lines += [
             f"  ~ {n}: table has {old[n]}, data has {t}"
             for n, t in new.items()
             if n in old and not _same_type(old[n], t)
         ]
         if lines:
-            hint = "use mode: replace with schema_drift: evolve to give the table the new schema"
+            hint = (
+                "set schema_drift: evolve to add new columns to the table, or use mode: "
+                "replace with schema_drift: evolve to give the table the new schema"
+            )
             raise SchemaDriftError(
                 f"store {self.config.path}: the data does not match the Delta table's "
                 "schema:\n" + "\n".join(lines) + f"\n  hint: {hint}"
@@ -317,6 +326,14 @@ class DeltaStore(Store):
             app_transactions=[Transaction(self.app_id, self._version)],
         )
         try:
+            if table is not None and self._added:
+                # Its own log entry, just before the data's: a crash between the two leaves
+                # the columns (NULL in older rows) and the rerun finds nothing to add.
+                names = set(pa.schema(table.schema().to_arrow()).names)
+                missing = [f for f in self._added if f.name not in names]
+                if missing:
+                    table.alter.add_columns(Schema.from_arrow(pa.schema(missing)).fields)
+                    table = self._table()
             if self.config.mode == "merge":
                 self._merge(table, files, properties)
             else:

@@ -83,6 +83,7 @@ class IcebergStore(Store):
         self._schema: pa.Schema | None = None
         self._location: str | None = None
         self._marked = False
+        self._evolved = False  # the table's columns changed since its last snapshot
         self._spec: list[tuple[str, str, str]] = []
         self._types: dict[str, Any] = {}
 
@@ -217,12 +218,20 @@ class IcebergStore(Store):
             table = self._create(incoming)
         existing = table.schema().as_arrow()
         self._check_drift(existing, incoming)
-        if self.config.mode == "replace" and self.context.schema_drift == "evolve":
+        evolve = self.context.schema_drift == "evolve"
+        added = [n for n in incoming.names if n not in existing.names]
+        if evolve and (self.config.mode == "replace" or added):
+            # The columns (NULL in older rows) come in a catalog commit of their own, before
+            # any data file is written: a failed run leaves them, and its rerun adds none.
             with table.update_schema() as update:
                 update.union_by_name(incoming)
             table = self._require()
             existing = table.schema().as_arrow()
         self._schema = pa.schema([existing.field(n) for n in existing.names if n in incoming.names])
+        # The last snapshot was written in an older schema (columns added since, by this run
+        # or by one that crashed after adding them): see `_publish`.
+        last = table.current_snapshot()
+        self._evolved = last is not None and last.schema_id != table.schema().schema_id
         iceberg = table.schema()
         self._spec = [
             (field.name, str(field.transform), iceberg.find_column_name(field.source_id))
@@ -269,7 +278,8 @@ class IcebergStore(Store):
         return table
 
     def _check_drift(self, existing: pa.Schema, incoming: pa.Schema) -> None:
-        if self.config.mode == "replace" and self.context.schema_drift == "evolve":
+        evolve = self.context.schema_drift == "evolve"
+        if self.config.mode == "replace" and evolve:
             return
         old = {f.name: f.type for f in existing}
         new = {f.name: f.type for f in incoming}
@@ -278,9 +288,10 @@ class IcebergStore(Store):
             for n, t in old.items()
             if n not in new
         ]
-        lines += [
-            f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
-        ]
+        if not evolve:  # under `evolve`, new columns are added to the table
+            lines += [
+                f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
+            ]
         lines += [
             f"  ~ {n}: table has {old[n]}, data has {t}"
             for n, t in new.items()
@@ -291,8 +302,8 @@ class IcebergStore(Store):
                 f"store {self.config.table}: the data does not match the Iceberg table's "
                 "schema:\n"
                 + "\n".join(lines)
-                + "\n  hint: use mode: replace with schema_drift: evolve to give the table "
-                "the new columns"
+                + "\n  hint: set schema_drift: evolve to add new columns to the table, or "
+                "use mode: replace with schema_drift: evolve to give the table the new columns"
             )
 
     def _prepared(self) -> pa.Schema:
@@ -407,7 +418,16 @@ class IcebergStore(Store):
                         format="parquet",
                         filesystem=self.afs,
                     ).to_table()
-                    tx.upsert(source, join_cols=self.config.keys, snapshot_properties=summary)
+                    if self._evolved:
+                        # pyiceberg's upsert reads the matched rows in the schema of the
+                        # last snapshot, which lacks the new columns: delete the rows whose
+                        # keys come and append every source row instead (the same result).
+                        from pyiceberg.table.upsert_util import create_match_filter
+
+                        match = create_match_filter(source, self.config.keys or [])
+                        tx.overwrite(source, overwrite_filter=match, snapshot_properties=summary)
+                    else:
+                        tx.upsert(source, join_cols=self.config.keys, snapshot_properties=summary)
             elif files:
                 if tx.table_metadata.name_mapping() is None:
                     # hygge's files carry column names, not Iceberg field ids.
