@@ -751,7 +751,10 @@ def _lake_workload(fmt: str) -> Callable[[Context], list[Entry]]:
         out = _out(w, "dlt")
         args = ["--source", "parquet", "--path", str(ctx.peer_data.parquet), "--dest"]
         args += ["filesystem", "--out", str(out), "--table-format", fmt, "--dataset", "bench"]
-        dlt = _dlt_entry(ctx, w, f"dlt {fmt} destination", args, output(out), True, "dlt-lake")
+        # dlt writes the table at <bucket>/<dataset>/<table name>.
+        table = output(out / "bench" / "bench")
+        dlt = _dlt_entry(ctx, w, f"dlt {fmt} destination", args, table, True, "dlt-lake")
+        dlt.scratch.append(out)
         entries.append(dlt)
         return entries
 
