@@ -45,14 +45,13 @@ from hygge_core import (
     Store,
     TransientError,
     WorkUnit,
-    arrow_filesystem,
     first_line,
 )
 from hygge_core.faults import fault_point
 from hygge_core.files import conform
 from hygge_delta.config import DeltaStoreConfig
 from hygge_delta.datafiles import DataFileWriter, check_partition_column, partition_text
-from hygge_delta.location import TableLocation, locate
+from hygge_delta.location import TablePlace
 from hygge_delta.types import delta_schema
 
 META = "_hygge"
@@ -65,7 +64,7 @@ def flow_tag(flow: str) -> str:
     return hashlib.sha256(flow.encode()).hexdigest()[:12]
 
 
-class DeltaStore(Store):
+class DeltaStore(TablePlace, Store):
     """A Delta Lake table, written exactly once per committed run (see the module docstring).
 
     Modes: `append`; `replace` (every current file removed in the same commit); `merge`
@@ -96,26 +95,6 @@ class DeltaStore(Store):
         self._added: list[pa.Field] = []  # columns `evolve` gives the table at commit
 
     # ---- where -------------------------------------------------------------------------
-
-    @cached_property
-    def fs(self) -> Any:
-        """The fsspec filesystem of the table folder (opened lazily: stores travel pickled)."""
-        return self.context.filesystem(self.config.path, self.config.connection)[0]
-
-    @cached_property
-    def root(self) -> str:
-        """The table folder as `fs` names it."""
-        return self.context.filesystem(self.config.path, self.config.connection)[1].rstrip("/")
-
-    @cached_property
-    def afs(self) -> Any:
-        """The same filesystem for Arrow's writers."""
-        return arrow_filesystem(self.fs)
-
-    @cached_property
-    def location(self) -> TableLocation:
-        """The table as delta-rs opens it."""
-        return locate(self.context, self.config.path, self.config.connection)
 
     @cached_property
     def committer(self) -> FileCommitter:
