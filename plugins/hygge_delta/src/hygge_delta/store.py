@@ -48,7 +48,7 @@ from hygge_core import (
     first_line,
 )
 from hygge_core.faults import fault_point
-from hygge_core.files import conform
+from hygge_core.files import InPlaceRuns, conform
 from hygge_delta.config import DeltaStoreConfig
 from hygge_delta.datafiles import DataFileWriter, check_partition_column, partition_text
 from hygge_delta.location import TablePlace
@@ -75,7 +75,7 @@ class DeltaStore(TablePlace, Store):
 
     config_model = DeltaStoreConfig
     modes = frozenset({"append", "replace", "merge", "replace_partitions"})
-    transient = ("fs", "root", "afs", "location", "committer")
+    transient = ("fs", "root", "afs", "location", "committer", "runs")
     supports_resume = False
     fault_points = ("commit.logged", "commit.cached")  # after the log entry, after the cache
     # The kit's types the table keeps exactly. A time zone other than UTC is kept as the
@@ -127,26 +127,30 @@ class DeltaStore(TablePlace, Store):
     def lock(self) -> Any:
         return self.committer.lock()
 
+    @cached_property
+    def runs(self) -> InPlaceRuns:
+        """The flow's run markers and the cleanup of its unpublished files."""
+        return InPlaceRuns(
+            self.committer,
+            meta=self._meta(),
+            files=self.root,
+            prefix=f"hygge-{self.tag}-",
+            staging=posixpath.join(self.root, STAGING, self.tag),
+            skip=(LOG, META, STAGING),
+        )
+
     def recover(self) -> list[str]:
-        lines = self.committer.remove_half_written(self._meta("*.tmp"), self._meta("runs", "*.tmp"))
-        runs = self._meta("runs")
-        if not self.fs.exists(runs):
-            return lines
-        table = self._table()
-        for marker in sorted(self.fs.ls(runs, detail=False)):
-            run = posixpath.basename(marker).removesuffix(".json")
-            if run == self.context.run_id:
-                continue
-            version = json.loads(self.fs.cat_file(marker))["version"]
-            landed = self._committed(table) >= version
-            removed = self._cleanup(run, table if landed else None)
-            self.fs.rm(marker)
-            if not landed:
-                lines.append(f"run {run} never committed; its {removed} data file(s) removed")
-            else:
-                extra = f"; {removed} unused data file(s) removed" if removed else ""
-                lines.append(f"run {run} had committed before it stopped{extra}")
-        return lines
+        loaded: list[DeltaTable | None] = []  # read once, and only if a run is to settle
+
+        def keep(run: str, record: dict[str, Any]) -> set[str] | None:
+            if not loaded:
+                loaded.append(self._table())
+            table = loaded[0]
+            if table is None or self._committed(table) < record["version"]:
+                return None
+            return self._kept(run, table)
+
+        return self.runs.recover(self.context.run_id, keep, self._meta("*.tmp"))
 
     def read_state(self) -> FlowState | None:
         table = self._table()
@@ -213,9 +217,7 @@ class DeltaStore(TablePlace, Store):
         self._schema = target
         if self._version is None:
             self._version = self._committed(table) + 1
-            self._write_json(
-                self._meta("runs", f"{self.context.run_id}.json"), {"version": self._version}
-            )
+            self.runs.mark(self.context.run_id, {"version": self._version})
 
     def _check_drift(self, existing: pa.Schema, incoming: pa.Schema) -> None:
         evolve = self.context.schema_drift == "evolve"
@@ -422,7 +424,7 @@ class DeltaStore(TablePlace, Store):
                 .when_not_matched_insert_all()
                 .execute()
             )
-        self._remove_staging(self.context.run_id)
+        self.runs.remove_staging(self.context.run_id)
 
     def abort(self, staged: list[StagedUnit]) -> None:
         table = self._table()
@@ -436,18 +438,10 @@ class DeltaStore(TablePlace, Store):
     def _cleanup(self, run: str, table: DeltaTable | None) -> int:
         """Delete the data files `run` wrote that its commit does not reference (all of
         them when `table` is None: the run never committed). Returns how many went."""
-        keep = self._published_by(run, table) if table is not None else set()
-        prefix = f"hygge-{self.tag}-{run}-"
-        doomed = [
-            p
-            for p in self._data_files()
-            if posixpath.basename(p).startswith(prefix)
-            and posixpath.relpath(p, self.root) not in keep
-        ]
-        for path in doomed:
-            self.fs.rm(path)
-        self._remove_staging(run)
-        return len(doomed)
+        return self.runs.cleanup(run, self._kept(run, table) if table is not None else None)
+
+    def _kept(self, run: str, table: DeltaTable) -> set[str]:
+        return {posixpath.join(self.root, p) for p in self._published_by(run, table)}
 
     def _published_by(self, run: str, table: DeltaTable) -> set[str]:
         """The files the table referenced right after `run` committed: a later commit
@@ -463,42 +457,15 @@ class DeltaStore(TablePlace, Store):
                 return _referenced(then) | _referenced(table)
         return _referenced(table)
 
-    def _data_files(self) -> list[str]:
-        if not self.fs.exists(self.root):
-            return []
-        skip = (f"{LOG}/", f"{META}/", f"{STAGING}/")
-        return [
-            p
-            for p in self.fs.find(self.root)
-            if not posixpath.relpath(p, self.root).startswith(skip)
-        ]
-
     def leftovers(self) -> list[str]:
         """Files of this flow that no committed version references and no live run owns:
         what `recover` removes (for tests and `hygge state show`)."""
         table = self._table()
         keep = _referenced(table) if table is not None else set()
-        prefix = f"hygge-{self.tag}-"
-        found = [
-            p
-            for p in self._data_files()
-            if posixpath.basename(p).startswith(prefix)
-            and posixpath.relpath(p, self.root) not in keep
-        ]
-        staging = posixpath.join(self.root, STAGING, self.tag)
-        if self.fs.exists(staging):
-            found += self.fs.find(staging)
-        return sorted(found)
-
-    def _remove_staging(self, run: str) -> None:
-        folder = posixpath.join(self.root, STAGING, self.tag, run)
-        if self.fs.exists(folder):
-            self.fs.rm(folder, recursive=True)
+        return self.runs.leftovers({posixpath.join(self.root, p) for p in keep})
 
     def _forget_run(self) -> None:
-        marker = self._meta("runs", f"{self.context.run_id}.json")
-        if self.fs.exists(marker):
-            self.fs.rm(marker)
+        self.runs.forget(self.context.run_id)
 
     def _read_json(self, path: str) -> dict[str, Any] | None:
         try:

@@ -46,7 +46,7 @@ from hygge_core import (
     first_line,
 )
 from hygge_core.faults import fault_point
-from hygge_core.files import PartitionedWriter, conform
+from hygge_core.files import InPlaceRuns, PartitionedWriter, conform
 from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergStoreConfig, parse_partition
 
@@ -66,7 +66,7 @@ class IcebergStore(Store):
 
     config_model = IcebergStoreConfig
     modes = frozenset({"append", "replace", "merge"})
-    transient = ("catalog", "fs", "afs", "committer", "iceberg")
+    transient = ("catalog", "fs", "afs", "committer", "iceberg", "runs")
     supports_resume = False
     fault_points = ("commit.published", "commit.cleaned")
     # Iceberg keeps microsecond timestamps in UTC or without a zone; another zone's
@@ -167,28 +167,32 @@ class IcebergStore(Store):
         atomic = self.context.storage.is_atomic_rename(where)
         return FileCommitter(fs, root.rstrip("/"), self.context.flow, atomic_rename=atomic).lock()
 
+    @cached_property
+    def runs(self) -> InPlaceRuns:
+        """The flow's run markers and the cleanup of its unpublished files."""
+        return InPlaceRuns(
+            self.committer,
+            meta=self._meta(),
+            files=posixpath.join(self.root, "data"),
+            prefix=f"hygge-{self.tag}-",
+            staging=posixpath.join(self.root, STAGING, self.tag),
+        )
+
     def recover(self) -> list[str]:
         table = self._load()
         if table is None:
             return []
-        runs = self._meta("runs")
-        if not self.fs.exists(runs):
-            return []
-        lines = []
         committed = self._committed_run(table)
-        for marker in sorted(self.fs.ls(runs, detail=False)):
-            run = posixpath.basename(marker).removesuffix(".json")
-            if run == self.context.run_id:
-                continue
-            landed = run == committed
-            removed = self._cleanup(run, table if landed else None)
-            self.fs.rm(marker)
-            if landed:
-                extra = f"; {removed} unused data file(s) removed" if removed else ""
-                lines.append(f"run {run} had committed before it stopped{extra}")
-            else:
-                lines.append(f"run {run} never committed; its {removed} data file(s) removed")
-        return lines
+        referenced: list[set[str]] = []  # read once, and only if a committed run settles
+
+        def keep(run: str, record: dict[str, Any]) -> set[str] | None:
+            if run != committed:
+                return None
+            if not referenced:
+                referenced.append(_referenced(table))
+            return referenced[0]
+
+        return self.runs.recover(self.context.run_id, keep)
 
     def _committed_run(self, table: Any) -> str | None:
         raw = table.properties.get(self.prop)
@@ -243,7 +247,7 @@ class IcebergStore(Store):
                 raise PermanentError(f"key column '{key}' is not a column of the data")
         self._location = table.location().removeprefix("file://").rstrip("/")
         if not self._marked:
-            self.committer.write_atomic(self._meta("runs", f"{self.context.run_id}.json"), b"{}")
+            self.runs.mark(self.context.run_id)
             self._marked = True
 
     def _create(self, schema: pa.Schema) -> Any:
@@ -396,7 +400,7 @@ class IcebergStore(Store):
                 ) from None
             raise
         fault_point("commit.published")  # the catalog swapped; the bookkeeping follows
-        self._remove_staging(self.context.run_id)
+        self.runs.remove_staging(self.context.run_id)
         fault_point("commit.cleaned")
         self._forget_run()
 
@@ -464,43 +468,18 @@ class IcebergStore(Store):
     def _cleanup(self, run: str, table: Any | None) -> int:
         """Delete the data files `run` wrote that no snapshot references (all of them when
         `table` is None: the run never committed). Returns how many went."""
-        keep = _referenced(table) if table is not None else set()
-        prefix = f"hygge-{self.tag}-{run}-"
-        data = posixpath.join(self.root, "data")
-        found = self.fs.find(data) if self.fs.exists(data) else []
-        doomed = [p for p in found if posixpath.basename(p).startswith(prefix) and p not in keep]
-        for path in doomed:
-            self.fs.rm(path)
-        self._remove_staging(run)
-        return len(doomed)
+        return self.runs.cleanup(run, _referenced(table) if table is not None else None)
 
     def leftovers(self) -> list[str]:
-        """Files of this flow no snapshot references, and staging: what `recover` removes."""
+        """Files of this flow no snapshot references, staging and run markers: what
+        `recover` removes."""
         table = self._load()
         if table is None:
             return []
-        keep = _referenced(table)
-        prefix = f"hygge-{self.tag}-"
-        data = posixpath.join(self.root, "data")
-        found = self.fs.find(data) if self.fs.exists(data) else []
-        left = [p for p in found if posixpath.basename(p).startswith(prefix) and p not in keep]
-        staging = posixpath.join(self.root, STAGING, self.tag)
-        if self.fs.exists(staging):
-            left += self.fs.find(staging)
-        runs = self._meta("runs")
-        if self.fs.exists(runs):
-            left += self.fs.find(runs)
-        return sorted(left)
-
-    def _remove_staging(self, run: str) -> None:
-        folder = posixpath.join(self.root, STAGING, self.tag, run)
-        if self.fs.exists(folder):
-            self.fs.rm(folder, recursive=True)
+        return self.runs.leftovers(_referenced(table), markers=True)
 
     def _forget_run(self) -> None:
-        marker = self._meta("runs", f"{self.context.run_id}.json")
-        if self.fs.exists(marker):
-            self.fs.rm(marker)
+        self.runs.forget(self.context.run_id)
         self._marked = False
 
 
