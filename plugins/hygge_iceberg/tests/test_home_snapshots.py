@@ -82,7 +82,11 @@ def test_a_crash_after_the_commit_record_reads_nothing_twice(tmp_path: pathlib.P
     assert rerun.returncode == 0, rerun.stderr
     assert tables_equal(rows(range(0, 15)), pq.read_table(out))
     table.refresh()
-    assert state(out)["position"] == {"snapshot_id": table.current_snapshot().snapshot_id}
+    snapshot = table.current_snapshot().snapshot_id
+    assert state(out)["position"] == {"snapshot_id": snapshot}
+    shown = run_hygge("state", "show", str(path))
+    assert shown.returncode == 0
+    assert f'  position {{"snapshot_id": {snapshot}}}' in shown.stdout.splitlines()
 
 
 def test_a_delete_between_runs_fails_naming_the_snapshot(
