@@ -79,6 +79,20 @@ class ParquetOutput:
 
 
 @dataclass
+class DeltaOutput:
+    """A Delta table (its folder) written by a program."""
+
+    path: Path
+
+
+@dataclass
+class IcebergOutput:
+    """A folder holding an Iceberg table's files (and maybe its SQLite catalog)."""
+
+    path: Path
+
+
+@dataclass
 class PgOutput:
     """A PostgreSQL table written by a program; schemas the program creates are dropped too."""
 
@@ -95,7 +109,7 @@ class Entry:
     kind: str  # "hygge", "reference", "peer" or "baseline"
     rows: int
     argv: list[str] = field(default_factory=list)
-    output: ParquetOutput | PgOutput | None = None
+    output: ParquetOutput | DeltaOutput | IcebergOutput | PgOutput | None = None
     expected_rows: int | None = None  # rows the output must hold (None: no output to check)
     expected_checksum: str | None = None
     cwd: Path | None = None
@@ -156,7 +170,7 @@ def _hygge_entry(
     workload: str,
     home: dict,
     store: dict,
-    output: ParquetOutput | PgOutput,
+    output: ParquetOutput | DeltaOutput | IcebergOutput | PgOutput,
     ds: Dataset,
     name: str = "hygge",
     options: dict | None = None,
@@ -192,10 +206,11 @@ def _dlt_entry(
     workload: str,
     name: str,
     args: list[str],
-    output: ParquetOutput | PgOutput,
+    output: ParquetOutput | DeltaOutput | IcebergOutput | PgOutput,
     dlt_default: bool,
+    peer_name: str = "dlt",
 ) -> Entry:
-    peer = ctx.peers.get("dlt")
+    peer = ctx.peers.get(peer_name)
     entry = Entry(
         workload,
         name,
@@ -800,6 +815,42 @@ def transforms_checks(ctx: Context) -> list[Entry]:
     return entries
 
 
+def _lake_workload(fmt: str) -> Callable[[Context], list[Entry]]:
+    """Parquet → a Delta or Iceberg table (issue 15): hygge's store beside the format
+    library's own direct write of the same Arrow data, and dlt's lakehouse destination."""
+    output = DeltaOutput if fmt == "delta" else IcebergOutput
+    reference = {
+        "delta": ("deltalake write_deltalake (stream)", "delta_write.py"),
+        "iceberg": ("pyiceberg Table.append", "iceberg_append.py"),
+    }[fmt]
+
+    def build(ctx: Context) -> list[Entry]:
+        w, src = f"parquet_to_{fmt}", ctx.data.parquet
+        e = Entry(w, reference[0], "reference", ctx.rows)
+        out = _out(w, e.slug)
+        e.argv, e.output = _program(ctx, reference[1], src, out), output(out)
+        entries = [_expect(e, ctx.data)]
+        out = _out(w, "hygge")
+        store = (
+            {"type": "delta", "path": str(out), "mode": "append"}
+            if fmt == "delta"
+            else {"type": "iceberg", "warehouse": str(out), "table": "bench.t", "mode": "append"}
+        )
+        home = {"type": "parquet", "path": str(src)}
+        entries.append(_hygge_entry(ctx, w, home, store, output(out), ctx.data))
+        out = _out(w, "dlt")
+        args = ["--source", "parquet", "--path", str(ctx.peer_data.parquet), "--dest"]
+        args += ["filesystem", "--out", str(out), "--table-format", fmt, "--dataset", "bench"]
+        # dlt writes the table at <bucket>/<dataset>/<table name>.
+        table = output(out / "bench" / "bench")
+        dlt = _dlt_entry(ctx, w, f"dlt {fmt} destination", args, table, True, "dlt-lake")
+        dlt.scratch.append(out)
+        entries.append(dlt)
+        return entries
+
+    return build
+
+
 @dataclass(frozen=True)
 class Workload:
     """A named workload: its title, builder, and what data it needs."""
@@ -838,6 +889,20 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "pg_to_pg", "PostgreSQL → PostgreSQL", pg_to_pg, ("parquet", "pg"), ("dlt", "ingestr")
         ),
+        Workload(
+            "parquet_to_delta",
+            "Parquet → Delta",
+            _lake_workload("delta"),
+            ("parquet",),
+            ("dlt-lake",),
+        ),
+        Workload(
+            "parquet_to_iceberg",
+            "Parquet → Iceberg",
+            _lake_workload("iceberg"),
+            ("parquet",),
+            ("dlt-lake",),
+        ),
         Workload("startup", "Start-up", startup, ("parquet",)),
         Workload(
             "transforms_checks",
@@ -868,7 +933,7 @@ def clear(entry: Entry, pg_exec: Callable[[str], None] | None) -> None:
     """Remove what a previous run of ``entry`` left, so each run starts from the same state."""
     for path in entry.scratch:
         shutil.rmtree(path, ignore_errors=True)
-    if isinstance(entry.output, ParquetOutput):
+    if isinstance(entry.output, ParquetOutput | DeltaOutput | IcebergOutput):
         shutil.rmtree(entry.output.path, ignore_errors=True)
     elif isinstance(entry.output, PgOutput) and pg_exec is not None:
         for schema in entry.output.drop_schemas:

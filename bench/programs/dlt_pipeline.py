@@ -3,7 +3,9 @@
 Sources: ``sql`` (``sql_table`` with a chosen backend: ``pyarrow`` is the issue's "dlt default"
 configuration for SQL sources, ``connectorx`` the fastest) and ``parquet`` (the filesystem
 source with ``read_parquet`` left at its defaults). Destinations: ``filesystem`` writing Parquet
-files, or ``postgres`` with its default loader file format. Everything else stays at dlt's
+files (or, with ``--table-format delta|iceberg``, a Delta or Iceberg table: dlt's lakehouse
+destinations, which need the ``deltalake``/``pyiceberg`` extras), or ``postgres`` with its
+default loader file format. Everything else stays at dlt's
 defaults; the pipeline's working folder is a fresh throwaway one for each run.
 
 Usage::
@@ -34,6 +36,7 @@ def main() -> None:
     p.add_argument("--dest", choices=["filesystem", "postgres"], required=True)
     p.add_argument("--out", help="output folder of the filesystem destination")
     p.add_argument("--dest-url", help="PostgreSQL URL of the postgres destination")
+    p.add_argument("--table-format", choices=["delta", "iceberg"], help="filesystem table format")
     p.add_argument("--dataset", required=True, help="dataset (folder or schema) name")
     p.add_argument("--work", required=True, help="pipelines_dir for this run")
     a = p.parse_args()
@@ -63,9 +66,11 @@ def main() -> None:
         dataset_name=a.dataset,
         progress=None,
     )
+    if a.table_format:
+        resource.apply_hints(table_format=a.table_format)
     info = pipeline.run(
         resource.with_name(TABLE_NAME),
-        write_disposition="replace",
+        write_disposition="append" if a.table_format else "replace",
         loader_file_format=file_format,
     )
     info.raise_on_failed_jobs()

@@ -332,6 +332,7 @@ class Runner:
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
+        home.begin(state)
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         schema = home.schema()
         if window is not None:
@@ -480,7 +481,8 @@ class Runner:
             )
             self._check_stop(flow)  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
-            store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
+            new_state = old.with_run(record, new_cursor, home.position())
+            store.commit([r.staged for r in staged], new_state)
             faults.fault_point("commit.done")
             result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
@@ -492,7 +494,22 @@ class Runner:
         finally:
             if shaping is not None and shaping.checks:
                 shaping.cleanup([list(r.checks or ()) for r in [*staged, *fresh]])
+        self._release(flow.name, run_id, home, new_state)
         return event
+
+    def _release(self, flow: str, run_id: str, home: Home, state: FlowState) -> None:
+        """Tell the home its run is committed (outside the commit's try: nothing may be
+        aborted or retried now). A failure is a note: an unreleased source delivers again
+        and the committed position lets the next run drop what this run stored."""
+        try:
+            home.committed(state)
+        except Exception as exc:
+            self._note(
+                flow,
+                run_id,
+                f"committed, but the home could not release what it read "
+                f"({describe_error(exc)}); the next run skips what this run stored",
+            )
 
     def _checks(
         self,
@@ -576,6 +593,7 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
+        home.begin(state)
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
