@@ -30,15 +30,16 @@ def stamp(seconds: int) -> str:
     return (BASE + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def record(i: int, version: int = 0) -> dict[str, Any]:
-    """Record `i` of a generated dataset (version > 0: updated that many times)."""
+def record(i: int, version: int = 0, at: int | None = None) -> dict[str, Any]:
+    """Record `i` of a generated dataset (version > 0: updated that many times), changed
+    last `at` seconds after BASE (default: `i`)."""
     return {
         "id": i,
         "name": f"item-{i}" + (f"-v{version}" if version else ""),
         "price": round(i * 0.25 + version, 2),
         "active": i % 3 != 0,
         "tags": None if i % 5 == 0 else f"t{i % 7}",
-        "updated_at": stamp(i + 1_000_000 * version),
+        "updated_at": stamp(i if at is None else at),
     }
 
 
@@ -65,6 +66,7 @@ class FakeApi:
     requests: list[str] = field(default_factory=list)  # path?query of every request
     tokens: dict[str, int] = field(default_factory=dict)  # oauth token → uses left
     token_uses: int = 1_000_000
+    clock: int = 0  # seconds after BASE of the latest change
     server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     count: int = 0
@@ -76,19 +78,26 @@ class FakeApi:
         return f"http://{host}:{port}"
 
     def generate(self, name: str, n: int) -> list[dict[str, Any]]:
+        """Records 0..n-1, record i changed at second i."""
         self.datasets[name] = [record(i) for i in range(n)]
+        self.clock = max(self.clock, n)
         return self.datasets[name]
 
     def add(self, name: str, n: int) -> None:
+        """n new records, each changed one second after the last change."""
         rows = self.datasets[name]
         start = max((r["id"] for r in rows), default=-1) + 1
-        rows.extend(record(i) for i in range(start, start + n))
+        for i in range(start, start + n):
+            self.clock += 1
+            rows.append(record(i, at=self.clock))
 
     def update(self, name: str, ids: list[int], version: int) -> None:
+        """Records `ids` changed (now, one second apart) to their `version`."""
         rows = self.datasets[name]
         for i, r in enumerate(rows):
             if r["id"] in ids:
-                rows[i] = record(r["id"], version)
+                self.clock += 1
+                rows[i] = record(r["id"], version, at=self.clock)
 
     def start(self) -> FakeApi:
         api = self
@@ -96,7 +105,7 @@ class FakeApi:
         class Handler(_Handler):
             state = api
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
@@ -105,6 +114,11 @@ class FakeApi:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client killed mid-answer (the kill loops) is expected, not news
 
 
 class _Handler(BaseHTTPRequestHandler):

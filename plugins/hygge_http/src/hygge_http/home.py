@@ -202,7 +202,7 @@ class HttpHome(Home):
                         f"{page.where}: parent record {n + 1} is not an object; "
                         "point the parent's records: at the list of objects"
                     )
-                yield {k: record.get(k) for k in sorted(wanted)}
+                yield {k: record[k] for k in sorted(wanted) if k in record}
 
     def _child_fields(self) -> list[str]:
         texts = [self.config.url] + [v for v in self.config.params.values() if isinstance(v, str)]
