@@ -79,7 +79,17 @@ def options(group: str, raw: Any) -> BaseModel:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{raw['type']}: {where}: {first['msg']}") from None
+        name = raw["type"]
+        if first["type"] == "extra_forbidden":
+            known = [f.alias or n for n, f in model.model_fields.items() if n != "type"]
+            close = difflib.get_close_matches(where, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            message = f"'{name}' has no option '{where}'; {hint}its options: {', '.join(known)}"
+        elif first["type"] == "missing":
+            message = f"'{name}' needs '{where}'"
+        else:
+            message = f"'{name}' option '{where}': {first['msg']}"
+        raise ValueError(message) from None
 
 
 def build(group: str, raw: Any) -> Any:
