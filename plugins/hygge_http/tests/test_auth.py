@@ -117,3 +117,23 @@ def test_secrets_never_reach_the_output(api: FakeApi, tmp_path: pathlib.Path) ->
     assert "access_token=***" in out
     assert "HTTP Request: GET" in out, "-v shows each request (httpx logs it)"
     assert TOKEN not in out
+
+
+def test_a_named_connection_gives_base_url_headers_and_auth(
+    api: FakeApi, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_TEST_SECRET", TOKEN)
+    api.generate("items", 230)
+    api.auth = {"header": ("X-Api-Key", TOKEN)}
+    connections = {
+        "crm": {
+            "type": "http",
+            "base_url": api.url,
+            "auth": {"type": "api_key", "name": "X-Api-Key", "key": "${HTTP_TEST_SECRET}"},
+        }
+    }
+    harness = FlowHarness(tmp_path, connections=connections)
+    home = {"type": "http", "connection": "crm", "url": "/link/items", "paginate": "link"}
+    harness.run_ok({"f": {"home": home, "store": harness.parquet_sink()}})
+    got = harness.read_parquet_dir(tmp_path / "sink").sort_by("id")
+    assert got.to_pylist() == api.datasets["items"]
