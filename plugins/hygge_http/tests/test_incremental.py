@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pathlib
 import sqlite3
+from contextlib import closing
 from typing import Any
 
 from fakeapi import FakeApi
@@ -42,7 +43,8 @@ def flows(api: FakeApi, tmp_path: pathlib.Path, **incremental: Any) -> dict[str,
 
 
 def landed(tmp_path: pathlib.Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(tmp_path / "store.db") as db:
+    # Closed at once: an open reader may stand in the way of the next run's commit.
+    with closing(sqlite3.connect(tmp_path / "store.db")) as db:
         return db.execute("SELECT id, name, price FROM items ORDER BY id").fetchall()
 
 

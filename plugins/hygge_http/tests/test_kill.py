@@ -12,6 +12,7 @@ import pathlib
 import random
 import sqlite3
 import time
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -47,7 +48,8 @@ def landed(folder: pathlib.Path) -> list[tuple[Any, ...]]:
     db = folder / "store.db"
     if not db.exists():
         return []
-    with sqlite3.connect(db) as conn:
+    # Closed at once: an open reader may stand in the way of the next run's commit.
+    with closing(sqlite3.connect(db)) as conn:
         return conn.execute("SELECT id, name FROM items ORDER BY id").fetchall()
 
 
@@ -65,6 +67,7 @@ def converge(api: FakeApi, tmp_path: pathlib.Path, points: int, seed: str) -> No
     started = time.monotonic()
     assert run(write_flows(api, clean)).returncode == 0
     seconds = time.monotonic() - started
+    kills = 0
     for k in range(points):
         folder = tmp_path / f"p{k}"
         folder.mkdir()
@@ -76,12 +79,14 @@ def converge(api: FakeApi, tmp_path: pathlib.Path, points: int, seed: str) -> No
                 api.update("items", rng.sample(range(1_500), 40), version=k + 1)
             delay = rng.uniform(0.0, seconds)
             killed = run(path, kill_after=delay)
+            kills += killed.returncode == -9
             rerun = run(path)
             where = f"point {k}, {step}: SIGKILL after {delay:.3f}s (exit {killed.returncode})"
             assert rerun.returncode == 0, f"{where}: rerun failed\n{rerun.stderr}"
             want = [(r["id"], r["name"]) for r in api.datasets["items"]]
             got = landed(folder)
             assert got == want, f"{where}: {len(got)} rows landed, {len(want)} served"
+    assert kills >= points // 2, f"only {kills} of {2 * points} runs were killed before the end"
 
 
 def test_kill_anywhere_then_rerun_converges(api: FakeApi, tmp_path: pathlib.Path) -> None:
