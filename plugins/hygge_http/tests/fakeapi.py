@@ -131,8 +131,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length).decode()
-        if self.path != "/oauth/token":
-            self._send(404, {"error": "not found"})
+        if self.path != "/oauth/token":  # a search endpoint: the query in a JSON body
+            with self.state.lock:
+                self.state.requests.append(f"POST {self.path} {raw}")
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            parts = url.path.strip("/").split("/")
+            rows = self.state.datasets.get(parts[-1], [])
+            wanted = json.loads(raw or "{}").get("active")
+            if wanted is not None:
+                rows = [r for r in rows if r["active"] == wanted]
+            self._page(parts[0], rows, query, url.path)
             return
         form = {k: v[0] for k, v in parse_qs(raw).items()}
         want = self.state.auth.get("oauth2", {})

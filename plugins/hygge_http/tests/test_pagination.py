@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 from typing import Any
 
@@ -96,3 +97,16 @@ def test_max_pages_stops_early(api: FakeApi, tmp_path: pathlib.Path) -> None:
     home = {**http_home(api, "link", {"type": "link", "max_pages": 3}, None), "columns": COLUMNS}
     results = harness.run_ok({"f": {"home": home, "store": harness.parquet_sink()}})
     assert results[0].rows == 300
+
+
+def test_post_sends_the_body_on_every_page(api: FakeApi, tmp_path: pathlib.Path) -> None:
+    api.generate("items", 700)
+    harness = FlowHarness(tmp_path)
+    home = http_home(api, "page", {"type": "page", "size": 100}, "items")
+    home.update(method="POST", body={"active": True}, columns=COLUMNS)
+    harness.run_ok({"f": {"home": home, "store": harness.parquet_sink()}})
+    got = harness.read_parquet_dir(tmp_path / "sink").sort_by("id")
+    want = [r for r in api.datasets["items"] if r["active"]]
+    assert got.column("id").to_pylist() == [r["id"] for r in want]
+    assert all(json.loads(r.split(" ", 2)[2]) == {"active": True} for r in api.requests)
+    assert len(api.requests) == 5  # 467 records: 4 full pages and a short one
