@@ -110,3 +110,23 @@ def test_post_sends_the_body_on_every_page(api: FakeApi, tmp_path: pathlib.Path)
     assert got.column("id").to_pylist() == [r["id"] for r in want]
     assert all(json.loads(r.split(" ", 2)[2]) == {"active": True} for r in api.requests)
     assert len(api.requests) == 5  # 467 records: 4 full pages and a short one
+
+
+def test_a_field_the_first_page_lacked_is_not_dropped_unseen(
+    api: FakeApi, tmp_path: pathlib.Path
+) -> None:
+    rows = api.generate("items", 250)
+    rows[150]["discount"] = 0.5  # page 2 of 100
+    harness = FlowHarness(tmp_path)
+    home = http_home(api, "link", "link", None)
+    results = harness.run({"f": {"home": home, "store": harness.parquet_sink()}})
+    assert results[0].error == (
+        f"page 2 of GET {api.url}/link/items?page=2&per_page=100: record 51 has field "
+        "'discount' (0.5), which is not among the columns (inferred from page 1 of GET "
+        f"{api.url}/link/items); list the fields to keep in columns: (fields not listed "
+        "there are left out)"
+    )
+    home["columns"] = {"id": "int64", "discount": "float64"}
+    harness.run_ok({"f": {"home": home, "store": harness.parquet_sink()}})
+    got = harness.read_parquet_dir(tmp_path / "sink").sort_by("id")
+    assert got.column("discount").drop_null().to_pylist() == [0.5]

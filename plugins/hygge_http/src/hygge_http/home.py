@@ -275,7 +275,9 @@ class HttpHome(Home):
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         schema = self.schema()
         extra = self._extra()
-        columns = Columns(pa.schema(list(schema)[: len(schema) - len(extra)]), self._source)
+        inferred = not self.config.columns
+        base = pa.schema(list(schema)[: len(schema) - len(extra)])
+        columns = Columns(base, self._source, closed=inferred)
         window = unit.window
         values = dict(unit.payload.get("values", {}))
         if window is not None and window.after is not None:

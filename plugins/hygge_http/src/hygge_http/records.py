@@ -52,9 +52,13 @@ def _show(value: Any) -> str:
 class Columns:
     """Converts pages to batches of one schema; `source` says where the types came from."""
 
-    def __init__(self, schema: pa.Schema, source: str) -> None:
+    def __init__(self, schema: pa.Schema, source: str, closed: bool = False) -> None:
         self.schema = schema
         self.source = source
+        # Inferred columns are closed: a field they lack fails the flow rather than being
+        # left out unseen. Declared ones keep what they list and leave the rest out.
+        self.closed = closed
+        self.names = frozenset(schema.names)
         self.wire = pa.schema(
             [pa.field(f.name, pa.string()) if _parsed(f.type) else f for f in schema]
         )
@@ -66,6 +70,8 @@ class Columns:
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             _objects(records, where)
             raise PermanentError(self._explain(records, where)) from None
+        if self.closed:
+            self._no_new_fields(records, where)
         arrays = list(wire.columns)
         for i, field in enumerate(self.schema):
             if _parsed(field.type):
@@ -74,6 +80,18 @@ class Columns:
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     raise PermanentError(self._explain(records, where, field)) from None
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _no_new_fields(self, records: list[Any], where: str) -> None:
+        new = set().union(*records) - self.names if records else set()
+        if not new:
+            return
+        name = sorted(new)[0]
+        n, value = next((n, r[name]) for n, r in enumerate(records) if name in r)
+        raise PermanentError(
+            f"{where}: record {n + 1} has field '{name}' ({_show(value)}), which is not among "
+            f"the columns ({self.source}); list the fields to keep in columns: "
+            "(fields not listed there are left out)"
+        )
 
     def _explain(self, records: list[Any], where: str, only: pa.Field | None = None) -> str:
         """Which record and field did not fit, found by converting one value at a time."""
