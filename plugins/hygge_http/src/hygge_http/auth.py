@@ -8,7 +8,6 @@ client_secret), and `secrets()` lists them so the home masks them in its own mes
 
 from __future__ import annotations
 
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Generator
@@ -131,7 +130,6 @@ class _ClientCredentials(httpx.Auth):
         self.options = options
         self.token: str | None = None
         self.expires = 0.0
-        self.lock = threading.Lock()
 
     def _token_request(self) -> httpx.Request:
         o = self.options
