@@ -138,9 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             parts = url.path.strip("/").split("/")
             rows = self.state.datasets.get(parts[-1], [])
-            wanted = json.loads(raw or "{}").get("active")
-            if wanted is not None:
-                rows = [r for r in rows if r["active"] == wanted]
+            search = json.loads(raw or "{}")
+            if search.get("active") is not None:
+                rows = [r for r in rows if r["active"] == search["active"]]
+            if search.get("changed", {}).get("since"):
+                since = dt.datetime.fromisoformat(search["changed"]["since"])
+                rows = [r for r in rows if dt.datetime.fromisoformat(r["updated_at"]) >= since]
             self._page(parts[0], rows, query, url.path)
             return
         form = {k: v[0] for k, v in parse_qs(raw).items()}

@@ -101,3 +101,21 @@ def test_lookback_reads_again_and_merge_keeps_one_copy(
     again = harness.run_ok(flow)[0]
     assert again.rows == 100 + 20  # (cursor - 100 s, now]: the records of the last 100 s
     assert landed(tmp_path) == served(api)
+
+
+def test_a_post_body_carries_the_cursor(api: FakeApi, tmp_path: pathlib.Path) -> None:
+    api.generate("items", 300)
+    harness = FlowHarness(tmp_path)
+    flow = flows(api, tmp_path)
+    home = flow["f"]["home"]
+    home.update(method="POST", params={}, body={"changed": {"since": "{cursor}"}})
+    assert harness.run_ok(flow)[0].rows == 300
+    first = pages(api)
+    assert all(r.endswith(' {"changed":{}}') for r in first), first
+    api.add("items", 5)
+    assert harness.run_ok(flow)[0].rows == 5
+    sent = pages(api)
+    assert sent == [
+        'POST /page/items?page=1&per_page=100 {"changed":{"since":"2026-01-01T00:04:59+00:00"}}'
+    ]
+    assert landed(tmp_path) == served(api)

@@ -54,7 +54,9 @@ class Request(BaseModel):
         default_factory=dict,
         description="query parameters; a value with {cursor} is sent only on incremental runs",
     )
-    body: Any = Field(default=None, description="a JSON body to send (POST)")
+    body: Any = Field(
+        default=None, description="a JSON body to send (POST); strings take {cursor} and {field}"
+    )
     records: str | None = Field(
         default=None,
         description="where the body holds the record list (data.items); default: the body "

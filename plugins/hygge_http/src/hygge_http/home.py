@@ -122,6 +122,23 @@ class HttpHome(Home):
                 out[name] = as_text(value) if isinstance(value, bool) else value
         return out
 
+    def _body(self, body: Any, values: dict[str, Any], where: str = "body") -> Any:
+        """The JSON body with templates filled as in `params` (a key whose value needs the
+        cursor is left out on a first load)."""
+        if isinstance(body, dict):
+            out = {}
+            for key, value in body.items():
+                needs = isinstance(value, str) and CURSOR in fields_in(value)
+                if needs and values.get(CURSOR) is None:
+                    continue
+                out[key] = self._body(value, values, f"{where}.{key}")
+            return out
+        if isinstance(body, list):
+            return [self._body(v, values, where) for v in body]
+        if isinstance(body, str) and fields_in(body):
+            return self._render(body, values, where)
+        return body
+
     def _client(self) -> Client:
         c = self.config
         return Client(
@@ -148,12 +165,13 @@ class HttpHome(Home):
         next_request: PageRequest | None = paginator.first(
             PageRequest(url, self._params(request, values))
         )
+        sent = self._body(request.body, values)
         limit = getattr(paginator.options, "max_pages", None)
         while next_request is not None:
             page = next_request
             shown = httpx.URL(page.url).copy_merge_params(page.params) if page.params else page.url
             where = self.mask(f"page {page.number} of {request.method} {shown}")
-            response = client.send(request.method, page.url, page.params, request.body, where)
+            response = client.send(request.method, page.url, page.params, sent, where)
             try:
                 body = json.loads(response.content)
             except ValueError as exc:
