@@ -179,6 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if f.slow_every and n % f.slow_every == 0:
             time.sleep(f.slow_seconds)
+        if int(self.headers.get("content-length") or 0):  # left unread, it would garble
+            self._send(400, {"error": "a GET with a body"})  # the connection's next request
+            return
         refusal = self._refused()
         if refusal:
             self._send(401, {"error": refusal})
