@@ -69,15 +69,42 @@ def test_validate_connect_reports_status_auth_and_selector(
     assert TOKEN not in done.text
 
 
-def test_a_plugin_paginator_from_an_entry_point(api: FakeApi, tmp_path: pathlib.Path) -> None:
+def test_a_plugin_paginator_and_auth_from_entry_points(
+    api: FakeApi, tmp_path: pathlib.Path
+) -> None:
     """The escape hatch as a third party uses it: a distribution on the path whose entry
-    point names a `Paginator` subclass; flows.yaml then uses it by name."""
+    points name a `Paginator` and an `Auth` subclass; flows.yaml then uses them by name."""
     site = tmp_path / "site"
     (site / "hal_paging").mkdir(parents=True)
     (site / "hal_paging" / "__init__.py").write_text(
         textwrap.dedent(
             '''
-            from hygge_http import PageRequest, Paginator, select
+            import httpx
+            from pydantic import Field
+
+            from hygge_http import Auth, PageRequest, Paginator, select
+            from hygge_http.auth import Options
+
+
+            class HouseKey(Auth):
+                """The house's key in X-Api-Key, upper-cased as the house wants it."""
+
+                class HouseOptions(Options):
+                    key: str = Field(description="the key")
+
+                options_model = HouseOptions
+
+                def httpx_auth(self):
+                    key = self.options.key.upper()
+
+                    def sign(request):
+                        request.headers["X-Api-Key"] = key
+                        return request
+
+                    return httpx.FunctionAuth(sign)
+
+                def secrets(self):
+                    return [self.options.key, self.options.key.upper()]
 
 
             class LinksNext(Paginator):
@@ -96,11 +123,14 @@ def test_a_plugin_paginator_from_an_entry_point(api: FakeApi, tmp_path: pathlib.
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hal-paging\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
-        "[hygge_http.paginators]\nlinks = hal_paging:LinksNext\n"
+        "[hygge_http.paginators]\nlinks = hal_paging:LinksNext\n\n"
+        "[hygge_http.auth]\nhouse = hal_paging:HouseKey\n"
     )
     api.generate("items", 420)
+    api.auth = {"header": ("X-Api-Key", "S3CRET-K")}
     home = {"type": "http", "url": f"{api.url}/next_url/items", "paginate": "links"}
     home["records"] = "data"
+    home["auth"] = {"type": "house", "key": "s3cret-k"}
     done = run_cli("run", str(write(tmp_path, home)), env={"PYTHONPATH": str(site)})
     assert done.code == 0, done.text
     import pyarrow.parquet as pq
