@@ -41,6 +41,7 @@ _EXPORTS = {
     "FileCommitter": "hygge_core.filecommit",
     "FileStore": "hygge_core.filestore",
     "FileStoreConfig": "hygge_core.filestore",
+    "Finding": "hygge_core.health",
     "Home": "hygge_core.home",
     "HomeConfig": "hygge_core.home",
     "content_id": "hygge_core.sourceid",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from hygge_core.executor import Executor
     from hygge_core.filecommit import FileCommitter
     from hygge_core.filestore import FileStore, FileStoreConfig
+    from hygge_core.health import Finding
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
     from hygge_core.memory import FlowMemory, UnitShare
     from hygge_core.retry import is_transient
@@ -96,6 +98,7 @@ __all__ = [
     "FileCommitter",
     "FileStore",
     "FileStoreConfig",
+    "Finding",
     "FlowContext",
     "FlowMemory",
     "FlowState",

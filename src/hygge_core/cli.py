@@ -529,6 +529,116 @@ def state_reset(
     out.print(f"{flow}: state reset" if had else f"{flow}: had no state")
 
 
+@app.command()
+def history(
+    file: FileArg,
+    flow: Annotated[str | None, typer.Option("--flow", "-f", help="only this flow")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    html: Annotated[
+        str | None,
+        typer.Option("--html", help="write a self-contained HTML page with charts to this file"),
+    ] = None,
+) -> None:
+    """List the committed runs of every flow (newest first), as their stores keep them."""
+    from pathlib import Path
+
+    from hygge_core.dashboard import render
+    from hygge_core.history import collect, rows_of
+
+    registry = _registry()
+    plan = _plan(file, registry, [flow] if flow else None)
+    redact = _redactor(plan)
+    histories = collect(plan, registry, redact)
+    for h in histories:
+        if h.error:
+            err.print(f"warning: {h.flow}: cannot read its state: {h.error}", markup=False)
+    if html:
+        Path(html).write_text(render(histories, file), encoding="utf-8")
+        out.print(f"wrote {html} ({len(histories)} flow(s))", markup=False)
+    elif as_json:
+        print(json.dumps([h.as_json() for h in histories], indent=2, default=str))
+    else:
+        _print_history(rows_of(histories), histories)
+    raise typer.Exit(1 if any(h.error for h in histories) else 0)
+
+
+def _print_history(rows: list[dict[str, Any]], histories: list[Any]) -> None:
+    from rich.table import Table
+
+    from hygge_core.report import human_bytes
+
+    table = Table(title="hygge history", title_justify="left")
+    columns = ("finished", "flow", "run", "status", "mode", "rows", "bytes", "seconds", "retries")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("rows", "bytes", "seconds") else "left")
+    for r in rows:
+        table.add_row(
+            escape(str(r["finished_at"])),
+            escape(r["flow"]),
+            escape(str(r["run_id"])),
+            escape(str(r.get("status", "ok"))),
+            escape(str(r["mode"])),
+            f"{r['rows']:,}",
+            human_bytes(r.get("bytes", 0)),
+            f"{r.get('seconds', 0):.2f}",
+            str(r.get("retries", 0)),
+        )
+    out.print(table)
+    for r in rows:
+        if r.get("status") == "failed":
+            out.print(escape(f"{r['flow']} run {r['run_id']} failed: {r.get('error')}"))
+    for h in histories:
+        if not h.runs and not h.error:
+            out.print(f"{h.flow}: no committed run yet", markup=False)
+
+
+@app.command()
+def doctor(
+    file: FileArg,
+    flow: Annotated[
+        list[str] | None, typer.Option("--flow", "-f", help="check only this flow (repeatable)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Check FILE's plugins, connections, permissions, free space and state.
+
+    Exit 0 healthy, 1 an error (a run would fail), 2 FILE is invalid, 3 warnings only."""
+    from hygge_core.health import diagnose, exit_code
+
+    registry = _registry()
+    plan = _plan(file, registry, flow)
+    findings = diagnose(plan, registry, _redactor(plan))
+    code = exit_code(findings)
+    if as_json:
+        print(json.dumps({"exit": code, "findings": [f.as_json() for f in findings]}, indent=2))
+        raise typer.Exit(code)
+    marks = {"ok": "ok     ", "warning": "WARNING", "error": "ERROR  "}
+    for f in findings:
+        where = f"{f.flow}: " if f.flow else ""
+        out.print(f"{marks[f.level]} {where}{f.check}: {f.message}", markup=False)
+    counts = {level: sum(f.level == level for f in findings) for level in ("error", "warning")}
+    verdict = {0: "healthy", 1: "unhealthy", 3: "healthy, with warnings"}[code]
+    out.print(
+        f"{file}: {verdict} ({counts['error']} error(s), {counts['warning']} warning(s))",
+        markup=False,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    file: FileArg,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8765,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+) -> None:
+    """Serve the run-history page live (/), Prometheus metrics (/metrics) and /health."""
+    from hygge_core.serve import serve as serve_forever
+
+    registry = _registry()
+    plan = _plan(file, registry)
+    serve_forever(file, plan, registry, _redactor(plan), host, port, out.print)
+
+
 def main() -> None:
     """Console-script entry point.
 

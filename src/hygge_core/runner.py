@@ -260,6 +260,8 @@ class Runner:
             result.seconds = time.monotonic() - started
             if not isinstance(exc, HyggeError | Cancelled):
                 log.debug("flow %s failed", flow.name, exc_info=exc)
+            if not isinstance(exc, Cancelled):
+                self._record_failure(flow, store, result, started)
             self._hook(
                 "hygge_flow_failed",
                 event=FlowFailedEvent(
@@ -435,6 +437,9 @@ class Runner:
                 units=len(units),
                 cursor_before=old.cursor.value if old.cursor else None,
                 cursor_after=new_cursor.value if new_cursor else None,
+                bytes=result.bytes,
+                seconds=round(time.monotonic() - started, 3),
+                retries=result.retries,
             )
             self._check_stop()  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
@@ -448,6 +453,29 @@ class Runner:
                 log.warning("flow %s: cleaning staging failed: %s", flow.name, cleanup)
             raise
         return event
+
+    def _record_failure(
+        self, flow: ResolvedFlow, store: Store, result: FlowResult, started: float
+    ) -> None:
+        """Keep the failed run in the flow's history where the store can (best effort:
+        a store that cannot be reached, or is locked by another run, keeps nothing)."""
+        record = RunRecord(
+            run_id=result.run_id or "",
+            started_at=_iso_ago(started),
+            finished_at=now_iso(),
+            mode=flow.store_config.mode,
+            rows=0,
+            units=result.units,
+            seconds=round(result.seconds, 3),
+            retries=result.retries,
+            status="failed",
+            error=result.error,
+        )
+        try:
+            with store.lock():
+                store.record_failure(record)
+        except Exception as exc:
+            log.debug("flow %s: the failure was not recorded: %s", flow.name, exc)
 
     def _adopt(
         self, flow: str, run_id: str, store: Store, units: list[WorkUnit]

@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class MetricsSettings(BaseModel):
-    """Where a run's metrics go: a Pushgateway, a node-exporter textfile, or both."""
+    """Where a run's metrics go: a Pushgateway, a node-exporter textfile, an OpenTelemetry
+    collector (OTLP/HTTP), or several."""
 
     # defer_build: the validator is built when a file has a `metrics:` section, not when
     # hygge loads the plugin at every start-up.
@@ -17,11 +18,22 @@ class MetricsSettings(BaseModel):
     textfile: str | None = Field(
         default=None, description="a .prom file in node-exporter's textfile directory"
     )
+    otlp: str | None = Field(
+        default=None,
+        description="OpenTelemetry collector's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318 "
+        "(traces go to /v1/traces, metrics to /v1/metrics)",
+    )
+    otlp_headers: dict[str, str] = Field(
+        default_factory=dict, description="headers of every OTLP request (an API key, say)"
+    )
+    service_name: str = Field(default="hygge", description="OpenTelemetry `service.name`")
     job: str = Field(default="hygge", description="the `job` label of the pushed groups")
     timeout: float = Field(default=10.0, gt=0, description="seconds per Pushgateway request")
 
     @model_validator(mode="after")
     def _somewhere(self) -> MetricsSettings:
-        if not self.pushgateway and not self.textfile:
-            raise ValueError("metrics need a destination: set pushgateway:, textfile: or both")
+        if not self.pushgateway and not self.textfile and not self.otlp:
+            raise ValueError(
+                "metrics need a destination: set pushgateway:, textfile:, otlp: or several"
+            )
         return self
