@@ -815,6 +815,59 @@ def _shape_workload(shape: str) -> Callable[[Context], list[Entry]]:
     return build
 
 
+# Issue 19: five transforms that keep the source's rows and values (the output verifies
+# against the source's checksum; added columns are ignored, renamed ones are matched
+# without regard to case) and five checks, all `warn` so that a finding cannot stop the
+# timed run. A third entry adds `hash` (a 32-hex-digit id per row) and `mask`: new
+# incompressible columns the store must also write, shown beside the target.
+TRANSFORMS = [
+    {"rename": {"case": "snake"}},
+    {"cast": {"columns": {"quantity": "int64"}}},
+    {"filter": "id >= 0 and quantity >= 0"},
+    {"derive": {"total": "amount * quantity", "big": "amount > 100"}},
+    {"load_metadata": True},
+]
+IDS = [
+    {"hash": {"column": "row_key", "columns": ["id", "customer_id"]}},
+    {"derive": {"comment_masked": "comment"}},
+    {"mask": ["comment_masked"]},
+]
+CHECKS = [
+    {"not_null": {"columns": ["id", "customer_id", "created_at"], "severity": "warn"}},
+    {"unique": {"columns": ["id"], "severity": "warn"}},
+    {"range": {"column": "quantity", "min": 0, "severity": "warn"}},
+    {"regex": {"column": "category", "pattern": "^.+$", "severity": "warn"}},
+    {"expression": {"expression": "amount is not null or not is_active", "severity": "warn"}},
+]
+WITH_STEPS = "hygge, 5 transforms + 5 checks"
+WITH_IDS = "hygge, 5 transforms + 5 checks + hash and mask"
+
+
+def transforms_checks(ctx: Context) -> list[Entry]:
+    """The same flow without and with 5 transforms + 5 checks (target: at most 1.3x)."""
+    w, src = "transforms_checks", ctx.data.parquet
+    entries = []
+    for name, slug, options in [
+        ("hygge", "hygge", None),
+        (WITH_STEPS, "hygge-steps", {"transform": TRANSFORMS, "checks": CHECKS}),
+        (WITH_IDS, "hygge-ids", {"transform": TRANSFORMS + IDS, "checks": CHECKS}),
+    ]:
+        out = _out(w, slug)
+        entries.append(
+            _hygge_entry(
+                ctx,
+                w,
+                {"type": "parquet", "path": str(src)},
+                _parquet_store(out),
+                ParquetOutput(out),
+                ctx.data,
+                name=name,
+                options=options,
+            )
+        )
+    return entries
+
+
 @dataclass(frozen=True)
 class Workload:
     """A named workload: its title, builder, and what data it needs."""
@@ -855,6 +908,12 @@ WORKLOADS: dict[str, Workload] = {
         ),
         Workload("http_to_parquet", "JSON API → Parquet", http_to_parquet, ("parquet",), ("dlt",)),
         Workload("startup", "Start-up", startup, ("parquet",)),
+        Workload(
+            "transforms_checks",
+            "Parquet → Parquet without and with 5 transforms + 5 checks",
+            transforms_checks,
+            ("parquet",),
+        ),
         Workload(
             "rss_scaling", "Peak memory as rows grow (Parquet → Parquet)", rss_scaling, ("parquet",)
         ),

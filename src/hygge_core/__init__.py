@@ -33,6 +33,9 @@ _EXPORTS = {
     "is_transient": "hygge_core.retry",
     "mask_url": "hygge_core.secrets",
     "drift": "hygge_core.schema",
+    "evolved": "hygge_core.schema",
+    "fill_columns": "hygge_core.schema",
+    "rebase_path": "hygge_core.paths",
     "FlowContext": "hygge_core.context",
     "FlowMemory": "hygge_core.memory",
     "UnitShare": "hygge_core.memory",
@@ -56,10 +59,19 @@ _EXPORTS = {
     "StoreConfig": "hygge_core.store",
     "Window": "hygge_core.units",
     "WorkUnit": "hygge_core.units",
+    "Transform": "hygge_core.transforms",
+    "TransformConfig": "hygge_core.transforms",
+    "RunInfo": "hygge_core.transforms",
+    "Check": "hygge_core.checks",
+    "CheckConfig": "hygge_core.checks",
+    "CheckOutcome": "hygge_core.checks",
+    "UnitScope": "hygge_core.checks",
+    "record_failures": "hygge_core.checks",
 }
 
 if TYPE_CHECKING:
     from hygge_core.arrowfs import arrow_filesystem
+    from hygge_core.checks import Check, CheckConfig, CheckOutcome, UnitScope, record_failures
     from hygge_core.context import FlowContext
     from hygge_core.errors import (
         ConfigError,
@@ -77,13 +89,15 @@ if TYPE_CHECKING:
     from hygge_core.health import Finding
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
     from hygge_core.memory import FlowMemory, UnitShare
+    from hygge_core.paths import rebase_path
     from hygge_core.retry import is_transient
-    from hygge_core.schema import drift
+    from hygge_core.schema import drift, evolved, fill_columns
     from hygge_core.secrets import mask_url
     from hygge_core.sourceid import content_id
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
     from hygge_core.store import StagedUnit, Store, StoreConfig
+    from hygge_core.transforms import RunInfo, Transform, TransformConfig
     from hygge_core.units import Window, WorkUnit
 
 
@@ -91,6 +105,9 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
+    "Check",
+    "CheckConfig",
+    "CheckOutcome",
     "ConfigError",
     "ConnectionConfig",
     "CursorState",
@@ -108,13 +125,17 @@ __all__ = [
     "IncrementalConfig",
     "PermanentError",
     "Problem",
+    "RunInfo",
     "RunRecord",
     "SchemaDriftError",
     "StagedUnit",
     "Storage",
     "Store",
     "StoreConfig",
+    "Transform",
+    "TransformConfig",
     "TransientError",
+    "UnitScope",
     "UnitShare",
     "Window",
     "WorkUnit",
@@ -123,9 +144,13 @@ __all__ = [
     "content_id",
     "describe_error",
     "drift",
+    "evolved",
+    "fill_columns",
     "first_line",
     "hookimpl",
     "is_transient",
     "lazy_exports",
     "mask_url",
+    "rebase_path",
+    "record_failures",
 ]

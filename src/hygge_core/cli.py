@@ -51,7 +51,23 @@ class LogFormat(StrEnum):
     json = "json"
 
 
+class WriteMode(StrEnum):
+    """`hygge run --mode`: the write mode of every selected flow's store, for one run."""
+
+    append = "append"
+    replace = "replace"  # type: ignore[assignment]  # (str.replace: a member named so)
+    merge = "merge"
+
+
 FileArg = Annotated[str, typer.Argument(help="the flows file, e.g. flows.yaml")]
+VarOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        help="set a variable the file uses as ${var.NAME}: NAME=VALUE (repeatable; "
+        "wins over vars: in the file)",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -103,14 +119,26 @@ def _registry() -> Registry:
     return registry
 
 
-def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan:
+def _plan(
+    file: str,
+    registry: Registry,
+    flows: list[str] | None = None,
+    variables: list[str] | None = None,
+    mode: str | None = None,
+    mode_from: str = "--mode",
+) -> Plan:
     from hygge_core.config import load_document, resolve_file
+    from hygge_core.config.variables import parse_assignments
     from hygge_core.errors import ConfigError, PluginError
 
+    try:
+        given = parse_assignments(variables or [])
+    except ValueError as exc:
+        raise _fail(f"error: {exc}", 2) from None
     doc = None
     try:
-        doc = load_document(file)
-        plan = resolve_file(doc, registry, only=flows or None)
+        doc = load_document(file, variables=given)
+        plan = resolve_file(doc, registry, only=flows or None, mode=mode, mode_from=mode_from)
     except ConfigError as exc:
         n = len(exc.problems)
         # A problem may quote a value (a URL with its password, say): mask it like the rest.
@@ -140,8 +168,26 @@ def _redactor_of(doc: Document | None, connections: dict[str, Any]) -> Redactor:
 def run(
     file: FileArg,
     flow: Annotated[
-        list[str] | None, typer.Option("--flow", "-f", help="run only this flow (repeatable)")
+        list[str] | None,
+        typer.Option(
+            "--flow",
+            "-f",
+            help="run only this flow, a template's flows, or the flows a pattern matches "
+            "('shop.*'); repeatable",
+        ),
     ] = None,
+    var: VarOption = None,
+    mode: Annotated[
+        WriteMode | None,
+        typer.Option("--mode", help="write every selected flow's store in this mode, this run"),
+    ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="ignore committed cursors and replace each store's data with a full read",
+        ),
+    ] = False,
     concurrency: Annotated[
         int | None,
         typer.Option(help="flows run at once (default: the cores the process may use)"),
@@ -170,8 +216,16 @@ def run(
     from hygge_core.runner import Runner, RunOptions
 
     budget = _memory_option(memory)
+    if full_refresh and mode not in (None, WriteMode.replace):
+        raise _fail(
+            f"error: --full-refresh replaces each store's data, so it cannot run with "
+            f"--mode {mode}; drop one of them",
+            2,
+        )
     registry = _registry()
-    plan = _plan(file, registry, flow)
+    asked = "--full-refresh" if full_refresh else "--mode"
+    chosen = "replace" if full_refresh else (mode.value if mode else None)
+    plan = _plan(file, registry, flow, var, chosen, asked)
     redact = _redactor(plan)
     reporter: Reporter
     if log_format is LogFormat.json:
@@ -188,6 +242,7 @@ def run(
         # A scheduler address only means something to the Dask executor.
         executor=executor or ("dask" if scheduler else None),
         executor_options={"address": scheduler} if scheduler else {},
+        full_refresh=full_refresh,
     )
     runner = Runner(plan, registry, reporter, options)
     interrupted = _stop_on_interrupt(runner.interrupt)
@@ -287,12 +342,13 @@ def validate(
     connect: Annotated[
         bool, typer.Option("--connect", help="also try every home and store once")
     ] = False,
+    var: VarOption = None,
 ) -> None:
     """Check FILE without moving data: every problem is reported at once."""
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
-    plan = _plan(file, registry)
+    plan = _plan(file, registry, variables=var)
     redact = _redactor(plan)
     failures = 0
     if connect:
@@ -307,6 +363,12 @@ def validate(
                     problem = obj.check()
                 except Exception as exc:
                     problem = describe_error(exc)
+                if not problem and side == "home" and flow.shaping:
+                    # The transforms and checks against the home's real columns.
+                    try:
+                        flow.shaping.output_schema(obj.schema())
+                    except Exception as exc:
+                        problem = describe_error(exc)
                 if problem:
                     failures += 1
                     out.print(
@@ -319,6 +381,22 @@ def validate(
         f"{file}: {n} flow{'s' if n != 1 else ''} valid"
         + (", all connections answer" if connect else "")
     )
+
+
+@app.command()
+def init(
+    file: Annotated[str, typer.Argument(help="the file to write")] = "flows.yaml",
+) -> None:
+    """Write a commented starter flows.yaml (and the example file its flow reads)."""
+    from hygge_core.errors import HyggeError
+    from hygge_core.starter import write_starter
+
+    registry = _registry()
+    try:
+        written = write_starter(file, registry)
+    except HyggeError as exc:
+        raise _fail(f"error: {exc}", 1) from None
+    out.print(f"wrote {', '.join(written)}; next: hygge run {file}", markup=False)
 
 
 @app.command()
@@ -364,6 +442,8 @@ def plugins(
             "stores": sorted(p.stores),
             "executors": sorted(p.executors),
             "storage": sorted(p.storages),
+            "transforms": sorted(p.transforms),
+            "checks": sorted(p.checks),
             "hooks": sorted(p.hooks),
             "capabilities": {
                 **{f"home:{n}": capabilities("home", n) for n in sorted(p.homes)},
@@ -400,6 +480,8 @@ def plugins(
         other = ", ".join(
             [f"executor:{e}" for e in names("executor", r["executors"]).split(", ") if e]
             + [f"storage:{s}" for s in names("storage", r["storage"]).split(", ") if s]
+            + [f"transform:{t}" for t in names("transform", r["transforms"]).split(", ") if t]
+            + [f"check:{c}" for c in names("check", r["checks"]).split(", ") if c]
         )
         table.add_row(
             r["distribution"],
@@ -428,38 +510,98 @@ def preview(
     file: FileArg,
     flow: Annotated[str, typer.Option("--flow", "-f", help="the flow whose home to show")],
     limit: Annotated[int, typer.Option(help="rows to show")] = 10,
+    var: VarOption = None,
 ) -> None:
-    """Show the first rows of a flow's home, as a table."""
+    """Show the first rows of a flow's home, as a table; with the flow's transform: applied,
+    and its checks: evaluated on that sample."""
     from rich.table import Table
 
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
-    plan = _plan(file, registry, [flow])
+    plan = _plan(file, registry, [flow], var)
+    flow = _one_flow(plan, flow)
     resolved = plan.flows[flow]
     redact = _redactor(plan)
     runner = Runner(plan, registry, None, RunOptions())
     home = resolved.home_cls(resolved.home_config, runner.context(resolved, "preview"))
+    shaping = resolved.shaping
+    if shaping:
+        import datetime as dt
+
+        shaping = shaping.for_run("preview", dt.datetime.now(dt.UTC))
+    outcomes: list[Any] = []
     try:
         schema = home.schema()
+        if shaping:
+            schema = shaping.output_schema(schema)
         rows: list[dict[str, Any]] = []
-        for unit in home.plan(None):
-            for batch in home.read(unit):
-                rows.extend(batch.slice(0, limit - len(rows)).to_pylist())
-                if len(rows) >= limit:
-                    break
-            if len(rows) >= limit:
-                break
+        sample = _sample(home, limit, shaping)
+        rows = sample.slice(0, limit).to_pylist() if sample is not None else []
+        if shaping and shaping.checks and sample is not None:
+            outcomes = _preview_checks(shaping, sample)
     except Exception as exc:
         raise _fail(redact(f"{flow}: {describe_error(exc)}"), 1) from None
     finally:
         home.close()
-    table = Table(title=escape(redact(f"{flow}: {home.describe()}")), title_justify="left")
+    title = f"{flow}: {home.describe()}" + (" (transformed)" if shaping else "")
+    table = Table(title=escape(redact(title)), title_justify="left")
     for field in schema:
         table.add_column(escape(f"{field.name}\n{field.type}"))
     for row in rows:
         table.add_row(*("∅" if row[n] is None else escape(str(row[n])) for n in schema.names))
     out.print(table)
+    for o in outcomes:
+        status = "ok" if o.passed else ("FAIL" if o.severity == "error" else "warn")
+        out.print(
+            redact(f"{status}: {o.describe()} (on the {len(rows)} sample rows)"), markup=False
+        )
+
+
+def _sample(home: Any, limit: int, shaping: Any) -> Any:
+    """The first `limit` rows of the home, transformed (a filter may need more batches)."""
+    import pyarrow as pa
+
+    batches: list[Any] = []
+    have = 0
+    for unit in home.plan(None):
+        for batch in home.read(unit):
+            if shaping:
+                batch = shaping.apply(batch)
+            batch = batch.slice(0, limit - have)
+            if batch.num_rows:
+                batches.append(batch)
+                have += batch.num_rows
+            if have >= limit:
+                break
+        if have >= limit:
+            break
+    return pa.Table.from_batches(batches).combine_chunks() if batches else None
+
+
+def _preview_checks(shaping: Any, sample: Any) -> list[Any]:
+    """The flow's checks on the sample: each as it would report on a run of those rows."""
+    from hygge_core.checks import UnitScope
+
+    partials = shaping.open(UnitScope(shaping.flow, "preview", "preview", 0))
+    try:
+        for batch in sample.to_batches():
+            shaping.observe(partials, batch)
+    finally:
+        shaping.finish(partials)
+    try:
+        return list(shaping.outcomes([partials]))
+    finally:
+        shaping.cleanup([partials])
+
+
+def _one_flow(plan: Plan, asked: str) -> str:
+    """The single flow `--flow` chose, for commands that act on one (a pattern may match
+    more, or a template name stand for several)."""
+    if len(plan.flows) != 1:
+        names = ", ".join(plan.flows)
+        raise _fail(f"error: --flow {asked} matches {len(plan.flows)} flows ({names}); name one", 2)
+    return next(iter(plan.flows))
 
 
 def _store_for(plan: Plan, registry: Registry, name: str) -> Any:
@@ -475,12 +617,13 @@ def state_show(
     file: FileArg,
     flow: Annotated[str | None, typer.Option("--flow", "-f", help="only this flow")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    var: VarOption = None,
 ) -> None:
     """Print each flow's cursor and its last runs, as its store keeps them."""
     from hygge_core.errors import describe_error
 
     registry = _registry()
-    plan = _plan(file, registry, [flow] if flow else None)
+    plan = _plan(file, registry, [flow] if flow else None, var)
     redact = _redactor(plan)
     states: dict[str, Any] = {}
     for name in plan.flows:
@@ -516,12 +659,14 @@ def _cursor_text(cursor: dict[str, Any]) -> str:
 def state_reset(
     file: FileArg,
     flow: Annotated[str, typer.Option("--flow", "-f", help="the flow to reset")],
+    var: VarOption = None,
 ) -> None:
     """Forget a flow's cursor and history: its next run is a full load."""
     from hygge_core.errors import describe_error
 
     registry = _registry()
-    plan = _plan(file, registry, [flow])
+    plan = _plan(file, registry, [flow], var)
+    flow = _one_flow(plan, flow)
     try:
         had = _store_for(plan, registry, flow).reset_state()
     except Exception as exc:
@@ -538,6 +683,7 @@ def history(
         str | None,
         typer.Option("--html", help="write a self-contained HTML page with charts to this file"),
     ] = None,
+    var: VarOption = None,
 ) -> None:
     """List the committed runs of every flow (newest first), as their stores keep them."""
     from pathlib import Path
@@ -546,7 +692,7 @@ def history(
     from hygge_core.history import collect, rows_of
 
     registry = _registry()
-    plan = _plan(file, registry, [flow] if flow else None)
+    plan = _plan(file, registry, [flow] if flow else None, var)
     redact = _redactor(plan)
     histories = collect(plan, registry, redact)
     for h in histories:
@@ -599,6 +745,7 @@ def doctor(
         list[str] | None, typer.Option("--flow", "-f", help="check only this flow (repeatable)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    var: VarOption = None,
 ) -> None:
     """Check FILE's plugins, connections, permissions, free space and state.
 
@@ -606,7 +753,7 @@ def doctor(
     from hygge_core.health import diagnose, exit_code
 
     registry = _registry()
-    plan = _plan(file, registry, flow)
+    plan = _plan(file, registry, flow, var)
     findings = diagnose(plan, registry, _redactor(plan))
     code = exit_code(findings)
     if as_json:
@@ -630,12 +777,13 @@ def serve(
     file: FileArg,
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8765,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    var: VarOption = None,
 ) -> None:
     """Serve the run-history page live (/), Prometheus metrics (/metrics) and /health."""
     from hygge_core.serve import serve as serve_forever
 
     registry = _registry()
-    plan = _plan(file, registry)
+    plan = _plan(file, registry, variables=var)
     serve_forever(file, plan, registry, _redactor(plan), host, port, out.print)
 
 

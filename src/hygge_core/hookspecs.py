@@ -64,6 +64,26 @@ def hygge_register_executors(register: Callable[[str, type], None]) -> None:
 
 
 @hookspec
+def hygge_register_transforms(register: Callable[[str, type], None]) -> None:
+    """Register transforms: call `register(name, TransformClass)` once per transform.
+
+    `TransformClass` subclasses `hygge_core.Transform`; users write `- NAME: options` in a
+    flow's `transform:` list. hygge-core's own transforms (select, rename, cast, ...) are
+    registered through this same hook. A `"module:Class"` string defers the import.
+    """
+
+
+@hookspec
+def hygge_register_checks(register: Callable[[str, type], None]) -> None:
+    """Register checks: call `register(name, CheckClass)` once per check.
+
+    `CheckClass` subclasses `hygge_core.Check`; users write `- NAME: options` in a flow's
+    `checks:` list. hygge-core's own checks (not_null, unique, ...) are registered through
+    this same hook. A `"module:Class"` string defers the import.
+    """
+
+
+@hookspec
 def hygge_register_storage(register: Callable[..., None]) -> None:
     """Register storage backends for file paths: call `register(StorageClass)`.
 
@@ -94,6 +114,17 @@ def hygge_type_for_path(path: str, side: str) -> str | None:
     Called when a flow writes `home: some/path` or `store: some/path` instead of a mapping.
     `side` is `"home"` or `"store"`. The first non-None answer wins; implement with
     `trylast=True` for catch-all answers such as "any directory".
+    """
+
+
+@hookspec
+def hygge_init_snippet() -> str | None:
+    """Return an example of this plugin's types for the flows.yaml `hygge init` writes.
+
+    The text is one or more flows as they stand under `flows:` (flow names indented by two
+    spaces), in plain YAML. `hygge init` comments every line out and heads it with the
+    distribution's name, so the starter file stays valid whatever the example says; users
+    remove the `#` to use it. Return None to add nothing.
     """
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -45,6 +45,10 @@ from hygge_core.state import FlowState, RunRecord, now_iso
 from hygge_core.storage import StorageResolver
 from hygge_core.store import Store
 from hygge_core.units import Window, WorkUnit
+
+if TYPE_CHECKING:
+    from hygge_core.checks import CheckOutcome
+    from hygge_core.shaping import Shaping
 
 log = logging.getLogger("hygge.run")
 
@@ -79,6 +83,7 @@ class FlowResult:
     store_type: str = ""
     retries: int = 0  # transient faults retried
     cursor_after: Any = None  # an incremental flow's committed high-water mark
+    checks: list[CheckOutcome] = field(default_factory=list)  # the flow's checks, combined
 
     @property
     def rows_per_second(self) -> float:
@@ -96,6 +101,9 @@ class RunOptions:
     dry_run: bool = False
     executor: str | None = None
     executor_options: dict[str, Any] = field(default_factory=dict)
+    # `--full-refresh`: read every row whatever the committed cursor (the plan's stores
+    # were resolved with mode replace, so the store's data is replaced).
+    full_refresh: bool = False
 
 
 class Runner:
@@ -117,6 +125,7 @@ class Runner:
             "an earlier flow failed (--fail-fast)",
         )
         self.storage = StorageResolver(registry.storages, plan.connections)
+        self.deadlines: dict[str, float] = {}  # flow → monotonic time its `timeout:` ends
         self.limits = detect()
         self.budget = RunBudget(*run_budget(self.limits, options.memory, plan))
 
@@ -126,9 +135,16 @@ class Runner:
         self.stop_reason = ("interrupted: nothing committed", "interrupted")
         self.stop.set()
 
-    def _check_stop(self) -> None:
+    def _check_stop(self, flow: ResolvedFlow | None = None) -> None:
         if self.stop.is_set():
             raise Cancelled(self.stop_reason[0])
+        if flow is not None and time.monotonic() > self.deadlines.get(flow.name, float("inf")):
+            raise TimedOut(
+                f"timed out: ran past its timeout: {flow.spec.timeout}; nothing was "
+                "committed and its state is unchanged"
+                + "\n    hint: raise timeout: on the flow, or find what made it slow "
+                "(hygge run -v)"
+            )
 
     def make_executor(self) -> Executor:
         """The executor chosen on the command line, else in flows.yaml, else local."""
@@ -225,6 +241,9 @@ class Runner:
             )
             self._note(flow.name, run_id, skipped.error or "")
             return skipped
+        limit = flow.spec.timeout_seconds
+        if limit is not None:
+            self.deadlines[flow.name] = started + limit
         ctx = self.context(flow, run_id)
         home: Home = flow.home_cls(flow.home_config, ctx)
         store: Store = flow.store_cls(flow.store_config, ctx)
@@ -246,7 +265,8 @@ class Runner:
             for attempt in retrying(
                 flow.spec.retry,
                 on_retry,
-                sleep=self.stop.wait,  # a stop (Ctrl-C) ends the wait between tries
+                # A stop (Ctrl-C) ends the wait between tries, and so does the timeout.
+                sleep=lambda seconds: self.stop.wait(min(seconds, self._left(flow))),
             ):
                 # The lock is taken per attempt: taking it can meet the same transient
                 # faults (a database briefly unreachable) as the rest of the attempt.
@@ -307,16 +327,22 @@ class Runner:
     ) -> FlowEvent:
         """One attempt: recover, plan, stage, commit. Returns the flow's started event."""
         run_id = result.run_id or ""
+        self._check_stop(flow)
         result.recovered = store.recover()
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
-        window = window_for(flow.home_config.incremental, state)
+        window = window_for(flow.home_config.incremental, self._cursor_state(state))
         schema = home.schema()
         if window is not None:
             if window.cursor not in schema.names:
                 raise PermanentError(_missing_column(window.cursor, schema))
             window = coerce_bound(window, schema.field(window.cursor).type)
+        if flow.shaping:
+            # The store is prepared for what the transforms make of the home's rows; a
+            # missing column or a type that does not combine fails here, before any read.
+            schema = flow.shaping.output_schema(schema)
+        _check_keys(flow, schema)
         store.prepare(schema)
         units = [
             dataclasses.replace(u, window=u.window or window, seq=i)
@@ -371,7 +397,7 @@ class Runner:
         lock = threading.Lock()
 
         def on_batch(unit: WorkUnit, batch: pa.RecordBatch) -> None:
-            self._check_stop()
+            self._check_stop(flow)
             with lock:
                 result.rows += batch.num_rows
                 result.bytes += batch.nbytes
@@ -383,7 +409,7 @@ class Runner:
         def on_unit(unit: WorkUnit, done: UnitResult) -> None:
             # Executors that run units in other processes (Dask) cannot report batches:
             # their running totals, and the --fail-fast stop, come per unit instead.
-            self._check_stop()
+            self._check_stop(flow)
             if not executor.reports_batches:
                 with lock:
                     result.rows += done.rows
@@ -394,10 +420,16 @@ class Runner:
             )
 
         staged: list[UnitResult] = []
+        shaping = None
+        if flow.shaping:
+            shaping = flow.shaping.for_run(
+                run_id, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=time.monotonic() - started)
+            )
+        fresh: list[UnitResult] = []
         try:
-            self._check_stop()
+            self._check_stop(flow)
             cursor = window.cursor if window else None
-            adopted = self._adopt(flow.name, run_id, store, units)
+            adopted = self._adopt(flow.name, run_id, store, units, shaping)
             todo = [u for u in units if u.seq not in adopted]
             fresh = executor.run_units(
                 UnitsRequest(
@@ -409,6 +441,7 @@ class Runner:
                     cursor=cursor,
                     on_batch=on_batch,
                     on_unit=on_unit,
+                    shaping=shaping,
                 )
             )
             if meter.flushed_early:
@@ -424,9 +457,13 @@ class Runner:
             staged = [by_seq[u.seq] for u in units]
             result.rows = sum(r.rows for r in staged)
             result.bytes = sum(r.bytes for r in staged)
+            if shaping is not None and shaping.checks:
+                self._checks(flow.name, run_id, shaping, staged, result)
             old = state or FlowState(flow=flow.name)
             new_cursor = (
-                advance(state, cursor, [r.cursor_max for r in staged]) if cursor else old.cursor
+                advance(self._cursor_state(state), cursor, [r.cursor_max for r in staged])
+                if cursor
+                else old.cursor
             )
             record = RunRecord(
                 run_id=run_id,
@@ -441,7 +478,7 @@ class Runner:
                 seconds=round(time.monotonic() - started, 3),
                 retries=result.retries,
             )
-            self._check_stop()  # the last moment at which stopping leaves no trace
+            self._check_stop(flow)  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
             store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
             faults.fault_point("commit.done")
@@ -452,7 +489,31 @@ class Runner:
             except Exception as cleanup:  # keep the original error; recover() retries later
                 log.warning("flow %s: cleaning staging failed: %s", flow.name, cleanup)
             raise
+        finally:
+            if shaping is not None and shaping.checks:
+                shaping.cleanup([list(r.checks or ()) for r in [*staged, *fresh]])
         return event
+
+    def _checks(
+        self,
+        flow: str,
+        run_id: str,
+        shaping: Shaping,
+        staged: list[UnitResult],
+        result: FlowResult,
+    ) -> None:
+        """Combine the units' check partials; a failed error check aborts (raises), a
+        failed warning is reported and the commit goes on."""
+        outcomes = shaping.outcomes([list(r.checks or ()) for r in staged])
+        result.checks = outcomes
+        for o in outcomes:
+            if not o.passed and o.severity == "warn":
+                self._note(flow, run_id, f"warning: {o.describe()}; committed anyway")
+        failed = [o for o in outcomes if not o.passed and o.severity == "error"]
+        if failed:
+            from hygge_core.shaping import ChecksFailed
+
+            raise ChecksFailed(failed)
 
     def _record_failure(
         self, flow: ResolvedFlow, store: Store, result: FlowResult, started: float
@@ -478,15 +539,29 @@ class Runner:
             log.debug("flow %s: the failure was not recorded: %s", flow.name, exc)
 
     def _adopt(
-        self, flow: str, run_id: str, store: Store, units: list[WorkUnit]
+        self,
+        flow: str,
+        run_id: str,
+        store: Store,
+        units: list[WorkUnit],
+        shaping: Shaping | None = None,
     ) -> dict[int, UnitResult]:
-        """Units that a crashed run already staged, matched by fingerprint, by plan seq."""
+        """Units that a crashed run already staged, matched by fingerprint, by plan seq.
+
+        With checks, a unit is adopted only if its record kept the checks' partials (and
+        what they spilled is still there); otherwise it is read again."""
         if not store.supports_resume:
             return {}
         done = store.resumable()
         adopted = {
             u.seq: UnitResult.from_record(done[fp]) for u in units if (fp := fingerprint(u)) in done
         }
+        if shaping is not None and shaping.checks:
+            adopted = {
+                k: r
+                for k, r in adopted.items()
+                if shaping.usable(list(r.checks) if r.checks is not None else None)
+            }
         if adopted:
             rows = sum(r.rows for r in adopted.values())
             self._note(
@@ -501,7 +576,7 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
-        window = window_for(flow.home_config.incremental, state)
+        window = window_for(flow.home_config.incremental, self._cursor_state(state))
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
         parallelism = flow.spec.parallelism or executor.default_parallelism()
@@ -515,11 +590,23 @@ class Runner:
         )
         return result
 
+    def _cursor_state(self, state: FlowState | None) -> FlowState | None:
+        """The state whose cursor bounds the read: none under `--full-refresh`."""
+        return None if self.options.full_refresh else state
+
+    def _left(self, flow: ResolvedFlow) -> float:
+        """Seconds before the flow's `timeout:` ends (a day when it has none)."""
+        return max(0.0, self.deadlines.get(flow.name, time.monotonic() + 86400) - time.monotonic())
+
     def _hook(self, name: str, **kwargs: Any) -> None:
         self.registry.notify(name, **kwargs)
 
     def _note(self, flow: str, run_id: str, message: str) -> None:
         self._hook("hygge_flow_note", event=NoteEvent(flow, run_id, message))
+
+
+class TimedOut(PermanentError):
+    """A flow ran past its `timeout:`; what it staged is aborted, never committed."""
 
 
 def _refuse_single_process(
@@ -564,6 +651,28 @@ def peak_rss() -> int:
 def _iso_ago(monotonic_start: float) -> str:
     ago = time.monotonic() - monotonic_start
     return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ago)).isoformat(timespec="milliseconds")
+
+
+def _check_keys(flow: ResolvedFlow, schema: pa.Schema) -> None:
+    """Merge keys name columns of the rows the store receives (after the transforms)."""
+    for key in flow.store_config.keys or []:
+        if key not in schema.names:
+            import difflib
+
+            # Case and underscores aside: a rename to snake case is the usual cause.
+            folded = {n.lower().replace("_", ""): n for n in schema.names}
+            close = difflib.get_close_matches(key.lower().replace("_", ""), list(folded), n=1)
+            hint = (
+                f"did you mean '{folded[close[0]]}'?"
+                if close
+                else f"columns: {', '.join(schema.names)}"
+            )
+            after = (
+                " after the flow's transforms" if flow.shaping and flow.shaping.transforms else ""
+            )
+            raise PermanentError(
+                f"merge key '{key}' (store keys:) is not a column of the rows{after}; {hint}"
+            )
 
 
 def _missing_column(column: str, schema: pa.Schema) -> str:

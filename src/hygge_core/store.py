@@ -13,19 +13,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hygge_core.context import FlowContext
 from hygge_core.health import Finding
+from hygge_core.paths import RelativePaths
 from hygge_core.state import FlowState, RunRecord
 from hygge_core.units import WorkUnit
 
 Mode = Literal["append", "replace", "merge"]
 
 
-class StoreConfig(BaseModel):
+class StoreConfig(RelativePaths, BaseModel):
     """Options every store accepts; plugins subclass it with their own fields."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
     type: str = Field(description="the store type, as registered by a plugin")
     mode: Mode = Field(default="append", description="append, replace or merge")
     keys: list[str] | None = Field(default=None, description="key columns, for mode: merge")
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)  # see RelativePaths
 
     @model_validator(mode="after")
     def _merge_needs_keys(self) -> StoreConfig:

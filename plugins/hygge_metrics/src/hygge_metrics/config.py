@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hygge_core import rebase_path
 
 
 class MetricsSettings(BaseModel):
@@ -29,6 +33,13 @@ class MetricsSettings(BaseModel):
     service_name: str = Field(default="hygge", description="OpenTelemetry `service.name`")
     job: str = Field(default="hygge", description="the `job` label of the pushed groups")
     timeout: float = Field(default=10.0, gt=0, description="seconds per Pushgateway request")
+
+    @classmethod
+    def relative_to(cls, raw: dict[str, Any], folder: str) -> dict[str, Any]:
+        """A relative `textfile:` is relative to the flows.yaml's folder, like its paths."""
+        if folder and "textfile" in raw:
+            return {**raw, "textfile": rebase_path(raw["textfile"], folder)}
+        return raw
 
     @model_validator(mode="after")
     def _somewhere(self) -> MetricsSettings:

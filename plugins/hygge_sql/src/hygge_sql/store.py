@@ -249,7 +249,10 @@ class SqlStore(OnDatabase, Store):
         if problem:
             raise SchemaDriftError(
                 f"{self.where}: "
-                + problem.replace("run with mode: replace to start over", "drop the table")
+                # A table keeps its columns under replace: dropping it is the way to start over.
+                + problem.replace("run with mode: replace to start over", "drop the table").replace(
+                    "run once with --mode replace to start over", "drop the table to start over"
+                )
             )
         if self.config.mode == "merge":
             absent = [k for k in self.config.keys or [] if k not in old.names]
