@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen
 from gen import SQLITE_TABLE, Dataset
 from peers import PEER_ENV, Peer
-from schema import DATA_DIR, PROGRAMS_DIR, Column
+from schema import COLUMNS, DATA_DIR, PROGRAMS_DIR, Column
 from shapes import SHAPES
 
 WORK_DIR = DATA_DIR / "work"
@@ -512,6 +512,74 @@ def pg_to_pg(ctx: Context) -> list[Entry]:
     return entries
 
 
+def _json_api(ds: Dataset, page: int) -> str:
+    """Start (once per data set) the JSON API serving ``ds`` (programs/json_api.py) and
+    return its base URL; it is stopped when the benchmark exits."""
+    import atexit
+    import subprocess
+    import time
+
+    key = (ds.rows, page)
+    if key not in _APIS:
+        port_file = _workdir("http_to_parquet", f"api-{ds.rows}") / "port"
+        port_file.parent.mkdir(parents=True, exist_ok=True)
+        port_file.unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(PROGRAMS_DIR / "json_api.py"),
+                str(ds.parquet),
+                str(port_file),
+                "--page",
+                str(page),
+            ]
+        )
+        atexit.register(proc.kill)
+        deadline = time.monotonic() + 600  # rendering 1M records to JSON: ~10 s
+        while not port_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the JSON API for {ds.parquet} did not start")
+            time.sleep(0.1)
+        _APIS[key] = f"http://127.0.0.1:{port_file.read_text().strip()}"
+    return _APIS[key]
+
+
+_APIS: dict[tuple[int, int], str] = {}
+API_PAGE = 1000  # records per page: GitHub's and many APIs' maximum is 100, a generous one
+
+
+def http_to_parquet(ctx: Context) -> list[Entry]:
+    """A paginated JSON API (Link header, 1,000 records a page) → Parquet, hygge against
+    dlt's rest_api source, both at the peers' size so that the two are side by side."""
+    w, ds = "http_to_parquet", ctx.peer_data
+    base = _json_api(ds, API_PAGE)
+    out = _out(w, "dlt-rest_api")
+    dlt = _dlt_entry(
+        ctx,
+        w,
+        "dlt rest_api (header_link paginator)",
+        [
+            *("--source", "rest", "--source-url", base, "--table", "items"),
+            *("--dest", "filesystem", "--out", str(out), "--dataset", "dlt_bench"),
+            *("--page", str(API_PAGE)),
+        ],
+        ParquetOutput(out / "dlt_bench" / "bench"),
+        True,
+    )
+    dlt.scratch.append(out)
+    out = _out(w, "hygge")
+    types = {"timestamp": "timestamp", "date": "date"}
+    home = {
+        "type": "http",
+        "url": f"{base}/items",
+        "params": {"per_page": API_PAGE},
+        "paginate": "link",
+        "columns": {c.name: types.get(c.kind, str(c.arrow)) for c in COLUMNS},
+    }
+    hy = _hygge_entry(ctx, w, home, _parquet_store(out), ParquetOutput(out), ds)
+    return [dlt, hy]
+
+
 def _ingestr_entry(ctx: Context, w: str) -> Entry:
     """ingestr (a Go binary shipped in its wheel) copying the table with its defaults."""
     assert ctx.pg is not None
@@ -903,6 +971,7 @@ WORKLOADS: dict[str, Workload] = {
             ("parquet",),
             ("dlt-lake",),
         ),
+        Workload("http_to_parquet", "JSON API → Parquet", http_to_parquet, ("parquet",), ("dlt",)),
         Workload("startup", "Start-up", startup, ("parquet",)),
         Workload(
             "transforms_checks",
