@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import hygge_core.api
-from hygge_core import Home, HomeConfig, Window, WorkUnit
+from hygge_core import FlowState, Home, HomeConfig, Window, WorkUnit
 from hygge_core.plugins import load_registry
 from hygge_core.testing import EventRecorder
 
@@ -41,7 +41,8 @@ class CounterHome(Home):
     def schema(self) -> pa.Schema:
         return pa.schema([pa.field("id", pa.int64())])
 
-    def begin(self, position: dict[str, Any] | None) -> None:
+    def begin(self, state: FlowState | None) -> None:
+        position = state.position if state is not None else None
         LOG.append(("begin", position))
         self.start = (position or {}).get("next", 0)
 
@@ -56,7 +57,7 @@ class CounterHome(Home):
         LOG.append(("position", None))
         return {"next": self.start + self.config.rows}
 
-    def committed(self) -> None:
+    def committed(self, state: FlowState) -> None:
         # What the store shows at this moment: acknowledging must come after the commit.
         LOG.append(("committed", sorted(landed(pathlib.Path(self.config.sink)))))
         if self.config.fail_ack:
@@ -111,7 +112,8 @@ def test_a_failed_acknowledgement_is_a_note_not_a_failure(
     assert result.status == "ok", result.error
     notes = [e.message for e in recorder.events("hygge_flow_note")]
     assert any(
-        "committed, but acknowledging the home failed (ConnectionError: broker went away)" in n
+        "committed, but the home could not release what it read "
+        "(ConnectionError: broker went away)" in n
         for n in notes
     ), notes
     assert sorted(landed(tmp_path / "sink")) == [0, 1, 2]

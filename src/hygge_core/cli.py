@@ -642,6 +642,8 @@ def state_show(
         cursor = state.get("cursor")
         shown = f"{cursor['column']} = {_cursor_text(cursor)}" if cursor else "none"
         out.print(f"{name}: cursor {shown}", markup=False)
+        if state.get("position") is not None:  # a home's own bookmark (Home.position)
+            out.print(f"  position {json.dumps(state['position'])}", markup=False)
         for r in state["runs"][-5:]:
             out.print(
                 f"  {r['finished_at']}  run {r['run_id']}  {r['mode']}  {r['rows']:,} rows",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hygge_core.context import FlowContext
 from hygge_core.paths import RelativePaths
+from hygge_core.state import FlowState
 from hygge_core.units import Window, WorkUnit
 
 
@@ -93,31 +94,6 @@ class Home(ABC):
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         """Stream one unit's rows as batches of `schema()`, never the whole unit at once."""
 
-    def begin(self, position: dict[str, Any] | None) -> None:
-        """Called on the driver before each attempt's `plan`, with the position this home
-        committed last (`FlowState.position`; None on a first run).
-
-        For sources with a position of their own (a queue, a replication slot): forget what
-        an earlier, failed attempt read, and remember what is already stored.
-        """
-
-    def position(self) -> dict[str, Any] | None:
-        """Called on the driver once every unit is staged, just before the commit: the
-        position to commit with the data as `FlowState.position` (plain JSON), or None to
-        keep the committed one. Units ran on this very object only on an in-process
-        executor: a home that counts on it declares `single_process`."""
-        return None
-
-    def committed(self) -> None:
-        """Called on the driver right after the store committed: acknowledge or advance the
-        source now, never earlier (ack queue messages, advance a replication slot).
-
-        A crash or a fault before or in this call leaves the source unacknowledged, so it
-        delivers again; the position committed with the data is what lets the next run
-        drop what is already stored. A failure here is reported, not retried: the data is
-        committed.
-        """
-
     @classmethod
     def entity_names(cls, query: str, home: dict[str, Any], context: FlowContext) -> list[str]:
         """The names a flow template's `entities: {query: ...}` expands to.
@@ -134,6 +110,34 @@ class Home(ABC):
             f"home type '{home.get('type')}' cannot list entities with a query; write "
             "entities: as a list, or as {glob: PATTERN} for files"
         )
+
+    def begin(self, state: FlowState | None) -> None:
+        """Called on the driver before each attempt's `plan`, with the flow's state as the
+        store committed it (None on a first run).
+
+        A home that reads "what is new since last time" by a position of its own (a table
+        snapshot, a stream offset, a replication LSN) rather than by a cursor column takes
+        `state.position` here for `plan`, and forgets what an earlier, failed attempt read.
+        """
+
+    def position(self) -> Any:
+        """The position to commit with this run's data, as plain JSON data (None: keep the
+        committed one). Called on the driver once every unit is staged, just before the
+        commit, which stores it as `FlowState.position` in the same atomic step as the data.
+        Units ran on this very object only on an in-process executor: a home that counts on
+        that declares `single_process`."""
+        return None
+
+    def committed(self, state: FlowState) -> None:
+        """Called on the driver right after the store committed the run with `state`: a
+        source with positions may now release what the run read (acknowledge queue
+        messages, advance a replication slot), never earlier.
+
+        A crash or a failure before or in this call leaves the source unreleased, so it
+        delivers again; the position committed with the data is what lets the next run drop
+        what is already stored. A failure here is reported as a note, not retried: the data
+        is committed. The default does nothing.
+        """
 
     def describe(self) -> str:
         """A short, secret-free description for logs and the run summary."""

@@ -332,8 +332,8 @@ class Runner:
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
+        home.begin(state)
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
-        home.begin(state.position if state else None)
         schema = home.schema()
         if window is not None:
             if window.cursor not in schema.names:
@@ -494,18 +494,22 @@ class Runner:
         finally:
             if shaping is not None and shaping.checks:
                 shaping.cleanup([list(r.checks or ()) for r in [*staged, *fresh]])
-        # Outside the try: the data is committed, so nothing may be aborted or retried now;
-        # an unacknowledged source delivers again and the committed position drops it.
+        self._release(flow.name, run_id, home, new_state)
+        return event
+
+    def _release(self, flow: str, run_id: str, home: Home, state: FlowState) -> None:
+        """Tell the home its run is committed (outside the commit's try: nothing may be
+        aborted or retried now). A failure is a note: an unreleased source delivers again
+        and the committed position lets the next run drop what this run stored."""
         try:
-            home.committed()
+            home.committed(state)
         except Exception as exc:
             self._note(
-                flow.name,
+                flow,
                 run_id,
-                f"committed, but acknowledging the home failed ({describe_error(exc)}); "
-                "the next run skips what this run stored",
+                f"committed, but the home could not release what it read "
+                f"({describe_error(exc)}); the next run skips what this run stored",
             )
-        return event
 
     def _checks(
         self,
@@ -589,8 +593,8 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
+        home.begin(state)
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
-        home.begin(state.position if state else None)
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
         parallelism = flow.spec.parallelism or executor.default_parallelism()

@@ -54,31 +54,24 @@ class RunRecord(BaseModel):
 
 
 class FlowState(BaseModel):
-    """Everything a store remembers about a flow between runs.
-
-    `position` is the home's own place in its source (queue message ids, a replication LSN),
-    as `Home.position()` gave it: plain JSON, committed with the data like the cursor.
-    """
+    """Everything a store remembers about a flow between runs."""
 
     flow: str
     cursor: CursorState | None = None
+    position: Any = None  # a home's own bookmark (`Home.position`), e.g. a snapshot id
     runs: list[RunRecord] = Field(default_factory=list)
-    position: dict[str, Any] | None = None
 
     def with_run(
-        self,
-        record: RunRecord,
-        cursor: CursorState | None,
-        position: dict[str, Any] | None = None,
+        self, record: RunRecord, cursor: CursorState | None, position: Any = None
     ) -> FlowState:
-        """A new state that records `record` (keeping the last runs), the new cursor and the
-        home's new position (None keeps the old ones)."""
+        """A new state that records `record` (keeping the last runs), the new cursor and
+        the home's new position (each kept as it was when None)."""
         runs = [*self.runs, record][-HISTORY:]
         return FlowState(
             flow=self.flow,
             cursor=cursor if cursor else self.cursor,
-            runs=runs,
             position=position if position is not None else self.position,
+            runs=runs,
         )
 
 

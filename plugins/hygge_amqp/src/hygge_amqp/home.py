@@ -30,7 +30,15 @@ import pyarrow as pa
 from hygge_amqp.config import OFFSET, RabbitConnection, RabbitHomeConfig
 from hygge_amqp.connect import close_quietly, connect, faults, settings
 from hygge_amqp.payload import Message, full_schema, payload_schema, to_batch
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, describe_error
+from hygge_core import (
+    FlowContext,
+    FlowState,
+    Home,
+    PermanentError,
+    Window,
+    WorkUnit,
+    describe_error,
+)
 
 STALL_SECONDS = 5.0  # a bounded stream read ends early after this long without a message
 DIGEST = 8  # bytes of a message's id hash kept in the state (collisions: ~n²/2⁶⁵)
@@ -117,10 +125,11 @@ class RabbitHome(Home):
     def schema(self) -> pa.Schema:
         return self._schema
 
-    def begin(self, position: dict[str, Any] | None) -> None:
+    def begin(self, state: FlowState | None) -> None:
         # A fresh attempt: what a failed one read was never acked, and comes again.
         self.close()
-        raw = (position or {}).get("ids", "")
+        position = state.position if state is not None else None
+        raw = position.get("ids", "") if isinstance(position, dict) else ""
         blob = base64.b64decode(raw) if raw else b""
         self._committed_ids = [blob[i : i + DIGEST] for i in range(0, len(blob), DIGEST)]
         self._seen, self._last_tag, self.dropped = [], None, 0
@@ -155,7 +164,7 @@ class RabbitHome(Home):
         kept = kept[-window:] if window else []
         return {"ids": base64.b64encode(b"".join(kept)).decode("ascii"), "window": window}
 
-    def committed(self) -> None:
+    def committed(self, state: FlowState) -> None:
         if self._last_tag is None or self._channel is None:
             return
         with faults(self.broker, f"{self.describe()}: acknowledge"):
