@@ -354,6 +354,29 @@ def sqlite_to_parquet(ctx: Context) -> list[Entry]:
     return entries
 
 
+def rabbitmq_stream_to_parquet(ctx: Context) -> list[Entry]:
+    """A RabbitMQ stream → Parquet: a plain pika consumer against hygge's stream home (same
+    client, so the ratio is hygge's own cost: offsets as state, the commit). The stream is
+    published once per `--rows` (~10 000 messages/s: use a few 100 000 rows)."""
+    from rabbitmq import rabbitmq_url, stream_with
+
+    w, ds = "rabbitmq_stream_to_parquet", ctx.data
+    url = rabbitmq_url()
+    if url is None:
+        why = "no RabbitMQ: set HYGGE_TEST_RABBITMQ_URL (scripts/services.py start rabbitmq)"
+        return [Entry(w, "(all programs)", "reference", ds.rows, unavailable=why)]
+    stream = stream_with(url, ds.parquet, ds.rows)
+    e = Entry(w, "pika consumer → pyarrow JSON → ParquetWriter", "reference", ds.rows)
+    out = _out(w, e.slug)
+    e.argv = _program(ctx, "pika_stream_to_parquet.py", url, stream, ds.rows, out)
+    e.output = ParquetOutput(out)
+    columns = {c.name: str(c.arrow) for c in gen.COLUMNS}
+    home = {"type": "rabbitmq", "url": url, "stream": stream, "columns": columns}
+    out = _out(w, "hygge")
+    hy = _hygge_entry(ctx, w, home, _parquet_store(out), ParquetOutput(out), ds)
+    return [_expect(e, ds), hy]
+
+
 def _pg_unavailable(ctx: Context, w: str) -> list[Entry] | None:
     if ctx.pg is None or ctx.data.pg_table is None:
         return [
@@ -956,6 +979,12 @@ WORKLOADS: dict[str, Workload] = {
         ),
         Workload(
             "pg_to_pg", "PostgreSQL → PostgreSQL", pg_to_pg, ("parquet", "pg"), ("dlt", "ingestr")
+        ),
+        Workload(
+            "rabbitmq_stream_to_parquet",
+            "RabbitMQ stream → Parquet",
+            rabbitmq_stream_to_parquet,
+            ("parquet",),
         ),
         Workload(
             "parquet_to_delta",

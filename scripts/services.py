@@ -10,12 +10,12 @@ Stdlib only, so that it runs with the system ``python3`` before any virtualenv e
     python3 scripts/services.py status  [NAMES...]
     python3 scripts/services.py env     [NAMES...]   # `export VAR=value` lines
 
-NAMES: postgres, mariadb, s3, azure, gcs, dask, pushgateway (default: all). Every listener is
-bound to 127.0.0.1. State (data dirs, logs, pid files, ``services.env``, ``services.json``) lives in
-``$HYGGE_SERVICES_DIR`` (default ``/tmp/hygge-services``): a world-traversable place, because
-PostgreSQL and MariaDB run as their own users. Python-based services (moto, fake-gcs-server,
-dask) are launched from the bin dir of ``--python`` (default: the repo's ``.venv``); this
-script never pip-installs anything.
+NAMES: postgres, mariadb, s3, azure, gcs, dask, pushgateway, rabbitmq (default: all). Every
+listener is bound to 127.0.0.1. State (data dirs, logs, pid files, ``services.env``,
+``services.json``) lives in ``$HYGGE_SERVICES_DIR`` (default ``/tmp/hygge-services``): a
+world-traversable place, because PostgreSQL and MariaDB run as their own users. Python-based
+services (moto, fake-gcs-server, dask) are launched from the bin dir of ``--python``
+(default: the repo's ``.venv``); this script never pip-installs anything.
 """
 
 from __future__ import annotations
@@ -41,7 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICE_NAMES = ("postgres", "mariadb", "s3", "azure", "gcs", "dask", "pushgateway")
+SERVICE_NAMES = (
+    "postgres",
+    "mariadb",
+    "s3",
+    "azure",
+    "gcs",
+    "dask",
+    "pushgateway",
+    "rabbitmq",
+)
 # Below 32768, so they never collide with the kernel's ephemeral (client) port range.
 DEFAULT_PORTS = {
     "postgres": 25432,
@@ -51,7 +60,10 @@ DEFAULT_PORTS = {
     "gcs": 24443,
     "dask": 28786,
     "pushgateway": 29091,
+    "rabbitmq": 25672,
 }
+# RabbitMQ's other listeners: streams, Erlang distribution, and the epmd we start for it.
+RABBITMQ_PORTS = {"stream": 25552, "dist": 25682, "epmd": 24369}
 # Prefix of the HYGGE_TEST_* variables of each service (HYGGE_TEST_<PREFIX>_PID, ...).
 ENV_PREFIX = {
     "postgres": "PG",
@@ -61,6 +73,7 @@ ENV_PREFIX = {
     "gcs": "GCS",
     "dask": "DASK",
     "pushgateway": "PUSHGATEWAY",
+    "rabbitmq": "RABBITMQ",
 }
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -390,16 +403,17 @@ def wait_ready(
     check: Callable[[], bool],
     log: Path,
     proc: subprocess.Popen | None = None,
+    timeout: float = START_TIMEOUT,
 ) -> None:
-    """Wait up to START_TIMEOUT for `check`; fail early if the process died meanwhile."""
-    deadline = time.monotonic() + START_TIMEOUT
+    """Wait up to `timeout` for `check`; fail early if the process died meanwhile."""
+    deadline = time.monotonic() + timeout
     while not check():
         if proc is not None and proc.poll() is not None:
             raise ServiceError(
                 service, f"{what} exited with code {proc.returncode} while starting", log
             )
         if time.monotonic() >= deadline:
-            raise ServiceError(service, f"{what} not ready after {START_TIMEOUT:.0f} s", log)
+            raise ServiceError(service, f"{what} not ready after {timeout:.0f} s", log)
         time.sleep(0.1)
 
 
@@ -1101,6 +1115,187 @@ class Pushgateway(Daemon):
         }
 
 
+class RabbitMQ(Service):
+    """A throwaway RabbitMQ node (Debian package) with the stream plugin, run as root.
+
+    Everything lives under one dir (`$HYGGE_SERVICES_DIR/rabbitmq`): config, data, logs and
+    the Erlang cookie (HOME). We start our own `epmd` first, on loopback and its own port, so
+    that we hold its pid and stop it with the node instead of leaving the one a node would
+    daemonise. The AMQP, stream, distribution and epmd ports are kept in `ports.json`, so a
+    node restarted by a test comes back where the tests' variables point.
+    """
+
+    name = "rabbitmq"
+    parts = ("epmd", "node")
+    nodename = "hyggetest@localhost"
+
+    def base(self, ctx: Context) -> Path:
+        """Our dir: config, data, logs, cookie."""
+        return ctx.state_dir / "rabbitmq"
+
+    def pid_file(self, ctx: Context, part: str) -> Path:
+        """Pid file of epmd or of the node's start script."""
+        return ctx.run_dir / f"rabbitmq-{part}.pid"
+
+    def log(self, ctx: Context, part: str = "node") -> Path:
+        """Output of epmd or of the node."""
+        return ctx.log_dir / f"rabbitmq-{part}.log"
+
+    @staticmethod
+    def scripts() -> Path | None:
+        """The broker's own sbin dir: the /usr/sbin wrappers `su` to the rabbitmq user and
+        lose our environment, so we call the real scripts."""
+        found = sorted(Path("/usr/lib/rabbitmq/lib").glob("rabbitmq_server-*/sbin/rabbitmq-server"))
+        return found[-1].parent if found else None
+
+    def ports(self, ctx: Context) -> dict[str, int]:
+        """The ports last used (amqp, stream, dist, epmd), or {} before the first start."""
+        try:
+            return {
+                k: int(v)
+                for k, v in json.loads((self.base(ctx) / "ports.json").read_text()).items()
+            }
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def child_env(self, ctx: Context, ports: dict[str, int]) -> dict[str, str]:
+        """The environment that points the node and its tools at our dir and ports."""
+        base = self.base(ctx)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+        env.update(
+            HOME=str(base),
+            RABBITMQ_BASE=str(base),
+            RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
+            RABBITMQ_LOG_BASE=str(base / "log"),
+            RABBITMQ_NODENAME=self.nodename,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(ports["amqp"]),
+            RABBITMQ_DIST_PORT=str(ports["dist"]),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
+            RABBITMQ_CONFIG_FILE=str(base / "rabbitmq"),
+            ERL_EPMD_ADDRESS="127.0.0.1",
+            ERL_EPMD_PORT=str(ports["epmd"]),
+        )
+        return env
+
+    def status(self, ctx: Context) -> Status:
+        """Running if both our epmd and the node's start script are alive."""
+        pids = {}
+        for part, marker in (("epmd", "epmd"), ("node", "rabbitmq-server")):
+            pid = read_pid(self.pid_file(ctx, part))
+            if pid and alive(pid, marker):
+                pids[part] = pid
+        running = len(pids) == len(self.parts)
+        port = self.ports(ctx).get("amqp") or ctx.saved_port(self.name)
+        return Status(self.name, running, port, pids, self.log(ctx))
+
+    def pick_ports(self, ctx: Context, picker: PortPicker) -> dict[str, int]:
+        """Defaults, else the saved ports, else fresh ones (amqp through the picker)."""
+        saved = self.ports(ctx)
+        chosen = {"amqp": picker.pick(self.name)}
+        for part, default in RABBITMQ_PORTS.items():
+            for port in (default, saved.get(part)):
+                if port and port not in chosen.values() and port_free(port):
+                    break
+            else:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    port = sock.getsockname()[1]
+            chosen[part] = port
+        return chosen
+
+    def ctl(self, ctx: Context, env: dict[str, str], *args: str) -> list[str]:
+        """A rabbitmqctl / rabbitmq-diagnostics command line for our node."""
+        scripts = self.scripts()
+        assert scripts is not None
+        return [str(scripts / args[0]), "-q", "-n", self.nodename, *args[1:]]
+
+    def start(self, ctx: Context, ports: PortPicker) -> Status:
+        """epmd, then the node; ready once `rabbitmq-diagnostics ping` and the stream port
+        answer (15-20 s here: the slowest of our services)."""
+        current = self.status(ctx)
+        if current.running:
+            return current
+        self.stop(ctx)  # a lone epmd or node: restart the pair cleanly
+        scripts, epmd = self.scripts(), find_exe("epmd")
+        if scripts is None or epmd is None:
+            raise ServiceError(
+                self.name,
+                "RabbitMQ is not installed: run `python3 scripts/services.py install rabbitmq`",
+            )
+        base = self.base(ctx)
+        (base / "log").mkdir(parents=True, exist_ok=True)
+        chosen = self.pick_ports(ctx, ports)
+        (base / "ports.json").write_text(json.dumps(chosen) + "\n")
+        (base / "enabled_plugins").write_text("[rabbitmq_stream].\n")
+        (base / "rabbitmq.conf").write_text(
+            "# Written by scripts/services.py at each start.\n"
+            f"stream.listeners.tcp.1 = 127.0.0.1:{chosen['stream']}\n"
+            "stream.advertised_host = 127.0.0.1\n"
+            f"stream.advertised_port = {chosen['stream']}\n"
+            "loopback_users = none\n"
+            # The tests' disks are small and shared: do not block publishers at 50 MB free.
+            "disk_free_limit.absolute = 10MB\n"
+        )
+        env = self.child_env(ctx, chosen)
+        started: dict[str, subprocess.Popen] = {}
+        try:
+            log = self.log(ctx, "epmd")
+            argv = [epmd, "-address", "127.0.0.1", "-port", str(chosen["epmd"])]
+            started["epmd"] = spawn(argv, log, cwd=base, env=env)
+            write_pid(self.pid_file(ctx, "epmd"), started["epmd"].pid)
+            wait_ready(self.name, "epmd", lambda: port_open(chosen["epmd"]), log, started["epmd"])
+            log = self.log(ctx)
+            started["node"] = spawn([str(scripts / "rabbitmq-server")], log, cwd=base, env=env)
+            write_pid(self.pid_file(ctx, "node"), started["node"].pid)
+            ping = self.ctl(ctx, env, "rabbitmq-diagnostics", "ping")
+
+            def answers() -> bool:
+                if not (port_open(chosen["amqp"]) and port_open(chosen["stream"])):
+                    return False
+                return run(self.name, ping, base, 10, check=False, env=env).returncode == 0
+
+            wait_ready(self.name, "rabbitmq node", answers, log, started["node"], timeout=60)
+        except ServiceError:
+            for proc in reversed(started.values()):
+                kill_started(proc)
+            self.stop(ctx)
+            raise
+        pids = {part: proc.pid for part, proc in started.items()}
+        return Status(self.name, True, chosen["amqp"], pids, log)
+
+    def stop(self, ctx: Context) -> None:
+        """`rabbitmqctl stop` (a clean shutdown), by pid if that fails; then our epmd."""
+        saved = self.ports(ctx)
+        node = read_pid(self.pid_file(ctx, "node"))
+        if saved and self.scripts() and alive(node, "rabbitmq-server"):
+            env = self.child_env(ctx, saved)
+            run(
+                self.name, self.ctl(ctx, env, "rabbitmqctl", "stop"), self.base(ctx), 60, False, env
+            )
+            wait_for(lambda: not alive(node, "rabbitmq-server"), STOP_TIMEOUT)
+        terminate(node, "rabbitmq-server")
+        self.pid_file(ctx, "node").unlink(missing_ok=True)
+        terminate(read_pid(self.pid_file(ctx, "epmd")), "epmd")
+        self.pid_file(ctx, "epmd").unlink(missing_ok=True)
+
+    def install_check(self, ctx: Context) -> str | None:
+        """The Debian package is there."""
+        return None if self.scripts() else "rabbitmq-server missing (apt: rabbitmq-server)"
+
+    def env(self, ctx: Context, status: Status) -> dict[str, str]:
+        """AMQP URL, stream port and URL, node pid."""
+        ports = self.ports(ctx)
+        return {
+            "HYGGE_TEST_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{ports.get('amqp')}/%2F",
+            "HYGGE_TEST_RABBITMQ_STREAM_PORT": str(ports.get("stream", "")),
+            "HYGGE_TEST_RABBITMQ_STREAM_URL": (
+                f"rabbitmq-stream://guest:guest@127.0.0.1:{ports.get('stream')}/%2F"
+            ),
+            "HYGGE_TEST_RABBITMQ_PID": str(status.pids.get("node", "")),
+        }
+
+
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
@@ -1111,6 +1306,7 @@ SERVICES: dict[str, Service] = {
         FakeGCS(),
         DaskCluster(),
         Pushgateway(),
+        RabbitMQ(),
     )
 }
 
@@ -1232,6 +1428,8 @@ def cmd_install(ctx: Context, names: list[str]) -> int:
         apt.append(["--no-install-recommends", "npm"])
     if "pushgateway" in names and not find_exe(Pushgateway.exe):
         apt.append(["--no-install-recommends", "prometheus-pushgateway"])
+    if "rabbitmq" in names and not find_exe("rabbitmq-server"):
+        apt.append(["--no-install-recommends", "rabbitmq-server"])
     # Not a service: the browser the HTML history page is tested in (tests/test_report_browser.py).
     # Installed with the full set, so that a fresh machine's `install` gets it.
     if set(names) == set(SERVICES) and not shutil.which("chromium"):

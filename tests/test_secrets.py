@@ -318,6 +318,13 @@ flows:
     ), result.text
 
 
+def test_a_routing_key_is_not_secret() -> None:
+    from hygge_core.secrets import SECRET_KEYS
+
+    assert not SECRET_KEYS.search("routing_key")
+    assert SECRET_KEYS.search("key") and SECRET_KEYS.search("account_key")
+
+
 def _seconds(call: object, text: str) -> float:
     import time
 

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from hygge_core.config.loader import Document
 
 # Field names whose values are secret. `key` is (an S3 access key, an account key), but
-# `keys` — a merge's key columns — is not.
+# `keys` — a merge's key columns — is not, nor is a message broker's `routing_key`.
 SECRET_KEYS = re.compile(
-    r"pass(word|wd)?|pwd|secret|token|key(?!s)|credential|sas|connection_string|private",
+    r"pass(word|wd)?|pwd|secret|token|(?<!routing_)key(?!s)|credential|sas|connection_string"
+    r"|private",
     re.IGNORECASE,
 )
 # A parameter whose value is secret, written `name=value` (a query string, a DSN, an Azure

@@ -151,3 +151,34 @@ def test_pushgateway_answers() -> None:
         assert f'hygge_smoke_value{{instance="{os.getpid()}",job="hygge-smoke"}} 42' in text
     finally:
         urllib.request.urlopen(urllib.request.Request(group, method="DELETE"), timeout=10)
+
+
+def test_rabbitmq_answers_amqp_and_streams() -> None:
+    """The RabbitMQ node takes a message into a stream over AMQP 0-9-1 on loopback and
+    listens for the stream protocol on its own loopback port."""
+    url, port = need_env("HYGGE_TEST_RABBITMQ_URL", "HYGGE_TEST_RABBITMQ_STREAM_PORT")
+    pika = need_module("pika")
+    assert urlsplit(url).hostname == "127.0.0.1"
+    name = unique("hygge-smoke")
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        channel.queue_declare(name, durable=True, arguments={"x-queue-type": "stream"})
+        channel.confirm_delivery()
+        channel.basic_publish("", name, PAYLOAD)
+        channel.basic_qos(prefetch_count=10)
+        for method, props, body in channel.consume(
+            name, arguments={"x-stream-offset": "first"}, inactivity_timeout=5
+        ):
+            assert method is not None, "the stream delivered nothing"
+            assert body == PAYLOAD
+            assert props.headers["x-stream-offset"] == 0
+            break
+        channel.cancel()
+        channel.queue_delete(name)
+    finally:
+        connection.close()
+    import socket
+
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=5):
+        pass  # the stream plugin listens
