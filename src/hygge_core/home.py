@@ -10,6 +10,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hygge_core.context import FlowContext
+from hygge_core.state import FlowState
 from hygge_core.units import Window, WorkUnit
 
 
@@ -97,6 +98,21 @@ class Home(ABC):
 
     def check(self) -> str | None:
         """Try to reach the data once; None if fine, else a one-line reason."""
+        return None
+
+    def acknowledge(self, state: FlowState) -> None:
+        """The store committed the run with `state`: a source with positions (a replication
+        slot, a queue) may now release what the run read, never earlier.
+
+        Called on the driver after the commit, once per successful run. The data is already
+        committed, so a failure here is reported as a note and the run still succeeds; a
+        home must therefore also catch up on its next `plan` (the committed position is in
+        the window it gets). The default does nothing.
+        """
+
+    def status(self, state: FlowState | None) -> str | None:
+        """One line about the source's side of the flow for `hygge state show` (a
+        replication slot's lag), given the state the store committed; None: nothing."""
         return None
 
     def close(self) -> None:

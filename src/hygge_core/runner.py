@@ -438,8 +438,10 @@ class Runner:
             )
             self._check_stop()  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
-            store.commit([r.staged for r in staged], old.with_run(record, new_cursor))
+            committed = old.with_run(record, new_cursor)
+            store.commit([r.staged for r in staged], committed)
             faults.fault_point("commit.done")
+            self._acknowledge(flow.name, run_id, home, committed)
             result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
             try:
@@ -448,6 +450,18 @@ class Runner:
                 log.warning("flow %s: cleaning staging failed: %s", flow.name, cleanup)
             raise
         return event
+
+    def _acknowledge(self, flow: str, run_id: str, home: Home, state: FlowState) -> None:
+        """Tell the home its run is committed; the data is safe, so a failure is a note."""
+        try:
+            home.acknowledge(state)
+        except Exception as exc:
+            self._note(
+                flow,
+                run_id,
+                f"committed, but the home could not acknowledge it ({describe_error(exc)}); "
+                "the next run does",
+            )
 
     def _adopt(
         self, flow: str, run_id: str, store: Store, units: list[WorkUnit]
