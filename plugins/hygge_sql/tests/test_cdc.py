@@ -376,3 +376,45 @@ def test_kill_loop_stress(
     tmp_path: pathlib.Path, pg_url: str, source: Source, names: dict[str, str]
 ) -> None:
     kill_loop(tmp_path, pg_url, source, names, max(50, kill_points(default=50)))
+
+
+def test_dropped_slot_is_reported_with_the_way_out(
+    tmp_path: pathlib.Path, pg_url: str, source: Source, names: dict[str, str]
+) -> None:
+    source.insert(3)
+    source.conn.execute(f"CREATE PUBLICATION {names['pub']} FOR TABLE {source.schema}.a")
+    flows = {"a_log": flows_for(tmp_path, pg_url, source.schema, names)["a_log"]}
+    path = tmp_path / "flows.yaml"
+    path.write_text(yaml.safe_dump({"flows": flows}))
+    assert run_hygge("run", str(path)).returncode == 0
+    shown = run_hygge("state", "show", str(path))
+    assert f"slot {slot_name(names, 'a_log')}: confirmed LSN" in shown.stdout
+    assert "lag " in shown.stdout and "committed LSN" in shown.stdout
+    source.conn.execute("SELECT pg_drop_replication_slot(%s)", (slot_name(names, "a_log"),))
+    failed = run_hygge("run", str(path))
+    assert failed.returncode == 1
+    text = failed.stdout + failed.stderr
+    assert f"replication slot '{slot_name(names, 'a_log')}' is gone (dropped)" in text
+    assert "Way out: hygge state reset --flow a_log" in text
+    assert "Traceback" not in text
+    before = pq.read_table(tmp_path / "a_log").num_rows
+    assert run_hygge("state", "reset", str(path), "--flow", "a_log").returncode == 0
+    assert run_hygge("run", str(path)).returncode == 0  # a new slot and a new snapshot
+    assert pq.read_table(tmp_path / "a_log").num_rows == before + 3
+
+
+def test_validate_connect_checks_the_publication(
+    tmp_path: pathlib.Path, pg_url: str, source: Source, names: dict[str, str]
+) -> None:
+    source.conn.execute(f"CREATE PUBLICATION {names['pub']} FOR TABLE {source.schema}.b")
+    flows = {"a_log": flows_for(tmp_path, pg_url, source.schema, names)["a_log"]}
+    path = tmp_path / "flows.yaml"
+    path.write_text(yaml.safe_dump({"flows": flows}))
+    checked = run_hygge("validate", str(path), "--connect")
+    assert checked.returncode == 1
+    assert (
+        f"publication '{names['pub']}' does not publish {source.schema}.a; ALTER PUBLICATION"
+        in checked.stdout
+    )
+    source.conn.execute(f"ALTER PUBLICATION {names['pub']} ADD TABLE {source.schema}.a")
+    assert run_hygge("validate", str(path), "--connect").returncode == 0
