@@ -309,6 +309,7 @@ class Runner:
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
+        home.context.committed = state
         window = window_for(flow.home_config.incremental, state)
         schema = home.schema()
         if window is not None:
@@ -487,6 +488,7 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
+        home.context.committed = state
         window = window_for(flow.home_config.incremental, state)
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)

@@ -418,3 +418,22 @@ def test_validate_connect_checks_the_publication(
     )
     source.conn.execute(f"ALTER PUBLICATION {names['pub']} ADD TABLE {source.schema}.a")
     assert run_hygge("validate", str(path), "--connect").returncode == 0
+
+
+def test_a_first_run_on_an_empty_table_keeps_its_slot(
+    tmp_path: pathlib.Path, pg_url: str, source: Source, names: dict[str, str]
+) -> None:
+    """The first run commits nothing (no row, so no _lsn): the next run must continue from
+    the slot it made, not make a new one and lose the changes in between."""
+    source.conn.execute(f"CREATE PUBLICATION {names['pub']} FOR TABLE {source.schema}.a")
+    flow = flows_for(tmp_path, pg_url, source.schema, names)["a_log"]
+    flow["home"]["snapshot"] = False
+    path = tmp_path / "flows.yaml"
+    path.write_text(yaml.safe_dump({"flows": {"a_log": flow}}))
+    assert run_hygge("run", str(path)).returncode == 0
+    source.insert(5)
+    done = run_hygge("run", str(path))
+    assert done.returncode == 0, done.stderr
+    log = pq.read_table(tmp_path / "a_log")
+    assert sorted(log["id"].to_pylist()) == [1, 2, 3, 4, 5]
+    assert set(log["_op"].to_pylist()) == {"insert"}

@@ -160,7 +160,12 @@ class PostgresCdcHome(OnDatabase, Home):
             try:
                 slot.ensure_publication(conn, self.publication, self.table, self.where)
                 found = slot.slot_info(conn, self.slot_name)
-                if after is None:
+                if after is None and found is not None and self.context.committed is not None:
+                    # The first run committed no change (an empty table): its slot, never
+                    # moved, still starts where that run's snapshot ended.
+                    start = found.confirmed or 0
+                    self._resume(conn, found, start)
+                elif after is None:
                     start, units = self._start(conn, found is not None)
                 else:
                     start = int(after)
@@ -175,7 +180,8 @@ class PostgresCdcHome(OnDatabase, Home):
     def _start(self, conn: Any, exists: bool) -> tuple[int, list[WorkUnit]]:
         """A first run (nothing committed): a new slot, and its snapshot's units."""
         if exists:
-            # Made by a first run that never committed (its snapshot died with it).
+            # Made by a first run that never committed (its snapshot died with it), or
+            # before a `hygge state reset`: start over.
             slot.drop(conn, self.slot_name)
         self.close()
         self._exporter, start, snapshot = slot.create(self._uri, self.slot_name)
