@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hygge_core import FlowContext, FlowState, Home, HyggeError, PermanentError, Window, WorkUnit
 from hygge_core import changes as convention
 from hygge_sql import engines
 from hygge_sql.cdc import slot
 from hygge_sql.cdc.config import CdcHomeConfig
-from hygge_sql.cdc.pgoutput import Change, Decoder, format_lsn
+from hygge_sql.cdc.pgoutput import Changes, Decoder, format_lsn
 from hygge_sql.config import SqlConnection, SqlHomeConfig, TableName, table_name
 from hygge_sql.database import OnDatabase
 from hygge_sql.errors import guarded
@@ -47,6 +48,17 @@ SESSION = (
     "SET extra_float_digits = 3",
     "SET bytea_output = hex",
 )
+
+
+def arrow_parses(t: pa.DataType) -> bool:
+    """Types whose PostgreSQL text (DateStyle ISO, TimeZone UTC) Arrow's cast parses."""
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_date32(t)
+        or pa.types.is_timestamp(t)
+    )
 
 
 def default_name(flow: str) -> str:
@@ -253,8 +265,8 @@ class PostgresCdcHome(OnDatabase, Home):
         """The changes of transactions that committed in (after, upto], in commit order."""
         import psycopg
 
-        decoder = Decoder({(self.table.schema or "public", self.table.name)})
-        pending: list[Change] = []
+        wanted = {(self.table.schema or "public", self.table.name)}
+        decoder = Decoder(wanted, after, upto)
         with guarded(self.where, self._secret), psycopg.connect(self._uri) as conn:
             for statement in SESSION:
                 conn.execute(statement)
@@ -265,48 +277,75 @@ class PostgresCdcHome(OnDatabase, Home):
                     "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, "
                     "NULL, 'proto_version', '1', 'publication_names', %s)",
                     (self.slot_name, format_lsn(upto), self.publication),
+                    binary=True,  # bytea as it is, not as hex text to parse
                 )
                 for (data,) in cursor:
-                    for change in decoder.decode(bytes(data)):
-                        if after < change.lsn <= upto:
-                            pending.append(change)
-                    if len(pending) >= self.config.batch_rows:
-                        yield self._batch(pending, loaders)
-                        pending = []
-            if pending:
-                yield self._batch(pending, loaders)
+                    decoder.decode(data)
+                    if len(decoder.changes) >= self.config.batch_rows:
+                        yield self._batch(decoder.take(), loaders)
+            if len(decoder.changes):
+                yield self._batch(decoder.take(), loaders)
             conn.rollback()
 
-    def _batch(self, chunk: list[Change], loaders: Any) -> pa.RecordBatch:
+    def _batch(self, chunk: Changes, loaders: Any) -> pa.RecordBatch:
         """Changes as one batch of `schema()`: text values typed like the SQL home's."""
-        from psycopg.pq import Format
-
+        first = chunk.relations[0]
+        if all(r is first for r in chunk.relations):  # the usual case: one table layout
+            by_position = list(zip(*chunk.rows, strict=True))
+            position = {name: i for i, name in enumerate(first.columns)}
+            columns = {
+                c.name: by_position[position[c.name]] if c.name in position else None
+                for c in self.columns()
+            }
+        else:  # the table was altered within the chunk: match values by column name
+            named = [
+                dict(zip(r.columns, v, strict=True))
+                for r, v in zip(chunk.relations, chunk.rows, strict=True)
+            ]
+            columns = {c.name: tuple(v.get(c.name) for v in named) for c in self.columns()}
         arrays = []
-        backend = self.backend
         for column in self.columns():
-            texts = [c.values.get(column.name) for c in chunk]
-            if column.as_text:
-                arrays.append(coerce(pa.array(texts, pa.string()), column.arrow, column.name))
+            texts = columns[column.name]
+            if texts is None:  # a column added after these changes were made
+                arrays.append(pa.nulls(len(chunk), column.arrow))
                 continue
-            oids = {c.relation.type_oids[c.relation.columns.index(column.name)] for c in chunk}
-            by_oid = {oid: loaders.get_loader(oid, Format.TEXT) for oid in oids}
-            values: list[Any] = []
-            for change, text in zip(chunk, texts, strict=True):
-                if text is None:
-                    values.append(None)
-                    continue
-                oid = change.relation.type_oids[change.relation.columns.index(column.name)]
-                values.append(by_oid[oid].load(text.encode()))
-            fetched = from_python(values, backend.fetch_type(column), column.name)
-            arrays.append(coerce(fetched, column.arrow, column.name))
+            oid = (
+                first.type_oids[first.columns.index(column.name)]
+                if column.name in first.columns
+                else 25
+            )
+            arrays.append(self._typed(texts, column, oid, loaders))
         arrays += [
-            pa.array([c.op for c in chunk], pa.string()),
-            pa.array([c.lsn for c in chunk], pa.int64()),
-            pa.array([c.seq for c in chunk], pa.int64()),
-            pa.array([c.commit_us for c in chunk], pa.int64()).cast(META.field("_commit_ts").type),
-            pa.array([c.xid for c in chunk], pa.int64()),
+            pa.array(chunk.ops, pa.string()),
+            pa.array(chunk.lsns, pa.int64()),
+            pa.array(chunk.seqs, pa.int64()),
+            pa.array(chunk.commit_us, pa.int64()).cast(META.field("_commit_ts").type),
+            pa.array(chunk.xids, pa.int64()),
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema())
+
+    def _typed(
+        self, texts: Sequence[bytes | None], column: Column, oid: int, loaders: Any
+    ) -> pa.Array:
+        """A column's text values as its Arrow type: Arrow parses the common types (fast);
+        anything else goes through psycopg's own parser for the type, as the SQL home's."""
+        raw = pa.array(texts, pa.binary()).cast(pa.string())  # checks the UTF-8
+        target = column.arrow
+        if column.as_text or pa.types.is_string(target) or pa.types.is_large_string(target):
+            return coerce(raw, target, column.name)
+        try:
+            if pa.types.is_boolean(target):
+                return pc.equal(raw, "t")
+            if arrow_parses(target):
+                return raw.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # infinity, BC dates, NaN numerics: psycopg says what they are
+        from psycopg.pq import Format
+
+        loader = loaders.get_loader(oid, Format.TEXT)
+        values = [None if t is None else loader.load(t) for t in texts]
+        fetched = from_python(values, self.backend.fetch_type(column), column.name)
+        return coerce(fetched, target, column.name)
 
     # ---- after the commit --------------------------------------------------------------
 
