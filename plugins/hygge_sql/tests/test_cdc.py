@@ -455,3 +455,34 @@ def test_a_first_run_on_an_empty_table_keeps_its_slot(
     log = pq.read_table(tmp_path / "a_log")
     assert sorted(log["id"].to_pylist()) == [1, 2, 3, 4, 5]
     assert set(log["_op"].to_pylist()) == {"insert"}
+
+
+def test_preview_touches_no_slot(
+    tmp_path: pathlib.Path, pg_url: str, source: Source, names: dict[str, str]
+) -> None:
+    """`hygge preview` shows the table as inserts; it neither makes nor moves a slot (a new
+    slot for a committed flow would have skipped its pending changes)."""
+    source.insert(3)
+    source.conn.execute(f"CREATE PUBLICATION {names['pub']} FOR TABLE {source.schema}.a")
+    flows = {"a_log": flows_for(tmp_path, pg_url, source.schema, names)["a_log"]}
+    path = tmp_path / "flows.yaml"
+    path.write_text(yaml.safe_dump({"flows": flows}))
+
+    def confirmed() -> str | None:
+        row = source.conn.execute(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+            (slot_name(names, "a_log"),),
+        ).fetchone()
+        return row[0] if row else None
+
+    shown = run_hygge("preview", str(path), "--flow", "a_log")
+    assert shown.returncode == 0, shown.stderr
+    assert "insert" in shown.stdout and confirmed() is None
+    assert run_hygge("run", str(path)).returncode == 0
+    before = confirmed()
+    source.step()
+    assert run_hygge("preview", str(path), "--flow", "a_log").returncode == 0
+    assert confirmed() == before
+    assert run_hygge("run", str(path)).returncode == 0
+    log = pq.read_table(tmp_path / "a_log")
+    assert log.num_rows == source.changes["a"]  # the snapshot (3 inserts), then each change

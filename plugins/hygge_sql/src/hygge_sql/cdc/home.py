@@ -165,7 +165,14 @@ class PostgresCdcHome(OnDatabase, Home):
     # ---- plan --------------------------------------------------------------------------
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
-        after = window.after if window else None
+        if window is None:
+            # Not a run (hygge preview): a run always has the _lsn window. Touch no slot;
+            # show the table as it is now, as the inserts a first snapshot would bring.
+            return [
+                dataclasses.replace(u, id=f"snapshot {u.id}", payload={**u.payload, "lsn": 0})
+                for u in self._snapshot_home().plan(None)
+            ]
+        after = window.after
         units: list[WorkUnit] = []
         with guarded(self.where, self._secret):
             conn = slot.connect(self._uri)
@@ -241,7 +248,7 @@ class PostgresCdcHome(OnDatabase, Home):
     # ---- read --------------------------------------------------------------------------
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
-        if "snapshot" in unit.payload:
+        if "lsn" in unit.payload:
             yield from self._read_snapshot(unit)
         else:
             yield from self._read_changes(int(unit.payload["after"]), int(unit.payload["upto"]))
