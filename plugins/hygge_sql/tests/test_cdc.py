@@ -413,7 +413,7 @@ def test_dropped_slot_is_reported_with_the_way_out(
     assert failed.returncode == 1
     text = failed.stdout + failed.stderr
     assert f"replication slot '{slot_name(names, 'a_log')}' is gone (dropped)" in text
-    assert "Way out: hygge state reset --flow a_log" in text
+    assert "Way out: hygge state reset <flows file> --flow a_log, then run the flow" in text
     assert "Traceback" not in text
     before = pq.read_table(tmp_path / "a_log").num_rows
     assert run_hygge("state", "reset", str(path), "--flow", "a_log").returncode == 0

@@ -219,7 +219,7 @@ class PostgresCdcHome(OnDatabase, Home):
     def _resume(self, conn: Any, found: slot.SlotInfo | None, committed: int) -> None:
         """A later run: the slot must still hold everything after the committed position."""
         way_out = (
-            f"hygge state reset --flow {self.context.flow} (flows file), then run the flow: "
+            f"hygge state reset <flows file> --flow {self.context.flow}, then run the flow: "
             "it takes a new snapshot"
         )
         if found is None:
