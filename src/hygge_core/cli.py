@@ -495,9 +495,12 @@ def state_show(
     for name in plan.flows:
         try:
             state = _store_for(plan, registry, name).read_state()
-            sources[name] = _home_for(plan, registry, name).status(state)
         except Exception as exc:
             raise _fail(redact(f"{name}: {describe_error(exc)}"), 1) from None
+        try:  # the store's state is the answer; the home's line is a bonus
+            sources[name] = _home_for(plan, registry, name).status(state)
+        except Exception as exc:
+            sources[name] = f"home: {describe_error(exc)}"
         states[name] = state.model_dump(mode="json") if state else None
     if as_json:
         with_source = {
