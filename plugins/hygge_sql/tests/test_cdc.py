@@ -486,3 +486,44 @@ def test_preview_touches_no_slot(
     assert run_hygge("run", str(path)).returncode == 0
     log = pq.read_table(tmp_path / "a_log")
     assert log.num_rows == source.changes["a"]  # the snapshot (3 inserts), then each change
+
+
+def test_truncate_and_unchanged_large_values_are_reported_with_the_way_out(
+    tmp_path: pathlib.Path, pg_url: str, source: Source, names: dict[str, str]
+) -> None:
+    schema = source.schema
+    source.conn.execute(f"CREATE TABLE {schema}.big (id int PRIMARY KEY, n int, doc text)")
+    # Random text does not compress: PostgreSQL moves it out of line (TOAST).
+    source.conn.execute(
+        f"INSERT INTO {schema}.big SELECT 1, 0, string_agg(md5(random()::text), '') "
+        "FROM generate_series(1, 400)"
+    )
+    source.conn.execute(f"CREATE PUBLICATION {names['pub']} FOR TABLE {schema}.big")
+    flow = flows_for(tmp_path, pg_url, schema, names)["a_log"]
+    flow["home"]["table"] = f"{schema}.big"
+    path = tmp_path / "flows.yaml"
+    path.write_text(yaml.safe_dump({"flows": {"a_log": flow}}))
+    assert run_hygge("run", str(path)).returncode == 0
+    source.conn.execute(f"UPDATE {schema}.big SET n = 1")
+    failed = run_hygge("run", str(path))
+    assert failed.returncode == 1
+    assert (
+        f"table '{schema}.big': an UPDATE left large (TOASTed) column(s) doc unchanged"
+        in failed.stdout + failed.stderr
+    )
+    assert f"ALTER TABLE {schema}.big REPLICA IDENTITY FULL" in failed.stdout + failed.stderr
+    # The way out, as the message says: log whole rows, reset, run (a new snapshot).
+    source.conn.execute(f"ALTER TABLE {schema}.big REPLICA IDENTITY FULL")
+    assert run_hygge("state", "reset", str(path), "--flow", "a_log").returncode == 0
+    assert run_hygge("run", str(path)).returncode == 0
+    source.conn.execute(f"UPDATE {schema}.big SET n = 2")
+    assert run_hygge("run", str(path)).returncode == 0
+    log = pq.read_table(tmp_path / "a_log").filter(pc.equal(pc.field("_op"), "update"))
+    want = source.conn.execute(f"SELECT doc FROM {schema}.big").fetchone()[0]
+    assert log["n"].to_pylist() == [2] and log["doc"].to_pylist() == [want]
+    source.conn.execute(f"TRUNCATE {schema}.big")
+    failed = run_hygge("run", str(path))
+    assert failed.returncode == 1
+    text = failed.stdout + failed.stderr
+    assert f"table '{schema}.big' was truncated (at LSN " in text
+    assert "a TRUNCATE is not a row change a store can apply. Way out: hygge state reset" in text

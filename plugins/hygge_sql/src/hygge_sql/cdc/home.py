@@ -190,10 +190,12 @@ class PostgresCdcHome(OnDatabase, Home):
                     start = int(after)
                     self._resume(conn, found, start)
                 upto = slot.current_lsn(conn)
+                keys = slot.primary_key(conn, self.table)
             finally:
                 conn.close()
         span = f"({format_lsn(start)},{format_lsn(upto)}]"
-        units.append(WorkUnit(id=f"changes {span}", payload={"after": start, "upto": upto}))
+        payload = {"after": start, "upto": upto, "keys": keys}
+        units.append(WorkUnit(id=f"changes {span}", payload=payload))
         return units
 
     def _start(self, conn: Any, exists: bool) -> tuple[int, list[WorkUnit]]:
@@ -251,7 +253,9 @@ class PostgresCdcHome(OnDatabase, Home):
         if "lsn" in unit.payload:
             yield from self._read_snapshot(unit)
         else:
-            yield from self._read_changes(int(unit.payload["after"]), int(unit.payload["upto"]))
+            yield from self._read_changes(
+                int(unit.payload["after"]), int(unit.payload["upto"]), unit.payload["keys"]
+            )
 
     def _read_snapshot(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         """The table as of the slot's creation: every row an insert at the consistent point."""
@@ -268,12 +272,12 @@ class PostgresCdcHome(OnDatabase, Home):
             ]
             yield pa.RecordBatch.from_arrays([*batch.columns, *meta], schema=schema)
 
-    def _read_changes(self, after: int, upto: int) -> Iterator[pa.RecordBatch]:
+    def _read_changes(self, after: int, upto: int, keys: list[str]) -> Iterator[pa.RecordBatch]:
         """The changes of transactions that committed in (after, upto], in commit order."""
         import psycopg
 
         wanted = {(self.table.schema or "public", self.table.name)}
-        decoder = Decoder(wanted, after, upto)
+        decoder = Decoder(wanted, after, upto, frozenset(keys) or None)
         with guarded(self.where, self._secret), psycopg.connect(self._uri) as conn:
             for statement in SESSION:
                 conn.execute(statement)

@@ -79,6 +79,9 @@ class Decoder:
     wanted: set[tuple[str, str]]
     after: int = -1
     upto: int = 1 << 64
+    # The table's primary key, when known: with REPLICA IDENTITY FULL every column is
+    # flagged as part of the identity, so the flags cannot tell a key change.
+    keys: frozenset[str] | None = None
     relations: dict[int, Relation] = field(default_factory=dict)
     changes: Changes = field(default_factory=Changes)
     _lsn: int = 0
@@ -152,7 +155,7 @@ class Decoder:
             new = self._fill_unchanged(relation, new, old, old_is_key, unchanged)
         if kind == b"I":
             self._add(changes.INSERT, relation, new)
-        elif old is not None and _key_of(relation, old) != _key_of(relation, new):
+        elif old is not None and self._key_of(relation, old) != self._key_of(relation, new):
             # A change of key: the old key goes away, the new one appears (the convention).
             self._add(changes.DELETE, relation, old)
             self._add(changes.INSERT, relation, new)
@@ -192,6 +195,11 @@ class Decoder:
         out.relations.append(relation)
         self._seq += 1
 
+    def _key_of(self, relation: Relation, values: list[bytes | None]) -> list[bytes | None]:
+        if self.keys:
+            return [v for v, c in zip(values, relation.columns, strict=True) if c in self.keys]
+        return [v for v, k in zip(values, relation.key, strict=True) if k]
+
     def _truncate(self, data: bytes) -> None:
         (count,) = _INT32.unpack_from(data, 1)
         ids = struct.unpack_from(f">{count}I", data, 6)
@@ -205,10 +213,6 @@ class Decoder:
                     "snapshot); to ignore truncates instead, create the publication WITH "
                     "(publish = 'insert, update, delete')"
                 )
-
-
-def _key_of(relation: Relation, values: list[bytes | None]) -> list[bytes | None]:
-    return [v for v, k in zip(values, relation.key, strict=True) if k]
 
 
 def _cstring(data: bytes, pos: int) -> tuple[str, int]:

@@ -86,6 +86,17 @@ def advance(conn: Any, name: str, lsn: int) -> None:
     conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (name, format_lsn(lsn)))
 
 
+def primary_key(conn: Any, table: TableName) -> list[str]:
+    """The primary key columns of `table` (none: [])."""
+    rows = conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indisprimary AND i.indrelid = "
+        "(quote_ident(%s) || '.' || quote_ident(%s))::regclass",
+        (table.schema or "public", table.name),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def publication_tables(conn: Any, name: str) -> list[TableName] | None:
     """The tables publication `name` publishes, or None when it does not exist."""
     if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone() is None:
