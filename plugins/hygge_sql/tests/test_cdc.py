@@ -525,3 +525,11 @@ def test_truncate_and_unchanged_large_values_are_reported_with_the_way_out(
     text = failed.stdout + failed.stderr
     assert f"table '{schema}.big' was truncated (at LSN " in text
     assert "a TRUNCATE is not a row change a store can apply. Way out: hygge state reset" in text
+
+
+def test_a_slot_still_held_by_a_killed_run_is_retried() -> None:
+    """Found by the stress kill loop: right after a SIGKILL the server process of the killed
+    run may still hold the slot ("is active for PID ..."); that passes, so it is retried."""
+    from hygge_sql.errors import is_transient
+
+    assert is_transient(psycopg.errors.ObjectInUse('replication slot "s" is active for PID 7'))
