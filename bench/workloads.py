@@ -160,9 +160,11 @@ def _hygge_entry(
     ds: Dataset,
     name: str = "hygge",
     options: dict | None = None,
+    top: dict | None = None,
 ) -> Entry:
     """``hygge run flows.yaml`` with one flow ``bench`` from ``home`` to ``store`` (and the
-    flow's ``options``, such as ``memory``)."""
+    flow's ``options``, such as ``memory``; ``top``: sections beside ``flows:``, such as
+    ``metrics``)."""
     entry = Entry(workload, name, "hygge", ds.rows, output=output)
     if ctx.hygge is None:
         entry.unavailable = "hygge CLI not installed (no .venv/bin/hygge yet)"
@@ -172,7 +174,7 @@ def _hygge_entry(
     flows = work / "flows.yaml"
     flows.write_text(
         yaml.safe_dump(
-            {"flows": {"bench": {"home": home, "store": store, **(options or {})}}},
+            {"flows": {"bench": {"home": home, "store": store, **(options or {})}}, **(top or {})},
             sort_keys=False,
         )
     )
@@ -668,6 +670,41 @@ def memory_budget(ctx: Context) -> list[Entry]:
     return entries
 
 
+def metrics_overhead(ctx: Context) -> list[Entry]:
+    """What hygge-metrics costs (issue 20: at most 2%): Parquet→Parquet without a
+    `metrics:` section (the baseline) beside the same run exporting to a node-exporter
+    textfile, and to the Pushgateway when one runs ($HYGGE_TEST_PUSHGATEWAY_URL)."""
+    import os
+
+    w, src = "metrics_overhead", ctx.data.parquet
+    home = {"type": "parquet", "path": str(src)}
+    out = _out(w, "no-metrics")
+    plain = _hygge_entry(
+        ctx, w, home, _parquet_store(out), ParquetOutput(out), ctx.data, "hygge, no metrics:"
+    )
+    plain.kind = "baseline"
+    entries = [plain]
+    destinations = [("textfile", {"textfile": str(_workdir(w, "textfile") / "hygge.prom")})]
+    gateway = os.environ.get("HYGGE_TEST_PUSHGATEWAY_URL")
+    if gateway:
+        destinations.append(("pushgateway", {"pushgateway": gateway, "job": "hygge-bench"}))
+    for label, metrics in destinations:
+        out = _out(w, label)
+        entries.append(
+            _hygge_entry(
+                ctx,
+                w,
+                home,
+                _parquet_store(out),
+                ParquetOutput(out),
+                ctx.data,
+                f"hygge, metrics: {label}",
+                top={"metrics": metrics},
+            )
+        )
+    return entries
+
+
 # hygge as it wrote before issue 22: pyarrow's default, a dictionary on every column.
 PYARROW_DEFAULT_ENCODINGS = "hygge, dictionary: true (pyarrow's default encodings)"
 
@@ -726,6 +763,12 @@ WORKLOADS: dict[str, Workload] = {
     for w in [
         Workload("parquet_to_parquet", "Parquet → Parquet", parquet_to_parquet, ("parquet",)),
         Workload("csv_to_parquet", "CSV → Parquet", csv_to_parquet, ("parquet", "csv")),
+        Workload(
+            "metrics_overhead",
+            "Parquet → Parquet with and without hygge-metrics",
+            metrics_overhead,
+            ("parquet",),
+        ),
         Workload(
             "sqlite_to_parquet",
             "SQLite → Parquet",

@@ -4,6 +4,7 @@
 Stdlib only, so that it runs with the system ``python3`` before any virtualenv exists::
 
     python3 scripts/services.py install [NAMES...]   # apt/npm pieces that are missing
+                                                     # (with no NAMES, also chromium)
     python3 scripts/services.py start   [NAMES...]   # idempotent; writes services.env/.json
     python3 scripts/services.py stop    [NAMES...]   # by recorded pid, never by name
     python3 scripts/services.py status  [NAMES...]
@@ -1231,6 +1232,10 @@ def cmd_install(ctx: Context, names: list[str]) -> int:
         apt.append(["--no-install-recommends", "npm"])
     if "pushgateway" in names and not find_exe(Pushgateway.exe):
         apt.append(["--no-install-recommends", "prometheus-pushgateway"])
+    # Not a service: the browser the HTML history page is tested in (tests/test_report_browser.py).
+    # Installed with the full set, so that a fresh machine's `install` gets it.
+    if set(names) == set(SERVICES) and not shutil.which("chromium"):
+        apt.append(["--no-install-recommends", "chromium"])
     if apt:
         apt_install(apt)
     azurite = SERVICES["azure"]

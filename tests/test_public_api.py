@@ -23,6 +23,7 @@ API_PAGE = ROOT / "docs" / "plugins" / "api.md"
 # The public modules. A new one is added here and on docs/plugins/api.md, together.
 PUBLIC = (
     "hygge_core",
+    "hygge_core.api",
     "hygge_core.changes",
     "hygge_core.executor",
     "hygge_core.faults",

@@ -33,6 +33,9 @@ _EXPORTS = {
     "is_transient": "hygge_core.retry",
     "mask_url": "hygge_core.secrets",
     "drift": "hygge_core.schema",
+    "evolved": "hygge_core.schema",
+    "fill_columns": "hygge_core.schema",
+    "rebase_path": "hygge_core.paths",
     "FlowContext": "hygge_core.context",
     "FlowMemory": "hygge_core.memory",
     "UnitShare": "hygge_core.memory",
@@ -41,6 +44,7 @@ _EXPORTS = {
     "FileCommitter": "hygge_core.filecommit",
     "FileStore": "hygge_core.filestore",
     "FileStoreConfig": "hygge_core.filestore",
+    "Finding": "hygge_core.health",
     "Home": "hygge_core.home",
     "HomeConfig": "hygge_core.home",
     "content_id": "hygge_core.sourceid",
@@ -73,10 +77,12 @@ if TYPE_CHECKING:
     from hygge_core.executor import Executor
     from hygge_core.filecommit import FileCommitter
     from hygge_core.filestore import FileStore, FileStoreConfig
+    from hygge_core.health import Finding
     from hygge_core.home import Home, HomeConfig, IncrementalConfig
     from hygge_core.memory import FlowMemory, UnitShare
+    from hygge_core.paths import rebase_path
     from hygge_core.retry import is_transient
-    from hygge_core.schema import drift
+    from hygge_core.schema import drift, evolved, fill_columns
     from hygge_core.secrets import mask_url
     from hygge_core.sourceid import content_id
     from hygge_core.state import CursorState, FlowState, RunRecord
@@ -96,6 +102,7 @@ __all__ = [
     "FileCommitter",
     "FileStore",
     "FileStoreConfig",
+    "Finding",
     "FlowContext",
     "FlowMemory",
     "FlowState",
@@ -120,9 +127,12 @@ __all__ = [
     "content_id",
     "describe_error",
     "drift",
+    "evolved",
+    "fill_columns",
     "first_line",
     "hookimpl",
     "is_transient",
     "lazy_exports",
     "mask_url",
+    "rebase_path",
 ]

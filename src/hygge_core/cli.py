@@ -51,7 +51,23 @@ class LogFormat(StrEnum):
     json = "json"
 
 
+class WriteMode(StrEnum):
+    """`hygge run --mode`: the write mode of every selected flow's store, for one run."""
+
+    append = "append"
+    replace = "replace"  # type: ignore[assignment]  # (str.replace: a member named so)
+    merge = "merge"
+
+
 FileArg = Annotated[str, typer.Argument(help="the flows file, e.g. flows.yaml")]
+VarOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        help="set a variable the file uses as ${var.NAME}: NAME=VALUE (repeatable; "
+        "wins over vars: in the file)",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -103,14 +119,26 @@ def _registry() -> Registry:
     return registry
 
 
-def _plan(file: str, registry: Registry, flows: list[str] | None = None) -> Plan:
+def _plan(
+    file: str,
+    registry: Registry,
+    flows: list[str] | None = None,
+    variables: list[str] | None = None,
+    mode: str | None = None,
+    mode_from: str = "--mode",
+) -> Plan:
     from hygge_core.config import load_document, resolve_file
+    from hygge_core.config.variables import parse_assignments
     from hygge_core.errors import ConfigError, PluginError
 
+    try:
+        given = parse_assignments(variables or [])
+    except ValueError as exc:
+        raise _fail(f"error: {exc}", 2) from None
     doc = None
     try:
-        doc = load_document(file)
-        plan = resolve_file(doc, registry, only=flows or None)
+        doc = load_document(file, variables=given)
+        plan = resolve_file(doc, registry, only=flows or None, mode=mode, mode_from=mode_from)
     except ConfigError as exc:
         n = len(exc.problems)
         # A problem may quote a value (a URL with its password, say): mask it like the rest.
@@ -140,8 +168,26 @@ def _redactor_of(doc: Document | None, connections: dict[str, Any]) -> Redactor:
 def run(
     file: FileArg,
     flow: Annotated[
-        list[str] | None, typer.Option("--flow", "-f", help="run only this flow (repeatable)")
+        list[str] | None,
+        typer.Option(
+            "--flow",
+            "-f",
+            help="run only this flow, a template's flows, or the flows a pattern matches "
+            "('shop.*'); repeatable",
+        ),
     ] = None,
+    var: VarOption = None,
+    mode: Annotated[
+        WriteMode | None,
+        typer.Option("--mode", help="write every selected flow's store in this mode, this run"),
+    ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="ignore committed cursors and replace each store's data with a full read",
+        ),
+    ] = False,
     concurrency: Annotated[
         int | None,
         typer.Option(help="flows run at once (default: the cores the process may use)"),
@@ -170,8 +216,16 @@ def run(
     from hygge_core.runner import Runner, RunOptions
 
     budget = _memory_option(memory)
+    if full_refresh and mode not in (None, WriteMode.replace):
+        raise _fail(
+            f"error: --full-refresh replaces each store's data, so it cannot run with "
+            f"--mode {mode}; drop one of them",
+            2,
+        )
     registry = _registry()
-    plan = _plan(file, registry, flow)
+    asked = "--full-refresh" if full_refresh else "--mode"
+    chosen = "replace" if full_refresh else (mode.value if mode else None)
+    plan = _plan(file, registry, flow, var, chosen, asked)
     redact = _redactor(plan)
     reporter: Reporter
     if log_format is LogFormat.json:
@@ -188,6 +242,7 @@ def run(
         # A scheduler address only means something to the Dask executor.
         executor=executor or ("dask" if scheduler else None),
         executor_options={"address": scheduler} if scheduler else {},
+        full_refresh=full_refresh,
     )
     runner = Runner(plan, registry, reporter, options)
     interrupted = _stop_on_interrupt(runner.interrupt)
@@ -287,12 +342,13 @@ def validate(
     connect: Annotated[
         bool, typer.Option("--connect", help="also try every home and store once")
     ] = False,
+    var: VarOption = None,
 ) -> None:
     """Check FILE without moving data: every problem is reported at once."""
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
-    plan = _plan(file, registry)
+    plan = _plan(file, registry, variables=var)
     redact = _redactor(plan)
     failures = 0
     if connect:
@@ -319,6 +375,22 @@ def validate(
         f"{file}: {n} flow{'s' if n != 1 else ''} valid"
         + (", all connections answer" if connect else "")
     )
+
+
+@app.command()
+def init(
+    file: Annotated[str, typer.Argument(help="the file to write")] = "flows.yaml",
+) -> None:
+    """Write a commented starter flows.yaml (and the example file its flow reads)."""
+    from hygge_core.errors import HyggeError
+    from hygge_core.starter import write_starter
+
+    registry = _registry()
+    try:
+        written = write_starter(file, registry)
+    except HyggeError as exc:
+        raise _fail(f"error: {exc}", 1) from None
+    out.print(f"wrote {', '.join(written)}; next: hygge run {file}", markup=False)
 
 
 @app.command()
@@ -428,6 +500,7 @@ def preview(
     file: FileArg,
     flow: Annotated[str, typer.Option("--flow", "-f", help="the flow whose home to show")],
     limit: Annotated[int, typer.Option(help="rows to show")] = 10,
+    var: VarOption = None,
 ) -> None:
     """Show the first rows of a flow's home, as a table."""
     from rich.table import Table
@@ -435,7 +508,8 @@ def preview(
     from hygge_core.runner import Runner, RunOptions, describe_error
 
     registry = _registry()
-    plan = _plan(file, registry, [flow])
+    plan = _plan(file, registry, [flow], var)
+    flow = _one_flow(plan, flow)
     resolved = plan.flows[flow]
     redact = _redactor(plan)
     runner = Runner(plan, registry, None, RunOptions())
@@ -470,6 +544,15 @@ def _home_for(plan: Plan, registry: Registry, name: str) -> Any:
     return resolved.home_cls(resolved.home_config, runner.context(resolved, "state"))
 
 
+def _one_flow(plan: Plan, asked: str) -> str:
+    """The single flow `--flow` chose, for commands that act on one (a pattern may match
+    more, or a template name stand for several)."""
+    if len(plan.flows) != 1:
+        names = ", ".join(plan.flows)
+        raise _fail(f"error: --flow {asked} matches {len(plan.flows)} flows ({names}); name one", 2)
+    return next(iter(plan.flows))
+
+
 def _store_for(plan: Plan, registry: Registry, name: str) -> Any:
     from hygge_core.runner import Runner, RunOptions
 
@@ -483,12 +566,13 @@ def state_show(
     file: FileArg,
     flow: Annotated[str | None, typer.Option("--flow", "-f", help="only this flow")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    var: VarOption = None,
 ) -> None:
     """Print each flow's cursor and its last runs, as its store keeps them."""
     from hygge_core.errors import describe_error
 
     registry = _registry()
-    plan = _plan(file, registry, [flow] if flow else None)
+    plan = _plan(file, registry, [flow] if flow else None, var)
     redact = _redactor(plan)
     states: dict[str, Any] = {}
     sources: dict[str, str | None] = {}
@@ -536,17 +620,132 @@ def _cursor_text(cursor: dict[str, Any]) -> str:
 def state_reset(
     file: FileArg,
     flow: Annotated[str, typer.Option("--flow", "-f", help="the flow to reset")],
+    var: VarOption = None,
 ) -> None:
     """Forget a flow's cursor and history: its next run is a full load."""
     from hygge_core.errors import describe_error
 
     registry = _registry()
-    plan = _plan(file, registry, [flow])
+    plan = _plan(file, registry, [flow], var)
+    flow = _one_flow(plan, flow)
     try:
         had = _store_for(plan, registry, flow).reset_state()
     except Exception as exc:
         raise _fail(_redactor(plan)(f"{flow}: {describe_error(exc)}"), 1) from None
     out.print(f"{flow}: state reset" if had else f"{flow}: had no state")
+
+
+@app.command()
+def history(
+    file: FileArg,
+    flow: Annotated[str | None, typer.Option("--flow", "-f", help="only this flow")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    html: Annotated[
+        str | None,
+        typer.Option("--html", help="write a self-contained HTML page with charts to this file"),
+    ] = None,
+    var: VarOption = None,
+) -> None:
+    """List the committed runs of every flow (newest first), as their stores keep them."""
+    from pathlib import Path
+
+    from hygge_core.dashboard import render
+    from hygge_core.history import collect, rows_of
+
+    registry = _registry()
+    plan = _plan(file, registry, [flow] if flow else None, var)
+    redact = _redactor(plan)
+    histories = collect(plan, registry, redact)
+    for h in histories:
+        if h.error:
+            err.print(f"warning: {h.flow}: cannot read its state: {h.error}", markup=False)
+    if html:
+        Path(html).write_text(render(histories, file), encoding="utf-8")
+        out.print(f"wrote {html} ({len(histories)} flow(s))", markup=False)
+    elif as_json:
+        print(json.dumps([h.as_json() for h in histories], indent=2, default=str))
+    else:
+        _print_history(rows_of(histories), histories)
+    raise typer.Exit(1 if any(h.error for h in histories) else 0)
+
+
+def _print_history(rows: list[dict[str, Any]], histories: list[Any]) -> None:
+    from rich.table import Table
+
+    from hygge_core.report import human_bytes
+
+    table = Table(title="hygge history", title_justify="left")
+    columns = ("finished", "flow", "run", "status", "mode", "rows", "bytes", "seconds", "retries")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("rows", "bytes", "seconds") else "left")
+    for r in rows:
+        table.add_row(
+            escape(str(r["finished_at"])),
+            escape(r["flow"]),
+            escape(str(r["run_id"])),
+            escape(str(r.get("status", "ok"))),
+            escape(str(r["mode"])),
+            f"{r['rows']:,}",
+            human_bytes(r.get("bytes", 0)),
+            f"{r.get('seconds', 0):.2f}",
+            str(r.get("retries", 0)),
+        )
+    out.print(table)
+    for r in rows:
+        if r.get("status") == "failed":
+            out.print(escape(f"{r['flow']} run {r['run_id']} failed: {r.get('error')}"))
+    for h in histories:
+        if not h.runs and not h.error:
+            out.print(f"{h.flow}: no committed run yet", markup=False)
+
+
+@app.command()
+def doctor(
+    file: FileArg,
+    flow: Annotated[
+        list[str] | None, typer.Option("--flow", "-f", help="check only this flow (repeatable)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    var: VarOption = None,
+) -> None:
+    """Check FILE's plugins, connections, permissions, free space and state.
+
+    Exit 0 healthy, 1 an error (a run would fail), 2 FILE is invalid, 3 warnings only."""
+    from hygge_core.health import diagnose, exit_code
+
+    registry = _registry()
+    plan = _plan(file, registry, flow, var)
+    findings = diagnose(plan, registry, _redactor(plan))
+    code = exit_code(findings)
+    if as_json:
+        print(json.dumps({"exit": code, "findings": [f.as_json() for f in findings]}, indent=2))
+        raise typer.Exit(code)
+    marks = {"ok": "ok     ", "warning": "WARNING", "error": "ERROR  "}
+    for f in findings:
+        where = f"{f.flow}: " if f.flow else ""
+        out.print(f"{marks[f.level]} {where}{f.check}: {f.message}", markup=False)
+    counts = {level: sum(f.level == level for f in findings) for level in ("error", "warning")}
+    verdict = {0: "healthy", 1: "unhealthy", 3: "healthy, with warnings"}[code]
+    out.print(
+        f"{file}: {verdict} ({counts['error']} error(s), {counts['warning']} warning(s))",
+        markup=False,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    file: FileArg,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8765,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    var: VarOption = None,
+) -> None:
+    """Serve the run-history page live (/), Prometheus metrics (/metrics) and /health."""
+    from hygge_core.serve import serve as serve_forever
+
+    registry = _registry()
+    plan = _plan(file, registry, variables=var)
+    serve_forever(file, plan, registry, _redactor(plan), host, port, out.print)
 
 
 def main() -> None:

@@ -35,9 +35,10 @@ from hygge_core import faults
 from hygge_core.errors import PermanentError
 from hygge_core.filelist import visible
 from hygge_core.flownames import path_part
+from hygge_core.health import Finding
 from hygge_core.leaselock import LeaseLock
 from hygge_core.locallock import flock_file
-from hygge_core.state import FlowState
+from hygge_core.state import FlowState, RunRecord
 
 STAGING = "_hygge_staging"
 META = "_hygge"
@@ -155,6 +156,49 @@ class FileCommitter:
         staging_root = posixpath.join(self.root, STAGING, self._part)
         runs = [posixpath.basename(p.rstrip("/")) for p in self._list(staging_root)]
         return sorted(r for r in runs if r != current_run)
+
+    def record_failure(self, record: RunRecord) -> bool:
+        """Add a failed run to the committed state's history (cursor unchanged); False
+        when the flow has no state here. Call it holding `lock()`, after `recover()`: a
+        decided commit still pending would replace the state file afterwards."""
+        state = self.read_state()
+        if state is None or self._list(self.records_dir):
+            return False
+        updated = state.with_run(record, None)
+        self.write_atomic(self.state_path, updated.model_dump_json().encode())
+        return True
+
+    def health(self) -> list[Finding]:
+        """Unfinished commit records and staging of runs that never committed, for
+        `hygge doctor`: both are what a crash (or a run still going) leaves."""
+        found = []
+        deciding = set()  # runs whose staging an unfinished record is about to move
+        for path in sorted(self._list(self.records_dir)):
+            if path.endswith(".json"):
+                run = posixpath.basename(path)[: -len(".json")]
+                deciding.add(run)
+                found.append(
+                    Finding(
+                        "warning",
+                        "commit",
+                        f"unfinished commit record of run {run} ({path}): a run was killed "
+                        "while committing; the next `hygge run` completes it before anything "
+                        "else (rerun the flow)",
+                    )
+                )
+        for run in [r for r in self.stale_runs(None) if r not in deciding]:
+            found.append(
+                Finding(
+                    "warning",
+                    "staging",
+                    f"orphaned staging of run {run} ({self.staging_dir(run)}): a run that "
+                    "never committed (killed, or still running); the next `hygge run` adopts "
+                    "its finished units and removes the rest",
+                )
+            )
+        if not found:
+            found.append(Finding("ok", "commit", "no unfinished commit, no orphaned staging"))
+        return found
 
     def remember(self, run_id: str, fingerprint: str, record: dict[str, Any]) -> None:
         """Note that a unit of `run_id` is fully staged (see `resumable`)."""

@@ -18,7 +18,8 @@ from hygge_core.arrowfs import arrow_filesystem
 from hygge_core.context import FlowContext
 from hygge_core.errors import PermanentError
 from hygge_core.filecommit import FileCommitter
-from hygge_core.state import FlowState
+from hygge_core.health import Finding, free_space
+from hygge_core.state import FlowState, RunRecord
 from hygge_core.store import StagedUnit, Store, StoreConfig
 
 
@@ -103,6 +104,17 @@ class FileStore(Store):
 
     def abort(self, staged: list[StagedUnit]) -> None:
         self.committer.abort(self.context.run_id)
+
+    def record_failure(self, record: RunRecord) -> bool:
+        return self.committer.record_failure(record)
+
+    def health(self) -> list[Finding]:
+        found = self.committer.health()
+        if "file" in _protocols(self.fs):
+            space = free_space(self.root)
+            if space is not None:
+                found.append(space)
+        return found
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hygge_core.context import FlowContext
+from hygge_core.paths import RelativePaths
 from hygge_core.state import FlowState
 from hygge_core.units import Window, WorkUnit
 
@@ -40,7 +41,7 @@ class IncrementalConfig(BaseModel):
         return value
 
 
-class HomeConfig(BaseModel):
+class HomeConfig(RelativePaths, BaseModel):
     """Options every home accepts; plugins subclass it with their own fields."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
@@ -48,6 +49,7 @@ class HomeConfig(BaseModel):
     incremental: IncrementalConfig | None = Field(
         default=None, description="read incrementally by a cursor column"
     )
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)  # see RelativePaths
 
 
 class Home(ABC):
@@ -91,6 +93,23 @@ class Home(ABC):
     @abstractmethod
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         """Stream one unit's rows as batches of `schema()`, never the whole unit at once."""
+
+    @classmethod
+    def entity_names(cls, query: str, home: dict[str, Any], context: FlowContext) -> list[str]:
+        """The names a flow template's `entities: {query: ...}` expands to.
+
+        `home` is the template's home mapping as written (its `{entity}` placeholders not
+        yet filled: use only what names the source, such as `connection:` or `url:`).
+        Return one name per row of `query`'s first column. Types that cannot run a query
+        keep this default, which refuses with a message the user sees at the template's
+        line.
+        """
+        from hygge_core.errors import PermanentError
+
+        raise PermanentError(
+            f"home type '{home.get('type')}' cannot list entities with a query; write "
+            "entities: as a list, or as {glob: PATTERN} for files"
+        )
 
     def describe(self) -> str:
         """A short, secret-free description for logs and the run summary."""

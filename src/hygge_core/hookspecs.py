@@ -98,6 +98,17 @@ def hygge_type_for_path(path: str, side: str) -> str | None:
 
 
 @hookspec
+def hygge_init_snippet() -> str | None:
+    """Return an example of this plugin's types for the flows.yaml `hygge init` writes.
+
+    The text is one or more flows as they stand under `flows:` (flow names indented by two
+    spaces), in plain YAML. `hygge init` comments every line out and heads it with the
+    distribution's name, so the starter file stays valid whatever the example says; users
+    remove the `#` to use it. Return None to add nothing.
+    """
+
+
+@hookspec
 def hygge_flow_started(event: FlowEvent) -> None:
     """Observe: a flow's attempt has started (its plan is known).
 

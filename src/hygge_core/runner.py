@@ -96,6 +96,9 @@ class RunOptions:
     dry_run: bool = False
     executor: str | None = None
     executor_options: dict[str, Any] = field(default_factory=dict)
+    # `--full-refresh`: read every row whatever the committed cursor (the plan's stores
+    # were resolved with mode replace, so the store's data is replaced).
+    full_refresh: bool = False
 
 
 class Runner:
@@ -117,6 +120,7 @@ class Runner:
             "an earlier flow failed (--fail-fast)",
         )
         self.storage = StorageResolver(registry.storages, plan.connections)
+        self.deadlines: dict[str, float] = {}  # flow → monotonic time its `timeout:` ends
         self.limits = detect()
         self.budget = RunBudget(*run_budget(self.limits, options.memory, plan))
 
@@ -126,9 +130,16 @@ class Runner:
         self.stop_reason = ("interrupted: nothing committed", "interrupted")
         self.stop.set()
 
-    def _check_stop(self) -> None:
+    def _check_stop(self, flow: ResolvedFlow | None = None) -> None:
         if self.stop.is_set():
             raise Cancelled(self.stop_reason[0])
+        if flow is not None and time.monotonic() > self.deadlines.get(flow.name, float("inf")):
+            raise TimedOut(
+                f"timed out: ran past its timeout: {flow.spec.timeout}; nothing was "
+                "committed and its state is unchanged"
+                + "\n    hint: raise timeout: on the flow, or find what made it slow "
+                "(hygge run -v)"
+            )
 
     def make_executor(self) -> Executor:
         """The executor chosen on the command line, else in flows.yaml, else local."""
@@ -225,6 +236,9 @@ class Runner:
             )
             self._note(flow.name, run_id, skipped.error or "")
             return skipped
+        limit = flow.spec.timeout_seconds
+        if limit is not None:
+            self.deadlines[flow.name] = started + limit
         ctx = self.context(flow, run_id)
         home: Home = flow.home_cls(flow.home_config, ctx)
         store: Store = flow.store_cls(flow.store_config, ctx)
@@ -246,7 +260,8 @@ class Runner:
             for attempt in retrying(
                 flow.spec.retry,
                 on_retry,
-                sleep=self.stop.wait,  # a stop (Ctrl-C) ends the wait between tries
+                # A stop (Ctrl-C) ends the wait between tries, and so does the timeout.
+                sleep=lambda seconds: self.stop.wait(min(seconds, self._left(flow))),
             ):
                 # The lock is taken per attempt: taking it can meet the same transient
                 # faults (a database briefly unreachable) as the rest of the attempt.
@@ -260,6 +275,8 @@ class Runner:
             result.seconds = time.monotonic() - started
             if not isinstance(exc, HyggeError | Cancelled):
                 log.debug("flow %s failed", flow.name, exc_info=exc)
+            if not isinstance(exc, Cancelled):
+                self._record_failure(flow, store, result, started)
             self._hook(
                 "hygge_flow_failed",
                 event=FlowFailedEvent(
@@ -305,12 +322,14 @@ class Runner:
     ) -> FlowEvent:
         """One attempt: recover, plan, stage, commit. Returns the flow's started event."""
         run_id = result.run_id or ""
+        self._check_stop(flow)
         result.recovered = store.recover()
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
-        home.context.committed = state
-        window = window_for(flow.home_config.incremental, state)
+        # --full-refresh: the home, like the cursor, sees a flow that never committed.
+        home.context.committed = self._cursor_state(state)
+        window = window_for(flow.home_config.incremental, self._cursor_state(state))
         schema = home.schema()
         if window is not None:
             if window.cursor not in schema.names:
@@ -370,7 +389,7 @@ class Runner:
         lock = threading.Lock()
 
         def on_batch(unit: WorkUnit, batch: pa.RecordBatch) -> None:
-            self._check_stop()
+            self._check_stop(flow)
             with lock:
                 result.rows += batch.num_rows
                 result.bytes += batch.nbytes
@@ -382,7 +401,7 @@ class Runner:
         def on_unit(unit: WorkUnit, done: UnitResult) -> None:
             # Executors that run units in other processes (Dask) cannot report batches:
             # their running totals, and the --fail-fast stop, come per unit instead.
-            self._check_stop()
+            self._check_stop(flow)
             if not executor.reports_batches:
                 with lock:
                     result.rows += done.rows
@@ -394,7 +413,7 @@ class Runner:
 
         staged: list[UnitResult] = []
         try:
-            self._check_stop()
+            self._check_stop(flow)
             cursor = window.cursor if window else None
             adopted = self._adopt(flow.name, run_id, store, units)
             todo = [u for u in units if u.seq not in adopted]
@@ -425,7 +444,9 @@ class Runner:
             result.bytes = sum(r.bytes for r in staged)
             old = state or FlowState(flow=flow.name)
             new_cursor = (
-                advance(state, cursor, [r.cursor_max for r in staged]) if cursor else old.cursor
+                advance(self._cursor_state(state), cursor, [r.cursor_max for r in staged])
+                if cursor
+                else old.cursor
             )
             record = RunRecord(
                 run_id=run_id,
@@ -436,8 +457,11 @@ class Runner:
                 units=len(units),
                 cursor_before=old.cursor.value if old.cursor else None,
                 cursor_after=new_cursor.value if new_cursor else None,
+                bytes=result.bytes,
+                seconds=round(time.monotonic() - started, 3),
+                retries=result.retries,
             )
-            self._check_stop()  # the last moment at which stopping leaves no trace
+            self._check_stop(flow)  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
             committed = old.with_run(record, new_cursor)
             store.commit([r.staged for r in staged], committed)
@@ -464,6 +488,29 @@ class Runner:
                 "the next run does",
             )
 
+    def _record_failure(
+        self, flow: ResolvedFlow, store: Store, result: FlowResult, started: float
+    ) -> None:
+        """Keep the failed run in the flow's history where the store can (best effort:
+        a store that cannot be reached, or is locked by another run, keeps nothing)."""
+        record = RunRecord(
+            run_id=result.run_id or "",
+            started_at=_iso_ago(started),
+            finished_at=now_iso(),
+            mode=flow.store_config.mode,
+            rows=0,
+            units=result.units,
+            seconds=round(result.seconds, 3),
+            retries=result.retries,
+            status="failed",
+            error=result.error,
+        )
+        try:
+            with store.lock():
+                store.record_failure(record)
+        except Exception as exc:
+            log.debug("flow %s: the failure was not recorded: %s", flow.name, exc)
+
     def _adopt(
         self, flow: str, run_id: str, store: Store, units: list[WorkUnit]
     ) -> dict[int, UnitResult]:
@@ -488,8 +535,9 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
-        home.context.committed = state
-        window = window_for(flow.home_config.incremental, state)
+        # --full-refresh: the home, like the cursor, sees a flow that never committed.
+        home.context.committed = self._cursor_state(state)
+        window = window_for(flow.home_config.incremental, self._cursor_state(state))
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
         parallelism = flow.spec.parallelism or executor.default_parallelism()
@@ -503,11 +551,23 @@ class Runner:
         )
         return result
 
+    def _cursor_state(self, state: FlowState | None) -> FlowState | None:
+        """The state whose cursor bounds the read: none under `--full-refresh`."""
+        return None if self.options.full_refresh else state
+
+    def _left(self, flow: ResolvedFlow) -> float:
+        """Seconds before the flow's `timeout:` ends (a day when it has none)."""
+        return max(0.0, self.deadlines.get(flow.name, time.monotonic() + 86400) - time.monotonic())
+
     def _hook(self, name: str, **kwargs: Any) -> None:
         self.registry.notify(name, **kwargs)
 
     def _note(self, flow: str, run_id: str, message: str) -> None:
         self._hook("hygge_flow_note", event=NoteEvent(flow, run_id, message))
+
+
+class TimedOut(PermanentError):
+    """A flow ran past its `timeout:`; what it staged is aborted, never committed."""
 
 
 def _refuse_single_process(

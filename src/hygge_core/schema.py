@@ -1,6 +1,9 @@
-"""Schema drift: comparing what a store holds with what a home now yields."""
+"""Schema drift: comparing what a store holds with what a home now yields, and the schema a
+store writes under `schema_drift: evolve`."""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -30,26 +33,68 @@ def diff(old: pa.Schema, new: pa.Schema) -> list[tuple[str, str]]:
     return out
 
 
+# What `evolve` accepts: new columns, widened types, and columns the home no longer has
+# (kept in the store, NULL in the rows written from now on).
+EVOLVE = {"added", "widened", "removed"}
+
+
 def drift(old: pa.Schema, new: pa.Schema, policy: str) -> str | None:
     """None if `new` may be written beside `old` under `policy`, else the reason with a diff.
 
-    `strict` accepts no difference; `evolve` accepts added columns and widenings
-    (int32→int64, float32→float64) and nothing that loses or reinterprets data.
+    `strict` accepts no difference; `evolve` accepts added columns, widenings
+    (int32→int64, float32→float64) and dropped columns (see `evolved`), and nothing that
+    reinterprets data: any other type change fails, listing every column as old → new.
     """
     changes = diff(old, new)
     if not changes:
         return None
-    allowed = {"added", "widened"} if policy == "evolve" else set()
-    blocking = [text for kind, text in changes if kind not in allowed]
+    allowed = EVOLVE if policy == "evolve" else set()
+    blocking = [kind for kind, _ in changes if kind not in allowed]
     if not blocking:
         return None
-    hint = (
-        "set schema_drift: evolve on the flow to accept added columns and widenings"
-        if policy == "strict" and all(k in {"added", "widened"} for k, _ in changes)
-        else "change the home back, or run with mode: replace to start over"
-    )
+    if policy == "strict" and all(k in EVOLVE for k, _ in changes):
+        hint = (
+            "set schema_drift: evolve on the flow to accept added and dropped columns and widenings"
+        )
+    elif "changed" in blocking:
+        hint = (
+            "a type change that is not a widening would reinterpret the stored values: "
+            "cast the column in the home back to the stored type, or run once with "
+            "--mode replace to start over with the new types"
+        )
+    else:
+        hint = "change the home back, or run with mode: replace to start over"
     return (
         f"schema changed ({policy} policy); nothing was written:\n      "
         + "\n      ".join(text for _, text in changes)
         + f"\n    hint: {hint}"
     )
+
+
+def evolved(old: pa.Schema, new: pa.Schema) -> pa.Schema:
+    """The schema a store holding `old` writes `new`'s rows as, once `drift` accepted it
+    under `evolve`: `old`'s columns in their order (with `new`'s type where it widened
+    one; a column `new` lacks kept, nullable), then the columns `new` added."""
+    fields = []
+    for f in old:
+        if f.name in new.names:
+            fields.append(f.with_type(new.field(f.name).type))
+        else:
+            fields.append(f.with_nullable(True))
+    fields += [g for g in new if g.name not in old.names]
+    return pa.schema(fields)
+
+
+Data = TypeVar("Data", pa.Table, pa.RecordBatch)
+
+
+def fill_columns(data: Data, target: pa.Schema) -> Data:
+    """`data` laid out as `target` (from `evolved`): its columns in `target`'s order, and a
+    column it lacks as NULLs of the target's type."""
+    if data.schema.equals(target, check_metadata=False):
+        return data
+    columns = [
+        data.column(f.name) if f.name in data.schema.names else pa.nulls(data.num_rows, f.type)
+        for f in target
+    ]
+    return type(data).from_arrays(columns, schema=target)

@@ -29,7 +29,14 @@ class CursorState(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One committed run of a flow."""
+    """One run of a flow: a committed one, or (`status` "failed", with its `error`) a run
+    that failed after the flow had committed before, where the store keeps failures
+    (`Store.record_failure`).
+
+    `bytes` (Arrow in memory), `seconds` (start to commit or failure), `retries` (transient
+    faults retried) and `status` were added later: records written before them read as 0
+    and "ok".
+    """
 
     run_id: str
     started_at: str
@@ -39,6 +46,11 @@ class RunRecord(BaseModel):
     units: int
     cursor_before: Any = None
     cursor_after: Any = None
+    bytes: int = 0
+    seconds: float = 0.0
+    retries: int = 0
+    status: str = "ok"
+    error: str | None = None
 
 
 class FlowState(BaseModel):

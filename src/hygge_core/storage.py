@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from hygge_core.errors import HyggeError, PermanentError
 from hygge_core.known import for_protocol
+from hygge_core.paths import RelativePaths
 
 
-class ConnectionConfig(BaseModel):
+class ConnectionConfig(RelativePaths, BaseModel):
     """Settings of a named connection under `connections:`; storages subclass it."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)

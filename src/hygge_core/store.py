@@ -12,19 +12,22 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hygge_core.context import FlowContext
-from hygge_core.state import FlowState
+from hygge_core.health import Finding
+from hygge_core.paths import RelativePaths
+from hygge_core.state import FlowState, RunRecord
 from hygge_core.units import WorkUnit
 
 Mode = Literal["append", "replace", "merge"]
 
 
-class StoreConfig(BaseModel):
+class StoreConfig(RelativePaths, BaseModel):
     """Options every store accepts; plugins subclass it with their own fields."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
     type: str = Field(description="the store type, as registered by a plugin")
     mode: Mode = Field(default="append", description="append, replace or merge")
     keys: list[str] | None = Field(default=None, description="key columns, for mode: merge")
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)  # see RelativePaths
 
     @model_validator(mode="after")
     def _merge_needs_keys(self) -> StoreConfig:
@@ -149,6 +152,22 @@ class Store(ABC):
     def check(self) -> str | None:
         """Try to reach the target once; None if fine, else a one-line reason."""
         return None
+
+    def record_failure(self, record: RunRecord) -> bool:
+        """Keep a failed run's `record` in the flow's run history, beside the committed
+        runs, so that `hygge history` shows the failure; True if kept.
+
+        Called while holding `lock()`, after the run aborted, and only for a flow that has
+        committed here before (a store that never held the flow gains nothing). It must
+        change neither the data nor the cursor. The default keeps nothing.
+        """
+        return False
+
+    def health(self) -> list[Finding]:
+        """What `hygge doctor` should know about this store beyond `check()`: unfinished
+        commits, staging no run will commit, free space. Stores with their own notion of
+        staging override it; the default reports nothing."""
+        return []
 
     def close(self) -> None:
         """Release open resources."""

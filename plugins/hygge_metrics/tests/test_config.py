@@ -14,7 +14,12 @@ def test_hygge_plugins_lists_it_with_its_hooks() -> None:
     done = run_hygge_measured("plugins", "--json")
     assert done.returncode == 0, done.stderr
     listed = {p["distribution"]: p for p in json.loads(done.stdout)["plugins"]}
-    assert listed["hygge-metrics"]["hooks"] == ["hygge_register_settings", "hygge_run_finished"]
+    assert listed["hygge-metrics"]["hooks"] == [
+        "hygge_flow_started",
+        "hygge_register_settings",
+        "hygge_run_finished",
+        "hygge_unit_staged",
+    ]
 
 
 def flows(h: FlowHarness) -> dict[str, object]:
@@ -39,7 +44,7 @@ def test_a_misspelled_field_names_file_line_and_the_close_match(tmp_path: Path) 
 def test_metrics_without_a_destination_is_an_error(tmp_path: Path) -> None:
     h = FlowHarness(tmp_path)
     message = h.config_error(flows(h), metrics={"job": "nightly"})
-    assert "metrics need a destination: set pushgateway:, textfile: or both" in message
+    assert "metrics need a destination: set pushgateway:, textfile:, otlp: or several" in message
 
 
 def test_a_misspelled_section_suggests_metrics(tmp_path: Path) -> None:

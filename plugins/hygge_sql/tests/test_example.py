@@ -21,10 +21,17 @@ def test_sqlite_example_runs_twice(tmp_path: pathlib.Path) -> None:
         timeout=120,
     )
     assert make.returncode == 0, make.stderr
-    flows = str(REPO / "example/sqlite/flows.yaml")
+    # Its paths are relative to its own folder: a copy beside the data it made reads them.
+    flows = tmp_path / "example/sqlite/flows.yaml"
+    flows.parent.mkdir(parents=True)
+    flows.write_text((REPO / "example/sqlite/flows.yaml").read_text())
     for run in (1, 2):
         done = subprocess.run(
-            [HYGGE, "run", flows], cwd=tmp_path, capture_output=True, text=True, timeout=300
+            [HYGGE, "run", str(flows)],
+            cwd=REPO / "docs",
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr
         orders = "10,000" if run == 1 else "0"

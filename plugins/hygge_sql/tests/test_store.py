@@ -81,12 +81,20 @@ def test_evolve_adds_and_widens_columns(
         assert got.schema.field("n").type == pa.int64()
 
 
-def test_removed_column_fails_in_every_mode(tmp_path: pathlib.Path, sqlite_database: Any) -> None:
+def test_removed_column_fails_strict_and_is_null_under_evolve(
+    tmp_path: pathlib.Path, sqlite_database: Any, read_sql: Any
+) -> None:
     harness = FlowHarness(tmp_path)
     assert flow(harness, sqlite_database, V1)[0].status == "ok"
-    result = flow(harness, sqlite_database, V1.select(["id"]), drift="evolve", mode="replace")[0]
+    result = flow(harness, sqlite_database, V1.select(["id"]), mode="replace")[0]
     assert "- n: int32 (missing from the home)" in (result.error or "")
-    assert "drop the table" in (result.error or "")
+    assert "set schema_drift: evolve" in (result.error or "")
+    # Under evolve the table keeps the column; the rows written hold NULL in it.
+    result = flow(harness, sqlite_database, V1.select(["id"]), drift="evolve", mode="replace")[0]
+    assert result.status == "ok", result.error
+    got = read_sql(sqlite_database.url, sqlite_database.table("t")).sort_by("id")
+    assert got.column_names == ["id", "n"]
+    assert got.column("n").null_count == got.num_rows > 0
 
 
 def test_named_connections_by_url_and_by_parts(tmp_path: pathlib.Path, read_sql: Any) -> None:

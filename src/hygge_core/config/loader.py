@@ -19,7 +19,12 @@ from hygge_core.errors import ConfigError, Problem
 
 Path = tuple[Any, ...]
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# `$$`, `${var.NAME...}` (a flows.yaml variable: expanded once `vars:` is known, by
+# hygge_core.config.variables) or `${ENV...}`, in one pass from left to right.
+_VAR = re.compile(
+    r"\$\$|\$\{var\.[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}"
+    r"|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}"
+)
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Document:
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     expanded: set[Path] = field(default_factory=set)
+    has_vars: bool = False  # some value holds a `${var.NAME}`
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int | None, int | None]:
         """The (line, column) of `path`, or of its closest ancestor that has one."""
@@ -50,8 +56,12 @@ class Document:
         return any(tuple(path[: i + 1]) in self.expanded for i in range(len(path)))
 
 
-def load_document(path: str, env: dict[str, str] | None = None) -> Document:
-    """Parse `path`; raise `ConfigError` listing every YAML and `${VAR}` problem found."""
+def load_document(
+    path: str, env: dict[str, str] | None = None, variables: dict[str, str] | None = None
+) -> Document:
+    """Parse `path`; raise `ConfigError` listing every YAML, `${VAR}` and `${var.NAME}`
+    problem found. `variables` are the `--var NAME=VALUE` of the command line: they win
+    over the file's `vars:`."""
     env = dict(os.environ) if env is None else env
     try:
         with open(path, "rb") as handle:
@@ -91,6 +101,10 @@ def load_document(path: str, env: dict[str, str] | None = None) -> Document:
                 "or use fewer aliases",
             )
         ]
+    if not problems and (doc.has_vars or variables):
+        from hygge_core.config.variables import expand_variables
+
+        expand_variables(doc, variables or {}, problems)
     if problems:
         raise ConfigError(problems)
     return doc
@@ -324,6 +338,8 @@ class _Builder:
             )
             return None
         if isinstance(value, str) and "$" in value:
+            if "${var." in value:
+                doc.has_vars = True
             value = _expand(value, path, event, doc, env, problems)
             if tag == _STR and event.style is None:
                 # An unquoted ${PORT} should become 5432, as if the number had been written.
@@ -341,9 +357,15 @@ def _expand(
     env: dict[str, str],
     problems: list[Problem],
 ) -> str:
+    has_vars = "${var." in text
+
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
-            return "$"
+            # Where variables follow, their pass turns `$$` into `$` (so `$${var.x}` stays
+            # a literal `${var.x}`).
+            return "$$" if has_vars else "$"
+        if match.group(0).startswith("${var."):
+            return match.group(0)
         name, default = match.group(1), match.group(2)
         doc.expanded.add(path)
         if name in env and env[name] != "":

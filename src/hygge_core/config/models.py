@@ -4,14 +4,23 @@ later by the model of the plugin type they name."""
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 # Every config model here and in hygge_core's home, store and storage bases (so every plugin
 # model that subclasses them) sets `defer_build=True`: pydantic builds a validator when the
 # model is first used, so the models of installed plugins a run never touches cost nothing
 # at start-up.
+
+
+def _duration(value: str | int | float) -> str | int | float:
+    parse_seconds(value)  # validate now: `run` must never meet a duration `validate` passed
+    return value
+
+
+# A duration as written (`30s`, `10 minutes`, seconds), checked when the file is read.
+Duration = Annotated[str | int | float, AfterValidator(_duration)]
 
 
 class RetryConfig(BaseModel):
@@ -30,7 +39,9 @@ class FlowSpec(BaseModel):
     home: dict[str, Any] | str = Field(description="where the data lives: a path or a mapping")
     store: dict[str, Any] | str = Field(description="where it should settle")
     schema_drift: Literal["strict", "evolve"] = Field(
-        default="strict", description="strict: fail on any schema change; evolve: add/widen"
+        default="strict",
+        description="strict: fail on any schema change; evolve: add and widen columns, keep "
+        "dropped ones (NULL from then on)",
     )
     parallelism: int | None = Field(
         default=None,
@@ -48,6 +59,16 @@ class FlowSpec(BaseModel):
         default=False,
         description="let the store's path be the home's, or inside or around it",
     )
+    timeout: Duration | None = Field(
+        default=None,
+        description="fail the flow, committing nothing, once it has run this long "
+        "('30s', '10 minutes', '2h', or seconds)",
+    )
+    entities: list[str | int] | dict[str, str] | None = Field(
+        default=None,
+        description="make this flow a template: one flow NAME.ENTITY per entity of a list, "
+        "{query: SQL} or {glob: PATTERN}, with {entity} filled in",
+    )
 
     @field_validator("memory")
     @classmethod
@@ -55,6 +76,11 @@ class FlowSpec(BaseModel):
         if value is not None:
             parse_bytes(value)  # validate now: `run` must never meet a size `validate` passed
         return value
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        """`timeout:` in seconds; None: no limit."""
+        return None if self.timeout is None else parse_seconds(self.timeout)
 
 
 class Defaults(BaseModel):
@@ -67,6 +93,7 @@ class Defaults(BaseModel):
     parallelism: int | None = Field(default=None, ge=1)
     memory: str | int | None = None
     retry: RetryConfig | None = None
+    timeout: Duration | None = None
 
     @field_validator("memory")
     @classmethod
@@ -91,6 +118,11 @@ class FileSpec(BaseModel):
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    vars: dict[str, Any] = Field(
+        default_factory=dict,
+        description="named values the file uses as ${var.NAME}; hygge run --var NAME=VALUE "
+        "overrides one",
+    )
     memory: str | int | None = Field(
         default=None,
         description="the run-wide budget the flows running at once share, e.g. 1GB "
@@ -128,3 +160,28 @@ def parse_bytes(value: str | int) -> int:
             "e.g. 256MB"
         )
     return number
+
+
+def parse_seconds(value: str | int | float) -> float:
+    """`'30s'`, `'10 minutes'`, `'2h'` or a number of seconds → seconds (positive).
+
+    Raises `ValueError` with the message users see for anything else.
+    """
+    import datetime as dt
+
+    from hygge_core.errors import HyggeError
+    from hygge_core.incremental import parse_lookback
+
+    problem = (
+        f"'{value}' is not a duration; write e.g. '30s', '10 minutes', '2h', or a number of seconds"
+    )
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        parsed = parse_lookback(value)
+    except HyggeError:
+        raise ValueError(problem) from None
+    seconds = parsed.total_seconds() if isinstance(parsed, dt.timedelta) else float(parsed)
+    if seconds <= 0:
+        raise ValueError(problem)
+    return seconds

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
+from hygge_core.config.entities import expand_entities, select
 from hygge_core.config.loader import Document, Path
 from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
 from hygge_core.errors import ConfigError, PluginError, Problem
 from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
 from hygge_core.known import for_path, for_protocol, for_section
+from hygge_core.paths import folder_of
 from hygge_core.plugins import Registry
 from hygge_core.storage import ConnectionConfig, split_protocol
 from hygge_core.store import StoreConfig
@@ -187,9 +189,18 @@ def _submodel(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = None) -> Plan:
+def resolve_file(
+    doc: Document,
+    registry: Registry,
+    *,
+    only: list[str] | None = None,
+    mode: str | None = None,
+    mode_from: str = "--mode",
+) -> Plan:
     """Validate the whole document against core's and the plugins' models.
 
+    `only` selects flows by name, template name or glob (`shop.*`); `mode` overrides every
+    store's write mode for this run (`mode_from` names the option that asked, for errors).
     Raises `ConfigError` with every problem found, each naming file:line, flow, side, field.
     """
     c = _Collector(doc)
@@ -209,6 +220,8 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         c.add((), "the top level must be a mapping with a 'flows:' key")
         raise ConfigError(c.problems)
     settings = _plugin_sections(c, registry, data)
+    _rebase_connections(registry, data, folder_of(doc.file))
+    templates = expand_entities(doc, registry, c.problems)
     try:
         spec = FileSpec.model_validate(
             {k: v for k, v in data.items() if k != "flows" and k in FileSpec.model_fields}
@@ -219,7 +232,7 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
         spec = None
     if "flows" not in data:
         c.add((), "missing 'flows:'", hint="add flows: {name: {home: ..., store: ...}}")
-    elif not isinstance(data["flows"], dict) or not data["flows"]:
+    elif not isinstance(data["flows"], dict) or not (data["flows"] or templates):
         c.add(("flows",), "'flows:' must map flow names to {home, store}")
     connections = spec.connections if spec else {}
     if spec is not None:
@@ -228,25 +241,30 @@ def resolve_file(doc: Document, registry: Registry, *, only: list[str] | None = 
     flows: dict[str, ResolvedFlow] = {}
     flow_items: dict[str, Any] = data["flows"] if isinstance(data.get("flows"), dict) else {}
     if only:
-        for name in only:
-            if name not in flow_items:
-                guess = _close(name, list(flow_items))
-                c.problems.append(
-                    Problem(
-                        f"no flow named '{name}' in {doc.file}",
-                        hint=f"did you mean '{guess}'?"
-                        if guess
-                        else f"flows: {', '.join(flow_items) or 'none'}",
-                    )
+        names = [str(n) for n in flow_items]
+        only, missing = select(names, templates, only)
+        for name in missing:
+            guess = _close(name, [*names, *templates])
+            c.problems.append(
+                Problem(
+                    f"no flow named or matching '{name}' in {doc.file}",
+                    hint=f"did you mean '{guess}'?"
+                    if guess
+                    else f"flows: {', '.join(names) or 'none'}",
                 )
+            )
     used_defaults: dict[str, set[str]] = {"home": set(), "store": set()}
     for name, raw in flow_items.items():
         bad_name = flow_name_problem(name)
         if bad_name:
             c.add(("flows", name), bad_name, key=True, hint="rename the flow")
             continue
-        resolved = _resolve_flow(c, registry, connections, str(name), raw, defaults, used_defaults)
-        if resolved is not None and (not only or name in only):
+        chosen = not only or name in only
+        resolved = _resolve_flow(
+            c, registry, connections, str(name), raw, defaults, used_defaults,
+            (mode if chosen else None, mode_from),
+        )  # fmt: skip
+        if resolved is not None and chosen:
             flows[str(name)] = resolved
     for side in SIDES:
         for key in getattr(defaults, side):
@@ -297,8 +315,12 @@ def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) ->
             continue
         if key in registry.settings:
             model = cast("type[BaseModel]", registry.settings[key][0])
+            raw = data[key] or {}
+            relative_to = getattr(model, "relative_to", None)
+            if relative_to is not None and isinstance(raw, dict):
+                raw = relative_to(raw, folder_of(c.doc.file))
             try:
-                settings[key] = model.model_validate(data[key] or {})
+                settings[key] = model.model_validate(raw)
             except ValidationError as exc:
                 c.pydantic(exc, model, (key,), None, f"section '{key}'")
             continue
@@ -312,6 +334,21 @@ def _plugin_sections(c: _Collector, registry: Registry, data: dict[Any, Any]) ->
         )
         c.add((key,), f"unknown field '{key}'", key=True, hint=hint, fld=str(key))
     return settings
+
+
+def _rebase_connections(registry: Registry, data: dict[Any, Any], folder: str) -> None:
+    """Resolve the relative paths of `connections:` entries (a SQLite file's URL) against
+    the file's folder, each by the model of its type; in place, before validation."""
+    connections = data.get("connections")
+    if not folder or not isinstance(connections, dict):
+        return
+    storages = {s.name: s for s in registry.storages.values()} if connections else {}
+    for name, raw in connections.items():
+        if isinstance(raw, dict) and isinstance(raw.get("type"), str):
+            model = _connection_model(registry, storages, raw["type"])
+            relative_to = getattr(model, "relative_to", None)
+            if relative_to is not None:
+                connections[name] = relative_to(raw, folder)
 
 
 def _check_connections(
@@ -431,6 +468,7 @@ def _resolve_flow(
     raw: Any,
     defaults: Defaults,
     used: dict[str, set[str]],
+    mode: tuple[str | None, str] = (None, "--mode"),
 ) -> ResolvedFlow | None:
     base: Path = ("flows", name)
     if not isinstance(raw, dict):
@@ -449,7 +487,7 @@ def _resolve_flow(
             )
             ok = False
     options = {k: v for k, v in raw.items() if k not in SIDES}
-    for key in ("schema_drift", "parallelism", "memory", "retry"):
+    for key in ("schema_drift", "parallelism", "memory", "retry", "timeout"):
         default = getattr(defaults, key)
         if key not in options and default is not None:
             options[key] = default
@@ -464,8 +502,9 @@ def _resolve_flow(
             continue  # reported above
         # Resolved even when the flow's own options failed: every problem, at once.
         got = _resolve_side(
-            c, registry, connections, name, side, raw[side], getattr(defaults, side), used
-        )
+            c, registry, connections, name, side, raw[side], getattr(defaults, side), used,
+            mode[0] if side == "store" else None, mode[1],
+        )  # fmt: skip
         if got is None:
             ok = False
         else:
@@ -476,13 +515,15 @@ def _resolve_flow(
     store_cls, store_config = cast("tuple[type[Store], StoreConfig]", parts["store"])
     if store_config.mode not in store_cls.modes:
         modes = sorted(store_cls.modes)
+        asked = f" (asked by {mode[1]})" if mode[0] else ""
         c.add(
             (*base, "store", "mode"),
-            f"store type '{store_config.type}' does not support mode '{store_config.mode}'",
+            f"store type '{store_config.type}' does not support mode '{store_config.mode}'" + asked,
             flow=name,
             side="store",
             fld="mode",
-            hint=f"supported: {', '.join(modes)}",
+            hint=f"supported: {', '.join(modes)}"
+            + (f"; leave this flow out of the run (--flow) or drop {mode[1]}" if asked else ""),
         )
         return None
     if home_config.incremental is not None and not home_cls.supports_incremental:
@@ -556,6 +597,8 @@ def _resolve_side(
     raw: Any,
     defaults: dict[str, Any],
     used: dict[str, set[str]],
+    mode: str | None = None,
+    mode_from: str = "--mode",
 ) -> tuple[type, BaseModel] | None:
     path: Path = ("flows", flow, side)
     table = registry.homes if side == "home" else registry.stores
@@ -620,6 +663,25 @@ def _resolve_side(
             if key not in merged:
                 merged[key] = value
                 origins[key] = ("defaults", side)
+    relative_to = getattr(model, "relative_to", None)
+    if relative_to is not None:
+        merged = relative_to(merged, folder_of(c.doc.file))
+    if mode is not None:
+        if mode not in getattr(cls, "modes", ()):
+            modes = ", ".join(sorted(getattr(cls, "modes", ())))
+            c.add(
+                path,
+                f"store type '{type_name}' does not support mode '{mode}' (asked by {mode_from})",
+                flow=flow,
+                side=side,
+                fld="mode",
+                hint=f"supported: {modes}; leave this flow out of the run (--flow) or drop "
+                f"{mode_from}",
+            )
+            return None
+        merged["mode"] = mode  # --mode / --full-refresh: this run only
+        if mode != "merge":
+            merged.pop("keys", None)
     try:
         config = model.model_validate(merged)
     except ValidationError as exc:

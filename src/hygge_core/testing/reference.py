@@ -42,6 +42,8 @@ def type_text(annotation: Any) -> str:
     """A short, user-facing rendering of a field's annotation."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:  # a type with validators: shown as the type it holds
+        return type_text(args[0])
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -42,6 +42,8 @@ class _IcebergCommon(BaseModel):
     )
     catalog: CatalogConfig | None = Field(default=None, description="a SQL or REST catalog")
     connection: str | None = Field(default=None, description="a named storage connection")
+    # A relative warehouse folder is relative to the flows.yaml's folder.
+    path_fields: ClassVar[tuple[str, ...]] = ("warehouse",)
 
     @field_validator("table")
     @classmethod

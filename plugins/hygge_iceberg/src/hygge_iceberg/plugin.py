@@ -17,3 +17,13 @@ def hygge_register_homes(register: Callable[[str, type | str], None]) -> None:
 @hookimpl
 def hygge_register_stores(register: Callable[[str, type | str], None]) -> None:
     register("iceberg", "hygge_iceberg.store:IcebergStore")
+
+
+@hookimpl
+def hygge_init_snippet() -> str:
+    """`hygge init`'s example: an Iceberg table in an embedded (SQLite) catalog."""
+    return """\
+events_iceberg:              # Parquet → an Iceberg table in a local warehouse
+  home: data/events.parquet
+  store: {type: iceberg, table: lake.events, warehouse: warehouse/}
+"""

@@ -8,7 +8,6 @@ their series, and a failed flow keeps its last success time.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.parser import text_string_to_metric_families
 
 from hygge_metrics.config import MetricsSettings
+from hygge_metrics.lag import lag_seconds
 
 log = logging.getLogger("hygge.metrics")
 
@@ -130,26 +130,13 @@ def _merge(old: Samples, results: list[Any], now: float) -> Samples:
         put("hygge_flow_last_run_success", 1 if ok else 0)
         if ok:
             put("hygge_flow_last_success_timestamp_seconds", now)
-            lag = _lag(r.cursor_after, now)
+            lag = lag_seconds(r.cursor_after, now)
             if lag is not None:
                 put("hygge_flow_lag_seconds", lag)
         for name in METRICS:  # carried-over samples take this run's labels
             if (name, r.name) in samples:
                 samples[(name, r.name)] = (labels, samples[(name, r.name)][1])
     return samples
-
-
-def _lag(cursor: Any, now: float) -> float | None:
-    """Seconds between now and a time cursor's committed value; None for other cursors."""
-    if isinstance(cursor, dt.datetime):
-        if cursor.tzinfo is None:  # Arrow timestamps without a zone are taken as UTC
-            cursor = cursor.replace(tzinfo=dt.UTC)
-        return max(0.0, now - cursor.timestamp())
-    if isinstance(cursor, dt.date):
-        return max(
-            0.0, now - dt.datetime(cursor.year, cursor.month, cursor.day, tzinfo=dt.UTC).timestamp()
-        )
-    return None
 
 
 class _Collector:

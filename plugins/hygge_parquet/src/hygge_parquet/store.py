@@ -24,6 +24,8 @@ from hygge_core import (
     StagedUnit,
     WorkUnit,
     drift,
+    evolved,
+    fill_columns,
 )
 from hygge_core import parquet_encodings as encodings
 from hygge_core.parquet_encodings import EncodingOptionError, EncodingPlan
@@ -104,6 +106,7 @@ class ParquetStore(FileStore):
 
     def prepare(self, schema: pa.Schema) -> None:
         self._schema = schema
+        self._target: pa.Schema | None = None
         self._check_encodings(schema)
         if self.config.mode == "replace":
             return  # a replace may change the schema freely: nothing old stays visible
@@ -122,6 +125,10 @@ class ParquetStore(FileStore):
         problem = drift(current, schema, self.context.schema_drift)
         if problem:
             raise SchemaDriftError(f"store {self.config.path}: {problem}")
+        if self.context.schema_drift == "evolve":
+            # Files written from now on keep every column the store holds: one the home
+            # dropped is written as NULLs, so the folder reads as one schema.
+            self._target = evolved(current, schema)
 
     def _check_encodings(self, schema: pa.Schema) -> None:
         """`dictionary:` and `encoding:` must name columns of the data, in encodings their
@@ -183,7 +190,11 @@ class ParquetStore(FileStore):
         in_file = 0
         memory = self.context.memory
         try:
-            for group in _row_groups(batches, self.config.row_group_rows, memory):
+            target = getattr(self, "_target", None)
+            for read in _row_groups(batches, self.config.row_group_rows, memory):
+                held = read.nbytes
+                group = read if target is None else fill_columns(read, target)
+                del read
                 if writer is None or in_file >= self.config.file_rows:
                     if writer is not None:
                         writer.close()
@@ -196,8 +207,8 @@ class ParquetStore(FileStore):
                 writer.write_table(group, row_group_size=self.config.row_group_rows)
                 in_file += group.num_rows
                 rows += group.num_rows
-                nbytes += group.nbytes
-                memory.hold(-group.nbytes)
+                nbytes += held
+                memory.hold(-held)
                 # Let the written row group go now: the loop variable would keep it alive
                 # while the next one gathers, two row groups per unit in memory.
                 del group

@@ -61,6 +61,28 @@ def _check_dialect(drivername: str) -> None:
         raise ValueError(f"SQLAlchemy has no database '{drivername}'; {hint}") from None
 
 
+def relative_sqlite(raw: dict[str, Any], folder: str) -> dict[str, Any]:
+    """`raw` with a relative SQLite file (`url: sqlite:///app.db`, or `drivername: sqlite`
+    with `database: app.db`) resolved against `folder`, the flows.yaml's folder."""
+    import os
+
+    from hygge_core import rebase_path
+
+    if not folder:
+        return raw
+    url = raw.get("url")
+    if isinstance(url, str) and url.startswith("sqlite") and ":///" in url:
+        head, rest = url.split(":///", 1)
+        path, mark, query = rest.partition("?")
+        if path and path != ":memory:" and not path.startswith("file:"):
+            return {**raw, "url": f"{head}:///{rebase_path(path, folder)}{mark}{query}"}
+    name = raw.get("database")
+    sqlite = str(raw.get("drivername", "")).startswith("sqlite")
+    if sqlite and isinstance(name, str) and name != ":memory:" and not os.path.isabs(name):
+        return {**raw, "database": rebase_path(name, folder)}
+    return raw
+
+
 class SqlConnection(ConnectionConfig):
     """`connections: {name: {type: sql, ...}}`: a database, by URL or by its parts.
 
@@ -80,6 +102,11 @@ class SqlConnection(ConnectionConfig):
     query: dict[str, str] = Field(
         default_factory=dict, description="URL query options, e.g. {sslmode: require}"
     )
+
+    @classmethod
+    def relative_to(cls, raw: dict[str, Any], folder: str) -> dict[str, Any]:
+        """A relative SQLite file is relative to the flows.yaml's folder."""
+        return relative_sqlite(raw, folder)
 
     @field_validator("url")
     @classmethod
@@ -124,6 +151,12 @@ class _Target(BaseModel):
 
     url: str | None = Field(default=None, description="a SQLAlchemy URL, e.g. sqlite:///app.db")
     connection: str | None = Field(default=None, description="a connection under connections:")
+
+    @classmethod
+    def relative_to(cls, raw: dict[str, Any], folder: str) -> dict[str, Any]:
+        """A relative SQLite file is relative to the flows.yaml's folder."""
+        return relative_sqlite(raw, folder)
+
     schema_name: str | None = Field(
         default=None,
         description="the table's schema, for table names that contain a dot "

@@ -122,6 +122,29 @@ class SqlHome(OnDatabase, Home):
     def _secret(self) -> str | None:
         return self.backend.url.password
 
+    @classmethod
+    def entity_names(cls, query: str, home: dict[str, Any], context: FlowContext) -> list[str]:
+        """The first column of `query`, run on the template home's database (`url:` or
+        `connection:`): what a flow template's `entities: {query: ...}` expands to."""
+        from types import SimpleNamespace
+
+        from hygge_sql.backends import backend_for
+        from hygge_sql.config import resolve_url
+        from hygge_sql.engines import check_driver, normalize_url
+
+        target = SimpleNamespace(url=home.get("url"), connection=home.get("connection"))
+        if (target.url is None) == (target.connection is None):
+            raise PermanentError(
+                "a query of entities runs on the template home's database: give the home "
+                "url: or connection: (a name under connections:)"
+            )
+        url = normalize_url(resolve_url(target, context))  # type: ignore[arg-type]
+        check_driver(url)
+        backend = backend_for(url, 1)
+        with guarded("query", url.password), backend.engine.connect() as conn:
+            rows = conn.execute(sa.text(query)).fetchall()
+        return [str(row[0]) for row in rows if row and row[0] is not None]
+
     def describe(self) -> str:
         try:
             shown = mask_url(self.backend.url.render_as_string(hide_password=False))

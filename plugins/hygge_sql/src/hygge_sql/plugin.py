@@ -18,3 +18,20 @@ def hygge_register_homes(register: Callable[[str, type | str], None]) -> None:
 @hookimpl
 def hygge_register_stores(register: Callable[[str, type | str], None]) -> None:
     register("sql", "hygge_sql.store:SqlStore")
+
+
+@hookimpl
+def hygge_init_snippet() -> str:
+    """`hygge init`'s example: a table read incrementally, a file upserted into a table."""
+    return """\
+orders:                      # a table → Parquet, new rows only
+  home: {type: sql, url: "sqlite:///app.db", table: orders, incremental: {cursor: updated_at}}
+  store: lake/orders/
+customers:                   # Parquet → a table, upserted by id
+  home: data/customers.parquet
+  store: {type: sql, url: "sqlite:///app.db", table: customers, mode: merge, keys: [id]}
+app_tables:                  # one flow per table of the database
+  entities: {query: "SELECT name FROM sqlite_master WHERE type = 'table'"}
+  home: {type: sql, url: "sqlite:///app.db", table: "{entity}"}
+  store: lake/app/{entity}/
+"""

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hygge_core import (
+    Finding,
     FlowContext,
     FlowState,
     HyggeError,
@@ -138,6 +139,24 @@ class SqlStore(OnDatabase, Store):
             self._drop(left)
         return [f"dropped staging table {n} left by an interrupted run" for n in left]
 
+    def health(self) -> list[Finding]:
+        """Staging tables no live run owns, for `hygge doctor` (the next run drops them)."""
+        if self.backend.missing_database():
+            return []
+        left = self._staging_tables()
+        if not left:
+            return [Finding("ok", "staging", f"no staging table left in {self.where}")]
+        return [
+            Finding(
+                "warning",
+                "staging",
+                f"{len(left)} staging table(s) of a run that never committed (killed, or "
+                f"still running) in {self.where}: {', '.join(left[:5])}"
+                + (" ..." if len(left) > 5 else "")
+                + "; the next `hygge run` of the flow drops them",
+            )
+        ]
+
     def abort(self, staged: list[StagedUnit]) -> None:
         with self._disk_full_hint():
             self._drop([n for n in self._staging_tables() if n.startswith(self._run_prefix)])
@@ -239,7 +258,10 @@ class SqlStore(OnDatabase, Store):
         if problem:
             raise SchemaDriftError(
                 f"{self.where}: "
-                + problem.replace("run with mode: replace to start over", "drop the table")
+                # A table keeps its columns under replace: dropping it is the way to start over.
+                + problem.replace("run with mode: replace to start over", "drop the table").replace(
+                    "run once with --mode replace to start over", "drop the table to start over"
+                )
             )
         if self.config.mode == "merge":
             absent = [k for k in self.config.keys or [] if k not in old.names]

@@ -179,7 +179,7 @@ class PostgresCdcHome(OnDatabase, Home):
             try:
                 slot.ensure_publication(conn, self.publication, self.table, self.where)
                 found = slot.slot_info(conn, self.slot_name)
-                if after is None and found is not None and self.context.committed is not None:
+                if after is None and found is not None and self._committed_before():
                     # The first run committed no change (an empty table): its slot, never
                     # moved, still starts where that run's snapshot ended.
                     start = found.confirmed or 0
@@ -197,6 +197,11 @@ class PostgresCdcHome(OnDatabase, Home):
         payload = {"after": start, "upto": upto, "keys": keys}
         units.append(WorkUnit(id=f"changes {span}", payload=payload))
         return units
+
+    def _committed_before(self) -> bool:
+        """Whether a run of this flow committed (a state may also hold failed runs only)."""
+        committed = self.context.committed
+        return committed is not None and any(r.status == "ok" for r in committed.runs)
 
     def _start(self, conn: Any, exists: bool) -> tuple[int, list[WorkUnit]]:
         """A first run (nothing committed): a new slot, and its snapshot's units."""
