@@ -25,7 +25,11 @@ import psycopg
 import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCE, PUB = "bench_cdc_src", "bench_cdc_pub"
+# Everything lives in a schema of its own, dropped before and after: the tables, and the
+# state table hygge keeps beside its target (never the shared default schema's).
+SCHEMA = "bench_cdc"
+SOURCE, PUB = f"{SCHEMA}.src", "bench_cdc_pub"
+HYGGE_OUT, REF_OUT = f"{SCHEMA}.out_hygge", f"{SCHEMA}.out_ref"
 COLUMNS = "id bigint PRIMARY KEY, customer_id bigint, amount float8, comment text"
 
 
@@ -44,8 +48,7 @@ def reset(conn: psycopg.Connection, slots: list[str]) -> None:
             (slot,),
         )
     conn.execute(f"DROP PUBLICATION IF EXISTS {PUB}")
-    for table in (SOURCE, "bench_cdc_hygge", "bench_cdc_ref", "_hygge_state"):
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
 
 
 def make_changes(conn: psycopg.Connection, changes: int) -> None:
@@ -93,8 +96,9 @@ def one_run(dsn: str, changes: int, tmp: pathlib.Path) -> dict[str, float]:
     hygge_slot, ref_slot = "bench_cdc_hygge_slot", "bench_cdc_ref_slot"
     conn = psycopg.connect(dsn, autocommit=True)
     reset(conn, [hygge_slot, ref_slot])
+    conn.execute(f"CREATE SCHEMA {SCHEMA}")
     conn.execute(f"CREATE TABLE {SOURCE} ({COLUMNS})")
-    conn.execute(f"CREATE TABLE bench_cdc_ref ({COLUMNS})")
+    conn.execute(f"CREATE TABLE {REF_OUT} ({COLUMNS})")
     conn.execute(f"CREATE PUBLICATION {PUB} FOR TABLE {SOURCE}")
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     url = (
@@ -110,7 +114,7 @@ def one_run(dsn: str, changes: int, tmp: pathlib.Path) -> dict[str, float]:
         "slot": hygge_slot,
         "snapshot": False,
     }
-    store = {"type": "sql", "url": url, "table": "bench_cdc_hygge", "mode": "merge", "keys": ["id"]}
+    store = {"type": "sql", "url": url, "table": HYGGE_OUT, "mode": "merge", "keys": ["id"]}
     flows.write_text(yaml.safe_dump({"flows": {"cdc": {"home": home, "store": store}}}))
     hygge = [str(pathlib.Path(sys.executable).parent / "hygge"), "run", str(flows)]
     timed(hygge)  # the first run makes the slot (empty table: nothing to copy)
@@ -124,13 +128,13 @@ def one_run(dsn: str, changes: int, tmp: pathlib.Path) -> dict[str, float]:
         dsn,
         ref_slot,
         PUB,
-        SOURCE,
-        "bench_cdc_ref",
+        SOURCE.split(".")[1],  # as pgoutput names it (the schema apart)
+        REF_OUT,
         "id",
     ]
     ref_seconds, ref_rss = timed(ref)
     hygge_seconds, hygge_rss = timed(hygge)
-    for table in ("bench_cdc_hygge", "bench_cdc_ref"):
+    for table in (HYGGE_OUT, REF_OUT):
         got = digest(conn, table)
         if got != want:
             sys.exit(f"{table} differs from the source: {got} != {want}")
