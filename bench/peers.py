@@ -26,12 +26,16 @@ PEER_SPECS: dict[str, list[str]] = {
         "connectorx==0.4.6",
         "sqlalchemy==2.1.9",  # the sql_database extra does not bring it
     ],
+    # dlt's Delta and Iceberg destinations (filesystem with table_format), apart from "dlt"
+    # so that the figures of the other workloads keep their environment.
+    "dlt-lake": ["dlt[parquet,filesystem,deltalake,pyiceberg]==1.31.0"],
     # Newer ingestr releases download a binary on first run (no network here); 1.0.78 ships it.
     "ingestr": ["ingestr==1.0.78"],
 }
 # Distributions whose versions the results page reports for each peer.
 PEER_REPORTED: dict[str, list[str]] = {
     "dlt": ["dlt", "connectorx", "pyarrow", "sqlalchemy", "psycopg2-binary"],
+    "dlt-lake": ["dlt", "deltalake", "pyiceberg", "pyarrow"],
     "ingestr": ["ingestr"],  # a self-contained Go binary inside the wheel
 }
 _SPEC_FILE = ".hygge-bench-spec"

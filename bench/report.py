@@ -317,6 +317,20 @@ def _server_s(s: Summary) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def steps_target(ss: list[Summary]) -> list[tuple[str, str, str, str]]:
+    """Issue 19: the flow with 5 transforms + 5 checks takes ≤ 1.3x the same flow without."""
+    label = "5 transforms + 5 checks ≤ 1.3x the same flow without (issue 19)"
+    plain = next((s for s in ss if s.entry.name == "hygge"), None)
+    steps = next((s for s in ss if s.entry.name == "hygge, 5 transforms + 5 checks"), None)
+    if plain is None or steps is None or not (plain.ok and steps.ok):
+        return [(label, "—", "—", "n/a: not measured")]
+    r = steps.per_row_s / plain.per_row_s
+    cpu = f"; CPU {steps.cpu_s / plain.cpu_s:.2f}x" if plain.cpu_s > 0 else ""
+    budget = f"≤ {1.3 * plain.median_s:.2f} s"
+    verdict = "met" if r <= 1.3 else "**missed**"
+    return [(label, f"{r:.2f}x ({_fmt_s(steps.median_s)} s{cpu})", budget, verdict)]
+
+
 def budget_targets(ss: list[Summary]) -> list[tuple[str, str, str, str]]:
     """Issue 14's targets: defaults ≤ polars in wall and RSS; `memory: 256MB` within
     256 MB + the empty run + 150 MB and ≤ 1.5x polars' wall; RSS at 10x ≤ 1.1x at 1x."""
@@ -507,6 +521,8 @@ def targets(by_workload: dict[str, list[Summary]]) -> list[str]:
             rows.append((label, "—", "≤ 1.20x", f"n/a: {reason}"))
     if "memory_budget" in by_workload:
         rows += budget_targets(by_workload["memory_budget"])
+    if "transforms_checks" in by_workload:
+        rows += steps_target(by_workload["transforms_checks"])
     if "startup" in by_workload:
         ss = by_workload["startup"]
         imp = _find(ss, "reference", "import pyarrow")

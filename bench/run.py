@@ -42,7 +42,9 @@ from workloads import (
     WORK_DIR,
     WORKLOADS,
     Context,
+    DeltaOutput,
     Entry,
+    IcebergOutput,
     ParquetOutput,
     PgOutput,
     PgTarget,
@@ -110,6 +112,8 @@ def output_size_mb(entry: Entry, pg: Pg | None) -> float | None:
     """Size of what the run wrote: Parquet bytes on disk, or the table's total relation size."""
     if isinstance(entry.output, ParquetOutput):
         return sum(f.stat().st_size for f in verify.parquet_files(entry.output.path)) / 1e6
+    if isinstance(entry.output, DeltaOutput | IcebergOutput):
+        return sum(f.stat().st_size for f in entry.output.path.rglob("*.parquet")) / 1e6
     if isinstance(entry.output, PgOutput) and pg is not None:
         try:
             table = quote_ident(entry.output.table)
@@ -127,6 +131,10 @@ def check_output(entry: Entry, pg_target: PgTarget | None) -> str:
     try:
         if isinstance(entry.output, ParquetOutput):
             got = verify.digest_parquet(entry.output.path, entry.columns or verify.COLUMNS)
+        elif isinstance(entry.output, DeltaOutput):
+            got = verify.digest_delta(entry.output.path, entry.columns or verify.COLUMNS)
+        elif isinstance(entry.output, IcebergOutput):
+            got = verify.digest_iceberg(entry.output.path, entry.columns or verify.COLUMNS)
         else:
             assert pg_target is not None
             got = verify.digest_pg(pg_target.libpq, entry.output.table)

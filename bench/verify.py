@@ -262,6 +262,34 @@ def digest_parquet(path: Path, columns: tuple[Column, ...] = COLUMNS) -> Digest:
     return digest_batches(batches(), columns)
 
 
+def digest_delta(path: Path, columns: tuple[Column, ...] = COLUMNS) -> Digest:
+    """Digest of the current version of the Delta table at ``path``, read by delta-rs."""
+    from deltalake import DeltaTable
+
+    dataset = DeltaTable(str(path)).to_pyarrow_dataset()
+    cols = _pick_columns(dataset.schema, columns)
+    return digest_batches(dataset.to_batches(columns=cols, batch_size=_READ_BATCH), columns)
+
+
+def iceberg_metadata(path: Path) -> Path:
+    """The newest Iceberg metadata file under ``path`` (a warehouse or a table folder),
+    whatever catalog wrote it: ``NNNNN-<uuid>.metadata.json``, highest NNNNN wins."""
+    found = [p for p in path.rglob("*.metadata.json") if "/metadata/" in p.as_posix()]
+    if not found:
+        raise VerifyError(f"no Iceberg metadata file under {path}")
+    return max(found, key=lambda p: (int(p.name.split("-", 1)[0] or 0), p.stat().st_mtime))
+
+
+def digest_iceberg(path: Path, columns: tuple[Column, ...] = COLUMNS) -> Digest:
+    """Digest of the Iceberg table whose files are under ``path``, read by pyiceberg from
+    its newest metadata file (no catalog needed)."""
+    from pyiceberg.table import StaticTable
+
+    table = StaticTable.from_metadata(str(iceberg_metadata(path)))
+    reader = table.scan().to_arrow_batch_reader()
+    return digest_batches(reader, columns)
+
+
 def digest_csv(path: Path) -> Digest:
     """Digest of a CSV file with a header row (types taken from the benchmark schema)."""
     import pyarrow.csv as pacsv

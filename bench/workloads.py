@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen
 from gen import SQLITE_TABLE, Dataset
 from peers import PEER_ENV, Peer
-from schema import DATA_DIR, PROGRAMS_DIR, Column
+from schema import COLUMNS, DATA_DIR, PROGRAMS_DIR, Column
 from shapes import SHAPES
 
 WORK_DIR = DATA_DIR / "work"
@@ -79,6 +79,20 @@ class ParquetOutput:
 
 
 @dataclass
+class DeltaOutput:
+    """A Delta table (its folder) written by a program."""
+
+    path: Path
+
+
+@dataclass
+class IcebergOutput:
+    """A folder holding an Iceberg table's files (and maybe its SQLite catalog)."""
+
+    path: Path
+
+
+@dataclass
 class PgOutput:
     """A PostgreSQL table written by a program; schemas the program creates are dropped too."""
 
@@ -95,7 +109,7 @@ class Entry:
     kind: str  # "hygge", "reference", "peer" or "baseline"
     rows: int
     argv: list[str] = field(default_factory=list)
-    output: ParquetOutput | PgOutput | None = None
+    output: ParquetOutput | DeltaOutput | IcebergOutput | PgOutput | None = None
     expected_rows: int | None = None  # rows the output must hold (None: no output to check)
     expected_checksum: str | None = None
     cwd: Path | None = None
@@ -156,7 +170,7 @@ def _hygge_entry(
     workload: str,
     home: dict,
     store: dict,
-    output: ParquetOutput | PgOutput,
+    output: ParquetOutput | DeltaOutput | IcebergOutput | PgOutput,
     ds: Dataset,
     name: str = "hygge",
     options: dict | None = None,
@@ -192,10 +206,11 @@ def _dlt_entry(
     workload: str,
     name: str,
     args: list[str],
-    output: ParquetOutput | PgOutput,
+    output: ParquetOutput | DeltaOutput | IcebergOutput | PgOutput,
     dlt_default: bool,
+    peer_name: str = "dlt",
 ) -> Entry:
-    peer = ctx.peers.get("dlt")
+    peer = ctx.peers.get(peer_name)
     entry = Entry(
         workload,
         name,
@@ -497,6 +512,74 @@ def pg_to_pg(ctx: Context) -> list[Entry]:
     return entries
 
 
+def _json_api(ds: Dataset, page: int) -> str:
+    """Start (once per data set) the JSON API serving ``ds`` (programs/json_api.py) and
+    return its base URL; it is stopped when the benchmark exits."""
+    import atexit
+    import subprocess
+    import time
+
+    key = (ds.rows, page)
+    if key not in _APIS:
+        port_file = _workdir("http_to_parquet", f"api-{ds.rows}") / "port"
+        port_file.parent.mkdir(parents=True, exist_ok=True)
+        port_file.unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(PROGRAMS_DIR / "json_api.py"),
+                str(ds.parquet),
+                str(port_file),
+                "--page",
+                str(page),
+            ]
+        )
+        atexit.register(proc.kill)
+        deadline = time.monotonic() + 600  # rendering 1M records to JSON: ~10 s
+        while not port_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the JSON API for {ds.parquet} did not start")
+            time.sleep(0.1)
+        _APIS[key] = f"http://127.0.0.1:{port_file.read_text().strip()}"
+    return _APIS[key]
+
+
+_APIS: dict[tuple[int, int], str] = {}
+API_PAGE = 1000  # records per page: GitHub's and many APIs' maximum is 100, a generous one
+
+
+def http_to_parquet(ctx: Context) -> list[Entry]:
+    """A paginated JSON API (Link header, 1,000 records a page) → Parquet, hygge against
+    dlt's rest_api source, both at the peers' size so that the two are side by side."""
+    w, ds = "http_to_parquet", ctx.peer_data
+    base = _json_api(ds, API_PAGE)
+    out = _out(w, "dlt-rest_api")
+    dlt = _dlt_entry(
+        ctx,
+        w,
+        "dlt rest_api (header_link paginator)",
+        [
+            *("--source", "rest", "--source-url", base, "--table", "items"),
+            *("--dest", "filesystem", "--out", str(out), "--dataset", "dlt_bench"),
+            *("--page", str(API_PAGE)),
+        ],
+        ParquetOutput(out / "dlt_bench" / "bench"),
+        True,
+    )
+    dlt.scratch.append(out)
+    out = _out(w, "hygge")
+    types = {"timestamp": "timestamp", "date": "date"}
+    home = {
+        "type": "http",
+        "url": f"{base}/items",
+        "params": {"per_page": API_PAGE},
+        "paginate": "link",
+        "columns": {c.name: types.get(c.kind, str(c.arrow)) for c in COLUMNS},
+    }
+    hy = _hygge_entry(ctx, w, home, _parquet_store(out), ParquetOutput(out), ds)
+    return [dlt, hy]
+
+
 def _ingestr_entry(ctx: Context, w: str) -> Entry:
     """ingestr (a Go binary shipped in its wheel) copying the table with its defaults."""
     assert ctx.pg is not None
@@ -747,6 +830,95 @@ def _shape_workload(shape: str) -> Callable[[Context], list[Entry]]:
     return build
 
 
+# Issue 19: five transforms that keep the source's rows and values (the output verifies
+# against the source's checksum; added columns are ignored, renamed ones are matched
+# without regard to case) and five checks, all `warn` so that a finding cannot stop the
+# timed run. A third entry adds `hash` (a 32-hex-digit id per row) and `mask`: new
+# incompressible columns the store must also write, shown beside the target.
+TRANSFORMS = [
+    {"rename": {"case": "snake"}},
+    {"cast": {"columns": {"quantity": "int64"}}},
+    {"filter": "id >= 0 and quantity >= 0"},
+    {"derive": {"total": "amount * quantity", "big": "amount > 100"}},
+    {"load_metadata": True},
+]
+IDS = [
+    {"hash": {"column": "row_key", "columns": ["id", "customer_id"]}},
+    {"derive": {"comment_masked": "comment"}},
+    {"mask": ["comment_masked"]},
+]
+CHECKS = [
+    {"not_null": {"columns": ["id", "customer_id", "created_at"], "severity": "warn"}},
+    {"unique": {"columns": ["id"], "severity": "warn"}},
+    {"range": {"column": "quantity", "min": 0, "severity": "warn"}},
+    {"regex": {"column": "category", "pattern": "^.+$", "severity": "warn"}},
+    {"expression": {"expression": "amount is not null or not is_active", "severity": "warn"}},
+]
+WITH_STEPS = "hygge, 5 transforms + 5 checks"
+WITH_IDS = "hygge, 5 transforms + 5 checks + hash and mask"
+
+
+def transforms_checks(ctx: Context) -> list[Entry]:
+    """The same flow without and with 5 transforms + 5 checks (target: at most 1.3x)."""
+    w, src = "transforms_checks", ctx.data.parquet
+    entries = []
+    for name, slug, options in [
+        ("hygge", "hygge", None),
+        (WITH_STEPS, "hygge-steps", {"transform": TRANSFORMS, "checks": CHECKS}),
+        (WITH_IDS, "hygge-ids", {"transform": TRANSFORMS + IDS, "checks": CHECKS}),
+    ]:
+        out = _out(w, slug)
+        entries.append(
+            _hygge_entry(
+                ctx,
+                w,
+                {"type": "parquet", "path": str(src)},
+                _parquet_store(out),
+                ParquetOutput(out),
+                ctx.data,
+                name=name,
+                options=options,
+            )
+        )
+    return entries
+
+
+def _lake_workload(fmt: str) -> Callable[[Context], list[Entry]]:
+    """Parquet → a Delta or Iceberg table (issue 15): hygge's store beside the format
+    library's own direct write of the same Arrow data, and dlt's lakehouse destination."""
+    output = DeltaOutput if fmt == "delta" else IcebergOutput
+    reference = {
+        "delta": ("deltalake write_deltalake (stream)", "delta_write.py"),
+        "iceberg": ("pyiceberg Table.append", "iceberg_append.py"),
+    }[fmt]
+
+    def build(ctx: Context) -> list[Entry]:
+        w, src = f"parquet_to_{fmt}", ctx.data.parquet
+        e = Entry(w, reference[0], "reference", ctx.rows)
+        out = _out(w, e.slug)
+        e.argv, e.output = _program(ctx, reference[1], src, out), output(out)
+        entries = [_expect(e, ctx.data)]
+        out = _out(w, "hygge")
+        store = (
+            {"type": "delta", "path": str(out), "mode": "append"}
+            if fmt == "delta"
+            else {"type": "iceberg", "warehouse": str(out), "table": "bench.t", "mode": "append"}
+        )
+        home = {"type": "parquet", "path": str(src)}
+        entries.append(_hygge_entry(ctx, w, home, store, output(out), ctx.data))
+        out = _out(w, "dlt")
+        args = ["--source", "parquet", "--path", str(ctx.peer_data.parquet), "--dest"]
+        args += ["filesystem", "--out", str(out), "--table-format", fmt, "--dataset", "bench"]
+        # dlt writes the table at <bucket>/<dataset>/<table name>.
+        table = output(out / "bench" / "bench")
+        dlt = _dlt_entry(ctx, w, f"dlt {fmt} destination", args, table, True, "dlt-lake")
+        dlt.scratch.append(out)
+        entries.append(dlt)
+        return entries
+
+    return build
+
+
 @dataclass(frozen=True)
 class Workload:
     """A named workload: its title, builder, and what data it needs."""
@@ -785,7 +957,28 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "pg_to_pg", "PostgreSQL → PostgreSQL", pg_to_pg, ("parquet", "pg"), ("dlt", "ingestr")
         ),
+        Workload(
+            "parquet_to_delta",
+            "Parquet → Delta",
+            _lake_workload("delta"),
+            ("parquet",),
+            ("dlt-lake",),
+        ),
+        Workload(
+            "parquet_to_iceberg",
+            "Parquet → Iceberg",
+            _lake_workload("iceberg"),
+            ("parquet",),
+            ("dlt-lake",),
+        ),
+        Workload("http_to_parquet", "JSON API → Parquet", http_to_parquet, ("parquet",), ("dlt",)),
         Workload("startup", "Start-up", startup, ("parquet",)),
+        Workload(
+            "transforms_checks",
+            "Parquet → Parquet without and with 5 transforms + 5 checks",
+            transforms_checks,
+            ("parquet",),
+        ),
         Workload(
             "rss_scaling", "Peak memory as rows grow (Parquet → Parquet)", rss_scaling, ("parquet",)
         ),
@@ -809,7 +1002,7 @@ def clear(entry: Entry, pg_exec: Callable[[str], None] | None) -> None:
     """Remove what a previous run of ``entry`` left, so each run starts from the same state."""
     for path in entry.scratch:
         shutil.rmtree(path, ignore_errors=True)
-    if isinstance(entry.output, ParquetOutput):
+    if isinstance(entry.output, ParquetOutput | DeltaOutput | IcebergOutput):
         shutil.rmtree(entry.output.path, ignore_errors=True)
     elif isinstance(entry.output, PgOutput) and pg_exec is not None:
         for schema in entry.output.drop_schemas:

@@ -14,5 +14,6 @@ export HYGGE_REQUIRE_SERVICES=1 HYGGE_KILL_POINTS="${HYGGE_KILL_POINTS:-50}"
 # The kill loops are the everyday ones with 50 kill points per combination, plus anything
 # marked stress.
 .venv/bin/python -m pytest -p no:cacheprovider tests/exactly_once plugins/hygge_delta/tests/test_kill.py \
-  plugins/hygge_iceberg/tests/test_kill.py "$@"
+  plugins/hygge_iceberg/tests/test_kill.py plugins/hygge_parquet/tests/test_hive_kill.py \
+  plugins/hygge_csv/tests/test_hive.py::test_kill_anywhere_then_rerun_converges "$@"
 .venv/bin/python -m pytest -p no:cacheprovider -m stress "$@" || [[ $? == 5 ]]

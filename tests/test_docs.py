@@ -34,6 +34,7 @@ PLUGIN_PAGES = {
     "hygge-delta": "delta.md",
     "hygge-iceberg": "iceberg.md",
     "hygge-metrics": "metrics.md",
+    "hygge-http": "http.md",
 }
 OTHERS = set(PLUGIN_PAGES.values())
 

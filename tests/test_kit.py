@@ -311,7 +311,7 @@ def test_capabilities_are_read_from_the_plugin_classes() -> None:
     store = declared_capabilities(registry.stores["csv"], "store")
     assert store == {
         "arrow_types": sorted(set(KIT_TYPES) - {"binary"}),
-        "modes": ["append", "replace"],
+        "modes": ["append", "replace", "replace_partitions"],
     }
     home = declared_capabilities(registry.homes["csv"], "home")
     assert home["incremental"] is True and home["splits"] is True

@@ -28,6 +28,7 @@ PUBLIC = (
     "hygge_core.executor",
     "hygge_core.faults",
     "hygge_core.files",
+    "hygge_core.hive",
     "hygge_core.parquet_encodings",
     "hygge_core.testing",
 )

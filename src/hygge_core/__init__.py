@@ -59,10 +59,19 @@ _EXPORTS = {
     "StoreConfig": "hygge_core.store",
     "Window": "hygge_core.units",
     "WorkUnit": "hygge_core.units",
+    "Transform": "hygge_core.transforms",
+    "TransformConfig": "hygge_core.transforms",
+    "RunInfo": "hygge_core.transforms",
+    "Check": "hygge_core.checks",
+    "CheckConfig": "hygge_core.checks",
+    "CheckOutcome": "hygge_core.checks",
+    "UnitScope": "hygge_core.checks",
+    "record_failures": "hygge_core.checks",
 }
 
 if TYPE_CHECKING:
     from hygge_core.arrowfs import arrow_filesystem
+    from hygge_core.checks import Check, CheckConfig, CheckOutcome, UnitScope, record_failures
     from hygge_core.context import FlowContext
     from hygge_core.errors import (
         ConfigError,
@@ -88,6 +97,7 @@ if TYPE_CHECKING:
     from hygge_core.state import CursorState, FlowState, RunRecord
     from hygge_core.storage import ConnectionConfig, Storage
     from hygge_core.store import StagedUnit, Store, StoreConfig
+    from hygge_core.transforms import RunInfo, Transform, TransformConfig
     from hygge_core.units import Window, WorkUnit
 
 
@@ -95,6 +105,9 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
+    "Check",
+    "CheckConfig",
+    "CheckOutcome",
     "ConfigError",
     "ConnectionConfig",
     "CursorState",
@@ -112,13 +125,17 @@ __all__ = [
     "IncrementalConfig",
     "PermanentError",
     "Problem",
+    "RunInfo",
     "RunRecord",
     "SchemaDriftError",
     "StagedUnit",
     "Storage",
     "Store",
     "StoreConfig",
+    "Transform",
+    "TransformConfig",
     "TransientError",
+    "UnitScope",
     "UnitShare",
     "Window",
     "WorkUnit",
@@ -135,4 +152,5 @@ __all__ = [
     "lazy_exports",
     "mask_url",
     "rebase_path",
+    "record_failures",
 ]

@@ -363,6 +363,12 @@ def validate(
                     problem = obj.check()
                 except Exception as exc:
                     problem = describe_error(exc)
+                if not problem and side == "home" and flow.shaping:
+                    # The transforms and checks against the home's real columns.
+                    try:
+                        flow.shaping.output_schema(obj.schema())
+                    except Exception as exc:
+                        problem = describe_error(exc)
                 if problem:
                     failures += 1
                     out.print(
@@ -436,6 +442,8 @@ def plugins(
             "stores": sorted(p.stores),
             "executors": sorted(p.executors),
             "storage": sorted(p.storages),
+            "transforms": sorted(p.transforms),
+            "checks": sorted(p.checks),
             "hooks": sorted(p.hooks),
             "capabilities": {
                 **{f"home:{n}": capabilities("home", n) for n in sorted(p.homes)},
@@ -472,6 +480,8 @@ def plugins(
         other = ", ".join(
             [f"executor:{e}" for e in names("executor", r["executors"]).split(", ") if e]
             + [f"storage:{s}" for s in names("storage", r["storage"]).split(", ") if s]
+            + [f"transform:{t}" for t in names("transform", r["transforms"]).split(", ") if t]
+            + [f"check:{c}" for c in names("check", r["checks"]).split(", ") if c]
         )
         table.add_row(
             r["distribution"],
@@ -502,7 +512,8 @@ def preview(
     limit: Annotated[int, typer.Option(help="rows to show")] = 10,
     var: VarOption = None,
 ) -> None:
-    """Show the first rows of a flow's home, as a table."""
+    """Show the first rows of a flow's home, as a table; with the flow's transform: applied,
+    and its checks: evaluated on that sample."""
     from rich.table import Table
 
     from hygge_core.runner import Runner, RunOptions, describe_error
@@ -514,26 +525,74 @@ def preview(
     redact = _redactor(plan)
     runner = Runner(plan, registry, None, RunOptions())
     home = resolved.home_cls(resolved.home_config, runner.context(resolved, "preview"))
+    shaping = resolved.shaping
+    if shaping:
+        import datetime as dt
+
+        shaping = shaping.for_run("preview", dt.datetime.now(dt.UTC))
+    outcomes: list[Any] = []
     try:
         schema = home.schema()
+        if shaping:
+            schema = shaping.output_schema(schema)
         rows: list[dict[str, Any]] = []
-        for unit in home.plan(None):
-            for batch in home.read(unit):
-                rows.extend(batch.slice(0, limit - len(rows)).to_pylist())
-                if len(rows) >= limit:
-                    break
-            if len(rows) >= limit:
-                break
+        sample = _sample(home, limit, shaping)
+        rows = sample.slice(0, limit).to_pylist() if sample is not None else []
+        if shaping and shaping.checks and sample is not None:
+            outcomes = _preview_checks(shaping, sample)
     except Exception as exc:
         raise _fail(redact(f"{flow}: {describe_error(exc)}"), 1) from None
     finally:
         home.close()
-    table = Table(title=escape(redact(f"{flow}: {home.describe()}")), title_justify="left")
+    title = f"{flow}: {home.describe()}" + (" (transformed)" if shaping else "")
+    table = Table(title=escape(redact(title)), title_justify="left")
     for field in schema:
         table.add_column(escape(f"{field.name}\n{field.type}"))
     for row in rows:
         table.add_row(*("∅" if row[n] is None else escape(str(row[n])) for n in schema.names))
     out.print(table)
+    for o in outcomes:
+        status = "ok" if o.passed else ("FAIL" if o.severity == "error" else "warn")
+        out.print(
+            redact(f"{status}: {o.describe()} (on the {len(rows)} sample rows)"), markup=False
+        )
+
+
+def _sample(home: Any, limit: int, shaping: Any) -> Any:
+    """The first `limit` rows of the home, transformed (a filter may need more batches)."""
+    import pyarrow as pa
+
+    batches: list[Any] = []
+    have = 0
+    for unit in home.plan(None):
+        for batch in home.read(unit):
+            if shaping:
+                batch = shaping.apply(batch)
+            batch = batch.slice(0, limit - have)
+            if batch.num_rows:
+                batches.append(batch)
+                have += batch.num_rows
+            if have >= limit:
+                break
+        if have >= limit:
+            break
+    return pa.Table.from_batches(batches).combine_chunks() if batches else None
+
+
+def _preview_checks(shaping: Any, sample: Any) -> list[Any]:
+    """The flow's checks on the sample: each as it would report on a run of those rows."""
+    from hygge_core.checks import UnitScope
+
+    partials = shaping.open(UnitScope(shaping.flow, "preview", "preview", 0))
+    try:
+        for batch in sample.to_batches():
+            shaping.observe(partials, batch)
+    finally:
+        shaping.finish(partials)
+    try:
+        return list(shaping.outcomes([partials]))
+    finally:
+        shaping.cleanup([partials])
 
 
 def _home_for(plan: Plan, registry: Registry, name: str) -> Any:
@@ -603,6 +662,8 @@ def state_show(
         out.print(f"{name}: cursor {shown}", markup=False)
         if sources[name]:
             out.print(redact(f"  {sources[name]}"), markup=False)
+        if state.get("position") is not None:  # a home's own bookmark (Home.position)
+            out.print(f"  position {json.dumps(state['position'])}", markup=False)
         for r in state["runs"][-5:]:
             out.print(
                 f"  {r['finished_at']}  run {r['run_id']}  {r['mode']}  {r['rows']:,} rows",

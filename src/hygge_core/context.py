@@ -9,7 +9,6 @@ import fsspec
 
 from hygge_core.errors import PermanentError
 from hygge_core.memory import FlowMemory
-from hygge_core.state import FlowState
 from hygge_core.storage import StorageResolver
 
 
@@ -32,10 +31,6 @@ class FlowContext:
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema_drift: str = "strict"
     memory: FlowMemory = field(default_factory=lambda: FlowMemory(64 << 20))
-    committed: FlowState | None = None
-    """The flow's state as its store committed it, read before `plan` (None: the flow never
-    committed there). A home with positions of its own tells a first run from a flow that
-    committed without moving its cursor."""
 
     def connection(self, name: str) -> dict[str, Any]:
         """The settings of the named connection (as written under `connections:`)."""

@@ -10,12 +10,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hygge_core.home import Home
 from hygge_core.pipeline import BatchCallback, Cancelled, UnitResult, run_unit
 from hygge_core.store import Store
 from hygge_core.units import WorkUnit
+
+if TYPE_CHECKING:
+    from hygge_core.shaping import Shaping
 
 __all__ = [
     "BatchCallback",
@@ -39,6 +42,9 @@ class UnitsRequest:
     flow's byte budget for batches in flight, shared by its units; `cursor` names the
     incremental cursor column whose maximum each `UnitResult` carries. `on_batch` is called
     for every batch (where `Executor.reports_batches`), `on_unit` for every finished unit.
+    `shaping` holds the flow's transforms and checks: an executor passes it on, as it is, to
+    `run_unit(..., shaping=request.shaping)` (it pickles; the receipts carry the checks'
+    partial results back).
     """
 
     home: Home
@@ -49,6 +55,7 @@ class UnitsRequest:
     cursor: str | None = None
     on_batch: BatchCallback | None = None
     on_unit: UnitCallback | None = None
+    shaping: Shaping | None = None
 
 
 class Executor(ABC):

@@ -3,7 +3,9 @@
 A plugin that reads or writes files builds on these and nothing else of hygge-core's
 internals: `FileHome` and `FileStore` resolve paths through the installed storages, list
 files with the one hidden-file rule and wire in the commit protocol (`FileCommitter`);
-`PartitionedWriter` writes a unit's rows as Parquet files per partition, with statistics.
+`PartitionedWriter` writes a unit's rows as Parquet files per partition, with statistics;
+`hygge_core.hive` names and reads back hive partition folders (`col=value/`);
+`InPlaceRuns` keeps the run markers of stores whose files a table format's log publishes.
 Names load on first use, so a CSV plugin does not pay for the Parquet writer.
 """
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from hygge_core.filehome import FileHome, FileHomeConfig
     from hygge_core.filelist import GLOB_CHARS, glob_base, is_glob, is_hidden, list_files
     from hygge_core.filestore import FileStore, FileStoreConfig
+    from hygge_core.hive import HivePartitions, HiveStoreConfig
+    from hygge_core.inplace import InPlaceRuns
     from hygge_core.partfiles import FileStats, PartitionedWriter, WrittenFile, conform
 
 __getattr__ = lazy_exports(
@@ -35,6 +39,9 @@ __getattr__ = lazy_exports(
         "list_files": "hygge_core.filelist",
         "FileStore": "hygge_core.filestore",
         "FileStoreConfig": "hygge_core.filestore",
+        "InPlaceRuns": "hygge_core.inplace",
+        "HivePartitions": "hygge_core.hive",
+        "HiveStoreConfig": "hygge_core.hive",
         "FileStats": "hygge_core.partfiles",
         "PartitionedWriter": "hygge_core.partfiles",
         "WrittenFile": "hygge_core.partfiles",
@@ -50,6 +57,9 @@ __all__ = [
     "FileStats",
     "FileStore",
     "FileStoreConfig",
+    "HivePartitions",
+    "HiveStoreConfig",
+    "InPlaceRuns",
     "PartitionedWriter",
     "WrittenFile",
     "arrow_filesystem",

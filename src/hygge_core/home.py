@@ -111,6 +111,34 @@ class Home(ABC):
             "entities: as a list, or as {glob: PATTERN} for files"
         )
 
+    def begin(self, state: FlowState | None) -> None:
+        """Called on the driver before each attempt's `plan`, with the flow's state as the
+        store committed it (None on a first run).
+
+        A home that reads "what is new since last time" by a position of its own (a table
+        snapshot, a stream offset, a replication LSN) rather than by a cursor column takes
+        `state.position` here for `plan`, and forgets what an earlier, failed attempt read.
+        """
+
+    def position(self) -> Any:
+        """The position to commit with this run's data, as plain JSON data (None: keep the
+        committed one). Called on the driver once every unit is staged, just before the
+        commit, which stores it as `FlowState.position` in the same atomic step as the data.
+        Units ran on this very object only on an in-process executor: a home that counts on
+        that declares `single_process`."""
+        return None
+
+    def committed(self, state: FlowState) -> None:
+        """Called on the driver right after the store committed the run with `state`: a
+        source with positions may now release what the run read (acknowledge queue
+        messages, advance a replication slot), never earlier.
+
+        A crash or a failure before or in this call leaves the source unreleased, so it
+        delivers again; the position committed with the data is what lets the next run drop
+        what is already stored. A failure here is reported as a note, not retried: the data
+        is committed. The default does nothing.
+        """
+
     def describe(self) -> str:
         """A short, secret-free description for logs and the run summary."""
         return self.config.type
@@ -118,16 +146,6 @@ class Home(ABC):
     def check(self) -> str | None:
         """Try to reach the data once; None if fine, else a one-line reason."""
         return None
-
-    def acknowledge(self, state: FlowState) -> None:
-        """The store committed the run with `state`: a source with positions (a replication
-        slot, a queue) may now release what the run read, never earlier.
-
-        Called on the driver after the commit, once per successful run. The data is already
-        committed, so a failure here is reported as a note and the run still succeeds; a
-        home must therefore also catch up on its next `plan` (the committed position is in
-        the window it gets). The default does nothing.
-        """
 
     def status(self, state: FlowState | None) -> str | None:
         """One line about the source's side of the flow for `hygge state show` (a

@@ -64,6 +64,26 @@ def hygge_register_executors(register: Callable[[str, type], None]) -> None:
 
 
 @hookspec
+def hygge_register_transforms(register: Callable[[str, type], None]) -> None:
+    """Register transforms: call `register(name, TransformClass)` once per transform.
+
+    `TransformClass` subclasses `hygge_core.Transform`; users write `- NAME: options` in a
+    flow's `transform:` list. hygge-core's own transforms (select, rename, cast, ...) are
+    registered through this same hook. A `"module:Class"` string defers the import.
+    """
+
+
+@hookspec
+def hygge_register_checks(register: Callable[[str, type], None]) -> None:
+    """Register checks: call `register(name, CheckClass)` once per check.
+
+    `CheckClass` subclasses `hygge_core.Check`; users write `- NAME: options` in a flow's
+    `checks:` list. hygge-core's own checks (not_null, unique, ...) are registered through
+    this same hook. A `"module:Class"` string defers the import.
+    """
+
+
+@hookspec
 def hygge_register_storage(register: Callable[..., None]) -> None:
     """Register storage backends for file paths: call `register(StorageClass)`.
 

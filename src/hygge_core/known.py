@@ -42,6 +42,7 @@ FIRST_PARTY = (
     Known("hygge-iceberg", types=("iceberg",)),
     Known("hygge-dask", types=("dask",)),
     Known("hygge-metrics", sections=("metrics",)),
+    Known("hygge-http", types=("http",)),
     Known("hygge-cloud[s3]", protocols=("s3", "s3a")),
     Known("hygge-cloud[azure]", protocols=("az", "abfs", "abfss")),
     Known("hygge-cloud[gcs]", protocols=("gs", "gcs")),

@@ -19,9 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hygge_core.errors import PermanentError, first_line
-
-Key = tuple[Any, ...]
-"""A partition key: one Python value per key column (None for NULL)."""
+from hygge_core.hive import Key, split_by_key
 
 
 @dataclass
@@ -135,26 +133,8 @@ class PartitionedWriter:
     def write(self, table: pa.Table, keys: pa.Table | None = None) -> None:
         """Write `table` (of `schema`); `keys` holds the partition key of each row (one
         column per key part, aligned with `table`), None for an unpartitioned write."""
-        if keys is None or keys.num_columns == 0:
-            self._add((), table)
-            return
-        names = [f"k{i}" for i in range(keys.num_columns)]
-        keys = keys.rename_columns(names)
-        combos = keys.group_by(names, use_threads=False).aggregate([])
-        if combos.num_rows == 1:
-            self._add(tuple(combos.to_pylist()[0][n] for n in names), table)
-            return
-        for combo in combos.to_pylist():
-            mask = None
-            for name in names:
-                value, column = combo[name], keys[name]
-                test = (
-                    pc.is_null(column)
-                    if value is None
-                    else pc.equal(column, pa.scalar(value, column.type))
-                )
-                mask = test if mask is None else pc.and_(mask, test)
-            self._add(tuple(combo[n] for n in names), table.filter(mask))
+        for key, part in split_by_key(table, keys):
+            self._add(key, part)
 
     def _add(self, key: Key, table: pa.Table) -> None:
         f = self.open.get(key)
@@ -195,6 +175,17 @@ class PartitionedWriter:
         if first.num_rows >= SAMPLE_ROWS:  # a full sample: good for the unit's other files
             self._encodings = plan
         return plan
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of rows gathered for row groups not written yet, over every open file."""
+        return sum(t.nbytes for f in self.open.values() for t in f.pending)
+
+    def flush(self) -> None:
+        """Write every open file's gathered rows as a row group now (smaller than
+        `row_group_rows`): for a caller whose memory budget is reached, with many keys."""
+        for f in self.open.values():
+            self._flush(f)
 
     def _flush(self, f: _Open) -> None:
         if f.pending:

@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -24,6 +24,9 @@ from hygge_core.memory import UnitShare
 from hygge_core.state import cursor_arrow_type, decode_cursor, encode_cursor
 from hygge_core.store import StagedUnit, Store
 from hygge_core.units import WorkUnit
+
+if TYPE_CHECKING:
+    from hygge_core.shaping import Shaping
 
 _DONE = object()
 
@@ -79,13 +82,15 @@ class ByteBudgetQueue:
 
 @dataclass(frozen=True)
 class UnitResult:
-    """What moving one unit produced: the store's receipt and the unit's cursor maximum."""
+    """What moving one unit produced: the store's receipt, the unit's cursor maximum and
+    the partial results of the flow's checks (small plain data, one dict per check)."""
 
     staged: StagedUnit
     rows: int
     bytes: int
     cursor_max: pa.Scalar | None = None
     resumed: bool = False
+    checks: tuple[dict[str, Any], ...] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """Plain JSON-able data, for `Store.remember`."""
@@ -99,7 +104,10 @@ class UnitResult:
             "bytes": self.staged.bytes,
             "payload": self.staged.payload,
         }
-        return {"staged": staged, "rows": self.rows, "bytes": self.bytes, "cursor": cursor}
+        record = {"staged": staged, "rows": self.rows, "bytes": self.bytes, "cursor": cursor}
+        if self.checks is not None:
+            record["checks"] = list(self.checks)
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> UnitResult:
@@ -115,6 +123,7 @@ class UnitResult:
             bytes=record["bytes"],
             cursor_max=top,
             resumed=True,
+            checks=tuple(record["checks"]) if "checks" in record else None,
         )
 
 
@@ -129,8 +138,13 @@ def run_unit(
     budget: int = 64 << 20,
     cursor: str | None = None,
     on_batch: BatchCallback | None = None,
+    shaping: Shaping | None = None,
 ) -> UnitResult:
     """Read `unit` from `home` in a thread and stage it into `store` in this one.
+
+    `shaping` (the flow's transforms and checks) is applied to every batch between the two:
+    the cursor's maximum is taken before it (rows a filter drops were still read), the
+    checks see the transformed batch, which is what the store stages.
 
     `budget` is the unit's whole share of the flow's budget; the batches in flight between
     reader and writer get their part of it (`UnitShare.queue`), and are counted as held by
@@ -140,17 +154,40 @@ def run_unit(
     meter = home.context.memory
     failure: list[BaseException] = []
 
+    counts = {"rows": 0, "bytes": 0}
+    maxima: list[pa.Scalar] = []
+    partials: list[dict[str, Any]] | None = None
+    if shaping:
+        from hygge_core.checks import UnitScope
+
+        ctx = home.context
+        partials = shaping.open(UnitScope(ctx.flow, ctx.run_id, unit.id, unit.seq))
+
     def produce() -> None:
+        # The reader thread also transforms and checks each batch, so that this work
+        # overlaps with the store encoding the batch before.
         try:
             for batch in home.read(unit):
-                if batch.num_rows:
-                    size = batch.nbytes
-                    meter.hold(size)
-                    try:
-                        queue.put(batch, size)
-                    except Cancelled:
-                        meter.hold(-size)
-                        raise
+                if not batch.num_rows:
+                    continue
+                if cursor is not None:
+                    # Vectorised max of one column, before any transform: rows a filter
+                    # drops were still read, and must not be read again.
+                    m = _pc().max(batch.column(cursor))
+                    if m.is_valid:
+                        maxima.append(m)
+                if shaping:
+                    batch = shaping.apply(batch)
+                    shaping.observe(partials or [], batch)
+                    if not batch.num_rows:
+                        continue  # a filter kept nothing of this batch
+                size = batch.nbytes
+                meter.hold(size)
+                try:
+                    queue.put(batch, size)
+                except Cancelled:
+                    meter.hold(-size)
+                    raise
         except Cancelled:
             return
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -159,9 +196,6 @@ def run_unit(
             queue.put(_DONE)
         except Cancelled:
             return
-
-    counts = {"rows": 0, "bytes": 0}
-    maxima: list[pa.Scalar] = []
 
     def consume() -> Iterator[pa.RecordBatch]:
         while True:
@@ -174,11 +208,6 @@ def run_unit(
             try:
                 counts["rows"] += item.num_rows
                 counts["bytes"] += size
-                if cursor is not None:
-                    # Vectorised max of one column: cheap next to reading the batch.
-                    m = _pc().max(item.column(cursor))
-                    if m.is_valid:
-                        maxima.append(m)
                 if on_batch is not None:
                     on_batch(unit, item)
                 yield item
@@ -195,10 +224,18 @@ def run_unit(
     finally:
         meter.hold(-queue.close())
         reader.join()
+        if shaping and partials is not None:
+            shaping.finish(partials)  # also on failure: spill files are closed
     top = None
     if maxima:
         top = _pc().max(pa.array([m.as_py() for m in maxima], type=maxima[0].type))
-    result = UnitResult(staged=staged, rows=counts["rows"], bytes=counts["bytes"], cursor_max=top)
+    result = UnitResult(
+        staged=staged,
+        rows=counts["rows"],
+        bytes=counts["bytes"],
+        cursor_max=top,
+        checks=tuple(partials) if partials is not None else None,
+    )
     if store.supports_resume:
         store.remember(fingerprint(unit), result.to_record())
     faults.fault_point("unit.staged")

@@ -26,10 +26,12 @@ from hygge_core.errors import PluginError
 from hygge_core.known import for_type
 
 if TYPE_CHECKING:
+    from hygge_core.checks import Check
     from hygge_core.executor import Executor
     from hygge_core.home import Home
     from hygge_core.storage import Storage
     from hygge_core.store import Store
+    from hygge_core.transforms import Transform
 
 log = logging.getLogger("hygge.plugins")
 
@@ -43,6 +45,8 @@ BASES = {
     "store": ("hygge_core.store", "Store"),
     "executor": ("hygge_core.executor", "Executor"),
     "storage": ("hygge_core.storage", "Storage"),
+    "transform": ("hygge_core.transforms", "Transform"),
+    "check": ("hygge_core.checks", "Check"),
 }
 
 DOCS_PAGE = {
@@ -50,6 +54,8 @@ DOCS_PAGE = {
     "store": "docs/plugins/store.md",
     "executor": "docs/plugins/hooks.md#hygge_register_executors",
     "storage": "docs/plugins/hooks.md#hygge_register_storage",
+    "transform": "docs/transforms.md#writing-a-transform",
+    "check": "docs/checks.md#writing-a-check",
 }
 
 
@@ -160,6 +166,8 @@ class PluginInfo:
     stores: list[str] = field(default_factory=list)
     executors: list[str] = field(default_factory=list)
     storages: list[str] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
 
@@ -185,6 +193,8 @@ class Registry:
     stores: TypeTable[type[Store]] = field(default_factory=lambda: TypeTable("store"))
     executors: TypeTable[type[Executor]] = field(default_factory=lambda: TypeTable("executor"))
     storages: TypeTable[type[Storage]] = field(default_factory=lambda: TypeTable("storage"))
+    transforms: TypeTable[type[Transform]] = field(default_factory=lambda: TypeTable("transform"))
+    checks: TypeTable[type[Check]] = field(default_factory=lambda: TypeTable("check"))
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
@@ -196,7 +206,14 @@ class Registry:
         than one distribution; such a type is unusable until one of them goes."""
         return [
             (table.kind, name, dists)
-            for table in (self.homes, self.stores, self.executors, self.storages)
+            for table in (
+                self.homes,
+                self.stores,
+                self.executors,
+                self.storages,
+                self.transforms,
+                self.checks,
+            )
             for name, dists in sorted(table.conflicts.items())
         ]
 
@@ -310,6 +327,8 @@ def load_registry() -> Registry:
         "hygge_register_homes": ("home", reg.homes),
         "hygge_register_stores": ("store", reg.stores),
         "hygge_register_executors": ("executor", reg.executors),
+        "hygge_register_transforms": ("transform", reg.transforms),
+        "hygge_register_checks": ("check", reg.checks),
     }
     for hook_name, (kind, table) in kinds.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -345,7 +364,13 @@ def load_registry() -> Registry:
     claims += [(k, n, d.split(" ")[0]) for k, n, dists in reg.conflicts() for d in dists[1:]]
     for kind, name, dist in claims:
         info = reg.plugins[dist]
-        listing = {"home": info.homes, "store": info.stores, "executor": info.executors}
+        listing = {
+            "home": info.homes,
+            "store": info.stores,
+            "executor": info.executors,
+            "transform": info.transforms,
+            "check": info.checks,
+        }
         listing.get(kind, info.storages).append(name)
     return reg
 

@@ -213,6 +213,7 @@ class JsonReporter(Reporter):
                 "units_in_flight": r.memory.units if r.memory else None,
                 "peak_bytes_held": r.memory.peak if r.memory else None,
                 "peak_rss": r.peak_rss,
+                "checks": [o.to_json() for o in r.checks],
             }
             for r in results
         ]

@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -45,6 +45,10 @@ from hygge_core.state import FlowState, RunRecord, now_iso
 from hygge_core.storage import StorageResolver
 from hygge_core.store import Store
 from hygge_core.units import Window, WorkUnit
+
+if TYPE_CHECKING:
+    from hygge_core.checks import CheckOutcome
+    from hygge_core.shaping import Shaping
 
 log = logging.getLogger("hygge.run")
 
@@ -79,6 +83,7 @@ class FlowResult:
     store_type: str = ""
     retries: int = 0  # transient faults retried
     cursor_after: Any = None  # an incremental flow's committed high-water mark
+    checks: list[CheckOutcome] = field(default_factory=list)  # the flow's checks, combined
 
     @property
     def rows_per_second(self) -> float:
@@ -327,14 +332,18 @@ class Runner:
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
-        # --full-refresh: the home, like the cursor, sees a flow that never committed.
-        home.context.committed = self._cursor_state(state)
+        home.begin(state)
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         schema = home.schema()
         if window is not None:
             if window.cursor not in schema.names:
                 raise PermanentError(_missing_column(window.cursor, schema))
             window = coerce_bound(window, schema.field(window.cursor).type)
+        if flow.shaping:
+            # The store is prepared for what the transforms make of the home's rows; a
+            # missing column or a type that does not combine fails here, before any read.
+            schema = flow.shaping.output_schema(schema)
+        _check_keys(flow, schema)
         store.prepare(schema)
         units = [
             dataclasses.replace(u, window=u.window or window, seq=i)
@@ -412,10 +421,16 @@ class Runner:
             )
 
         staged: list[UnitResult] = []
+        shaping = None
+        if flow.shaping:
+            shaping = flow.shaping.for_run(
+                run_id, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=time.monotonic() - started)
+            )
+        fresh: list[UnitResult] = []
         try:
             self._check_stop(flow)
             cursor = window.cursor if window else None
-            adopted = self._adopt(flow.name, run_id, store, units)
+            adopted = self._adopt(flow.name, run_id, store, units, shaping)
             todo = [u for u in units if u.seq not in adopted]
             fresh = executor.run_units(
                 UnitsRequest(
@@ -427,6 +442,7 @@ class Runner:
                     cursor=cursor,
                     on_batch=on_batch,
                     on_unit=on_unit,
+                    shaping=shaping,
                 )
             )
             if meter.flushed_early:
@@ -442,6 +458,8 @@ class Runner:
             staged = [by_seq[u.seq] for u in units]
             result.rows = sum(r.rows for r in staged)
             result.bytes = sum(r.bytes for r in staged)
+            if shaping is not None and shaping.checks:
+                self._checks(flow.name, run_id, shaping, staged, result)
             old = state or FlowState(flow=flow.name)
             new_cursor = (
                 advance(self._cursor_state(state), cursor, [r.cursor_max for r in staged])
@@ -463,10 +481,9 @@ class Runner:
             )
             self._check_stop(flow)  # the last moment at which stopping leaves no trace
             faults.fault_point("commit.start")
-            committed = old.with_run(record, new_cursor)
-            store.commit([r.staged for r in staged], committed)
+            new_state = old.with_run(record, new_cursor, home.position())
+            store.commit([r.staged for r in staged], new_state)
             faults.fault_point("commit.done")
-            self._acknowledge(flow.name, run_id, home, committed)
             result.cursor_after = new_cursor.python_value() if new_cursor else None
         except BaseException:
             try:
@@ -474,19 +491,46 @@ class Runner:
             except Exception as cleanup:  # keep the original error; recover() retries later
                 log.warning("flow %s: cleaning staging failed: %s", flow.name, cleanup)
             raise
+        finally:
+            if shaping is not None and shaping.checks:
+                shaping.cleanup([list(r.checks or ()) for r in [*staged, *fresh]])
+        self._release(flow.name, run_id, home, new_state)
         return event
 
-    def _acknowledge(self, flow: str, run_id: str, home: Home, state: FlowState) -> None:
-        """Tell the home its run is committed; the data is safe, so a failure is a note."""
+    def _release(self, flow: str, run_id: str, home: Home, state: FlowState) -> None:
+        """Tell the home its run is committed (outside the commit's try: nothing may be
+        aborted or retried now). A failure is a note: an unreleased source delivers again
+        and the committed position lets the next run drop what this run stored."""
         try:
-            home.acknowledge(state)
+            home.committed(state)
         except Exception as exc:
             self._note(
                 flow,
                 run_id,
-                f"committed, but the home could not acknowledge it ({describe_error(exc)}); "
-                "the next run does",
+                f"committed, but the home could not release what it read "
+                f"({describe_error(exc)}); the next run skips what this run stored",
             )
+
+    def _checks(
+        self,
+        flow: str,
+        run_id: str,
+        shaping: Shaping,
+        staged: list[UnitResult],
+        result: FlowResult,
+    ) -> None:
+        """Combine the units' check partials; a failed error check aborts (raises), a
+        failed warning is reported and the commit goes on."""
+        outcomes = shaping.outcomes([list(r.checks or ()) for r in staged])
+        result.checks = outcomes
+        for o in outcomes:
+            if not o.passed and o.severity == "warn":
+                self._note(flow, run_id, f"warning: {o.describe()}; committed anyway")
+        failed = [o for o in outcomes if not o.passed and o.severity == "error"]
+        if failed:
+            from hygge_core.shaping import ChecksFailed
+
+            raise ChecksFailed(failed)
 
     def _record_failure(
         self, flow: ResolvedFlow, store: Store, result: FlowResult, started: float
@@ -512,15 +556,29 @@ class Runner:
             log.debug("flow %s: the failure was not recorded: %s", flow.name, exc)
 
     def _adopt(
-        self, flow: str, run_id: str, store: Store, units: list[WorkUnit]
+        self,
+        flow: str,
+        run_id: str,
+        store: Store,
+        units: list[WorkUnit],
+        shaping: Shaping | None = None,
     ) -> dict[int, UnitResult]:
-        """Units that a crashed run already staged, matched by fingerprint, by plan seq."""
+        """Units that a crashed run already staged, matched by fingerprint, by plan seq.
+
+        With checks, a unit is adopted only if its record kept the checks' partials (and
+        what they spilled is still there); otherwise it is read again."""
         if not store.supports_resume:
             return {}
         done = store.resumable()
         adopted = {
             u.seq: UnitResult.from_record(done[fp]) for u in units if (fp := fingerprint(u)) in done
         }
+        if shaping is not None and shaping.checks:
+            adopted = {
+                k: r
+                for k, r in adopted.items()
+                if shaping.usable(list(r.checks) if r.checks is not None else None)
+            }
         if adopted:
             rows = sum(r.rows for r in adopted.values())
             self._note(
@@ -535,8 +593,7 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
-        # --full-refresh: the home, like the cursor, sees a flow that never committed.
-        home.context.committed = self._cursor_state(state)
+        home.begin(state)
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
@@ -612,6 +669,28 @@ def peak_rss() -> int:
 def _iso_ago(monotonic_start: float) -> str:
     ago = time.monotonic() - monotonic_start
     return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ago)).isoformat(timespec="milliseconds")
+
+
+def _check_keys(flow: ResolvedFlow, schema: pa.Schema) -> None:
+    """Merge keys name columns of the rows the store receives (after the transforms)."""
+    for key in flow.store_config.keys or []:
+        if key not in schema.names:
+            import difflib
+
+            # Case and underscores aside: a rename to snake case is the usual cause.
+            folded = {n.lower().replace("_", ""): n for n in schema.names}
+            close = difflib.get_close_matches(key.lower().replace("_", ""), list(folded), n=1)
+            hint = (
+                f"did you mean '{folded[close[0]]}'?"
+                if close
+                else f"columns: {', '.join(schema.names)}"
+            )
+            after = (
+                " after the flow's transforms" if flow.shaping and flow.shaping.transforms else ""
+            )
+            raise PermanentError(
+                f"merge key '{key}' (store keys:) is not a column of the rows{after}; {hint}"
+            )
 
 
 def _missing_column(column: str, schema: pa.Schema) -> str:

@@ -35,6 +35,11 @@ flows:
     store: {store}
     # schema_drift: evolve   # accept new and dropped columns, and widened types
     # timeout: 10 minutes    # fail (committing nothing) past this
+    # transform:             # reshape the rows on their way (docs/transforms.md)
+    #   - rename: {{case: snake}}
+    #   - load_metadata: true  # _hygge_run_id, _hygge_loaded_at
+    # checks:                # before anything is committed (docs/checks.md)
+    #   - row_count: {{min: 1}}
 
   # One template, a flow per table or file: tables.users, tables.orders
   # tables:

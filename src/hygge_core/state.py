@@ -58,12 +58,21 @@ class FlowState(BaseModel):
 
     flow: str
     cursor: CursorState | None = None
+    position: Any = None  # a home's own bookmark (`Home.position`), e.g. a snapshot id
     runs: list[RunRecord] = Field(default_factory=list)
 
-    def with_run(self, record: RunRecord, cursor: CursorState | None) -> FlowState:
-        """A new state that records `record` (keeping the last runs) and the new cursor."""
+    def with_run(
+        self, record: RunRecord, cursor: CursorState | None, position: Any = None
+    ) -> FlowState:
+        """A new state that records `record` (keeping the last runs), the new cursor and
+        the home's new position (each kept as it was when None)."""
         runs = [*self.runs, record][-HISTORY:]
-        return FlowState(flow=self.flow, cursor=cursor if cursor else self.cursor, runs=runs)
+        return FlowState(
+            flow=self.flow,
+            cursor=cursor if cursor else self.cursor,
+            position=position if position is not None else self.position,
+            runs=runs,
+        )
 
 
 def encode_cursor(value: pa.Scalar) -> tuple[Any, str]:

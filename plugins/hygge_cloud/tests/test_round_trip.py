@@ -115,3 +115,36 @@ def test_azure_account_in_the_url(azure, tmp_path: pathlib.Path) -> None:
         {"down": {"home": home, "store": str(tmp_path / "back") + "/"}}, connections=connections
     )
     _assert_exact(pq.read_table(tmp_path / "back"), table)
+
+
+def test_hive_partitions_round_trip_and_replace_partitions(cloud, tmp_path: pathlib.Path) -> None:
+    """`partition_by:` and `replace_partitions` on an object store: the folders, the types
+    published with the commit, and the untouched partitions' objects left as they were."""
+    harness = FlowHarness(tmp_path)
+    connections = {"lake": cloud.connection}
+    store = {"type": "parquet", "path": cloud.url("hive"), "connection": "lake"}
+    store["partition_by"] = ["region"]
+    first = pa.table({"id": pa.array(range(30), pa.int64()), "region": ["a b", "c", "d"] * 10})
+    pq.write_table(first, tmp_path / "first.parquet")
+    harness.run_ok(
+        {"w": {"home": str(tmp_path / "first.parquet"), "store": store}}, connections=connections
+    )
+    untouched = {
+        p: cloud.fs.info(p)["size"]
+        for p in cloud.files("hive")
+        if "region=" in p and "region=c" not in p
+    }
+    assert any("region=a%20b/" in p for p in untouched)
+    second = pa.table({"id": pa.array(range(100, 105), pa.int64()), "region": ["c"] * 5})
+    pq.write_table(second, tmp_path / "second.parquet")
+    replace = {**store, "mode": "replace_partitions"}
+    harness.run_ok(
+        {"w": {"home": str(tmp_path / "second.parquet"), "store": replace}}, connections=connections
+    )
+    home = {"type": "parquet", "path": cloud.url("hive"), "connection": "lake"}
+    harness.run_ok(
+        {"r": {"home": home, "store": harness.parquet_sink("back")}}, connections=connections
+    )
+    kept = first.filter(pa.compute.not_equal(first["region"], "c"))
+    assert tables_equal(pa.concat_tables([kept, second]), pq.read_table(tmp_path / "back"))
+    assert {p: cloud.fs.info(p)["size"] for p in untouched} == untouched

@@ -198,7 +198,8 @@ def test_schema_drift_is_refused_with_the_diff(
     assert result.error == (
         f"store {lake}: the data does not match the Delta table's schema:\n"
         "  + extra: int64 is not a column of the table\n"
-        "  hint: use mode: replace with schema_drift: evolve to give the table the new schema"
+        "  hint: set schema_drift: evolve to add new columns to the table, or use mode: "
+        "replace with schema_drift: evolve to give the table the new schema"
     )
     assert table_at(lake).equals(rows(range(3)))
     # replace under evolve gives the table the new schema.
@@ -206,6 +207,38 @@ def test_schema_drift_is_refused_with_the_diff(
     flows[FLOW]["schema_drift"] = "evolve"
     harness.run_ok(flows)
     assert table_at(lake).equals(other)
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_evolve_adds_new_columns_in_append_and_merge(
+    harness: FlowHarness, tmp_path: pathlib.Path, mode: str
+) -> None:
+    lake = tmp_path / "lake"
+    store: dict[str, Any] = {"type": "delta", "path": str(lake), "mode": mode}
+    if mode == "merge":
+        store["keys"] = ["id"]
+    harness.run_ok(flow(harness, rows(range(4)), store, "a"))
+    # Rows 2..5 with a new column: in merge, 2 and 3 are updated and 4, 5 inserted.
+    other = rows(range(2, 6), v=2.0).append_column("extra", pa.array(["x", None, "y", "z"]))
+    flows = flow(harness, other, store, "b")
+    flows[FLOW]["schema_drift"] = "evolve"
+    harness.run_ok(flows)
+    got = table_at(lake)
+    assert pa.schema(DeltaTable(str(lake)).schema().to_arrow()).names == ["id", "p", "v", "extra"]
+    if mode == "append":
+        old = rows(range(4)).append_column("extra", pa.nulls(4, pa.string()))
+    else:
+        old = rows(range(2)).append_column("extra", pa.nulls(2, pa.string()))
+    order = [("id", "ascending"), ("v", "ascending")]
+    want = pa.concat_tables([old, other]).sort_by(order)
+    assert got.select(want.column_names).sort_by(order).equals(want)
+    assert len(hygge_commits(lake)) == 2  # one data commit per run (the column add is apart)
+    # A column the data lacks still fails under evolve, naming it; the table is unchanged.
+    flows = flow(harness, rows(range(9, 10)).drop_columns(["v"]), store, "c")
+    flows[FLOW]["schema_drift"] = "evolve"
+    [result] = harness.run(flows)
+    assert result.status == "failed" and "  - v: missing from the data" in (result.error or "")
+    assert table_at(lake).select(want.column_names).sort_by(order).equals(want)
 
 
 def test_incremental_runs_read_only_new_rows(harness: FlowHarness, tmp_path: pathlib.Path) -> None:

@@ -153,9 +153,38 @@ def test_schema_drift_is_refused_with_the_diff(
     assert result.error == (
         "store lake.orders: the data does not match the Iceberg table's schema:\n"
         "  + extra: int64 is not a column of the table\n"
-        "  hint: use mode: replace with schema_drift: evolve to give the table the new columns"
+        "  hint: set schema_drift: evolve to add new columns to the table, or use mode: "
+        "replace with schema_drift: evolve to give the table the new columns"
     )
     assert read(wh).equals(rows(range(3)))
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_evolve_adds_new_columns_in_append_and_merge(
+    harness: FlowHarness, tmp_path: pathlib.Path, mode: str
+) -> None:
+    wh = tmp_path / "wh"
+    store = store_at(wh, mode=mode, **({"keys": ["id"]} if mode == "merge" else {}))
+    harness.run_ok(flow(harness, rows(range(4)), store, "a"))
+    # Rows 2..5 with a new column: in merge, 2 and 3 are updated and 4, 5 inserted.
+    other = rows(range(2, 6), v=2.0).append_column("extra", pa.array(["x", None, "y", "z"]))
+    flows = flow(harness, other, store, "b")
+    flows[FLOW]["schema_drift"] = "evolve"
+    harness.run_ok(flows)
+    got = read(wh)
+    assert got.column_names == ["id", "p", "ts", "v", "extra"]
+    kept = rows(range(4)) if mode == "append" else rows(range(2))
+    old = kept.append_column("extra", pa.nulls(kept.num_rows, pa.string()))
+    order = [("id", "ascending"), ("v", "ascending")]
+    want = pa.concat_tables([old, other]).sort_by(order)
+    assert got.select(want.column_names).sort_by(order).equals(want)
+    assert len(hygge_snapshots(wh)) >= 2 and hygge_snapshots(wh)[-1]["hygge.run_id"]
+    # A column the data lacks still fails under evolve, naming it; the table is unchanged.
+    flows = flow(harness, rows(range(9, 10)).drop_columns(["v"]), store, "c")
+    flows[FLOW]["schema_drift"] = "evolve"
+    [result] = harness.run(flows)
+    assert result.status == "failed" and "  - v: missing from the data" in (result.error or "")
+    assert read(wh).select(want.column_names).sort_by(order).equals(want)
 
 
 def test_incremental_runs_read_only_new_rows(harness: FlowHarness, tmp_path: pathlib.Path) -> None:

@@ -59,6 +59,16 @@ class FlowSpec(BaseModel):
         default=False,
         description="let the store's path be the home's, or inside or around it",
     )
+    transform: list[Any] = Field(
+        default_factory=list,
+        description="transforms applied in order to every batch: - NAME: options "
+        "(docs/transforms.md)",
+    )
+    checks: list[Any] = Field(
+        default_factory=list,
+        description="checks on the transformed rows before commit: - NAME: options "
+        "(docs/checks.md)",
+    )
     timeout: Duration | None = Field(
         default=None,
         description="fail the flow, committing nothing, once it has run this long "

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from hygge_core.config.entities import expand_entities, select
 from hygge_core.config.loader import Document, Path
 from hygge_core.config.models import Defaults, ExecutorSpec, FileSpec, FlowSpec, parse_bytes
+from hygge_core.config.steps import compile_steps
 from hygge_core.errors import ConfigError, PluginError, Problem
 from hygge_core.flownames import flow_name_problem
 from hygge_core.home import HomeConfig
@@ -24,6 +25,7 @@ from hygge_core.store import StoreConfig
 
 if TYPE_CHECKING:
     from hygge_core.home import Home
+    from hygge_core.shaping import Shaping
     from hygge_core.store import Store
 
 SIDES = ("home", "store")
@@ -39,6 +41,7 @@ class ResolvedFlow:
     store_cls: type
     store_config: StoreConfig
     spec: FlowSpec
+    shaping: Shaping | None = None  # the flow's transform: and checks:, compiled
 
     @property
     def budget(self) -> int | None:
@@ -491,11 +494,15 @@ def _resolve_flow(
         default = getattr(defaults, key)
         if key not in options and default is not None:
             options[key] = default
+    shaping = None
     try:
         spec = FlowSpec.model_validate({"home": {}, "store": {}, **options})
     except ValidationError as exc:
         c.pydantic(exc, FlowSpec, base, name, None)
         ok = False
+    else:
+        steps_ok, shaping = compile_steps(c, registry, name, spec.transform, spec.checks)
+        ok = ok and steps_ok
     parts: dict[str, tuple[type, BaseModel]] = {}
     for side in SIDES:
         if raw.get(side) in (None, ""):
@@ -558,7 +565,7 @@ def _resolve_flow(
             "if the home skips what the store writes",
         )
         return None
-    return ResolvedFlow(name, home_cls, home_config, store_cls, store_config, spec)
+    return ResolvedFlow(name, home_cls, home_config, store_cls, store_config, spec, shaping)
 
 
 def _overlap(home: BaseModel, store: BaseModel) -> str | None:

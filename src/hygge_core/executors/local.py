@@ -27,6 +27,7 @@ class LocalExecutor(Executor):
                 budget=per_unit,
                 cursor=request.cursor,
                 on_batch=request.on_batch,
+                shaping=request.shaping,
             )
             if request.on_unit is not None:
                 request.on_unit(unit, result)

@@ -1,4 +1,5 @@
-"""The plugin test kit: contract tests a Home or Store plugin gets by subclassing.
+"""The plugin test kit: contract tests a Home, Store, Transform or Check plugin gets by
+subclassing.
 
 Like fsspec's abstract tests, the kit is a set of mixin classes whose tests run against
 fixtures the plugin author provides. Every plugin in the hygge repository runs it; a new
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from hygge_core.testing.kills import Kill, kill_points, run_hygge
     from hygge_core.testing.measure import MeasuredRun, hygge_executable, run_hygge_measured
     from hygge_core.testing.services import missing, need_env, need_module, services_required
+    from hygge_core.testing.steps import CheckContract, TransformContract
 
 _LAZY = {
     "Completed": "hygge_core.testing.cli",
@@ -48,6 +50,8 @@ _LAZY = {
     "HomeContract": "hygge_core.testing.contracts",
     "StoreContract": "hygge_core.testing.contracts",
     "SimulatedCrash": "hygge_core.testing.contracts",
+    "TransformContract": "hygge_core.testing.steps",
+    "CheckContract": "hygge_core.testing.steps",
     "EventRecorder": "hygge_core.testing.events",
     "FlowHarness": "hygge_core.testing.harness",
     "ImportProbe": "hygge_core.testing.imports",
@@ -69,6 +73,7 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "KIT_TYPES",
+    "CheckContract",
     "Completed",
     "EventRecorder",
     "FlowHarness",
@@ -78,6 +83,7 @@ __all__ = [
     "MeasuredRun",
     "SimulatedCrash",
     "StoreContract",
+    "TransformContract",
     "declared_capabilities",
     "hygge_executable",
     "hygge_imports",

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from hygge_core.files import FileHomeConfig, FileStoreConfig
+from hygge_core.files import FileHomeConfig, HiveStoreConfig
 from hygge_csv.columns import parse_type
 
 Compression = Literal["infer", "none", "gzip", "bz2", "zstd", "lz4"]
@@ -84,10 +84,9 @@ class JsonlHomeConfig(TextHomeConfig):
     """`home: {type: jsonl, ...}`: one JSON object per line."""
 
 
-class TextStoreConfig(FileStoreConfig):
-    """Options both text stores share."""
+class TextStoreConfig(HiveStoreConfig):
+    """Options both text stores share (`partition_by:` and `mode:` from `HiveStoreConfig`)."""
 
-    mode: Literal["append", "replace"] = Field(default="append", description="append or replace")
     path: str = Field(
         description="a directory of part files, or one file when the name ends .csv, .jsonl, ..."
     )

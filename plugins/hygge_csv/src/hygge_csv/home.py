@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -12,8 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id, first_line
-from hygge_core.files import FileHome
+from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id, first_line, hive
+from hygge_core.files import FileHome, HivePartitions, glob_base
 from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
 from hygge_csv.files import open_input
@@ -26,6 +27,8 @@ class TextHome(FileHome):
     once, on the driver; it travels with the pickled home so every worker parses every file
     with the same types. A file cannot be split without parsing it (quotes may hide
     newlines), so each file is one work unit and a folder of files spreads over the cores.
+    Files under hive partition folders (`col=value/`) give those columns back, typed by
+    `columns:` when it names them, else as the store that wrote them recorded.
     """
 
     supports_incremental = True
@@ -51,10 +54,30 @@ class TextHome(FileHome):
         self.config: TextHomeConfig = config
         self._schema: pa.Schema | None = None
 
+    @cached_property
+    def _partitions(self) -> HivePartitions | None:
+        base = glob_base(self.root)
+        published = hive.read_schema_json(self.fs, base) if self.fs.isdir(base) else None
+        declared = None
+        if self.config.columns:
+            declared = {f.name: f.type for f in schema_of(self.config.columns)}
+        return hive.discover(self.files, base, published=published, declared=declared)
+
     def schema(self) -> pa.Schema:
+        file_schema = self._file_schema()
+        if self._partitions is None:
+            return file_schema
+        if self.config.columns:  # the declared order, partition columns included
+            return schema_of(self.config.columns)
+        return self._partitions.extend(file_schema)
+
+    def _file_schema(self) -> pa.Schema:
+        """The columns the files hold (partition columns, in the folder names, aside)."""
         if self._schema is None:
             if self.config.columns:
-                self._schema = schema_of(self.config.columns)
+                parts = self._partitions.names if self._partitions is not None else []
+                declared = schema_of(self.config.columns)
+                self._schema = pa.schema([f for f in declared if f.name not in parts])
             else:
                 with self._open(self.files[0]) as stream:
                     inferred = self._parse(stream, None, self.files[0]).schema
@@ -74,10 +97,13 @@ class TextHome(FileHome):
         # again instead of adopting what the crashed run staged from its old bytes.
         with ThreadPoolExecutor(max_workers=16) as pool:
             versions = list(pool.map(lambda p: content_id(self.fs, p), self.files))
-        return [
-            WorkUnit(id=self.unit_name(path), payload={"path": path, "version": version})
-            for path, version in zip(self.files, versions, strict=True)
-        ]
+        units = []
+        for path, version in zip(self.files, versions, strict=True):
+            payload: dict[str, Any] = {"path": path, "version": version}
+            if self._partitions is not None:
+                payload["partitions"] = self._partitions.values[path]
+            units.append(WorkUnit(id=self.unit_name(path), payload=payload))
+        return units
 
     def _block_size(self) -> int:
         """Bytes parsed at once: `block_size`, or less when the unit's reader share is
@@ -85,7 +111,7 @@ class TextHome(FileHome):
         return max(1 << 16, min(self.config.block_size, self.context.memory.share.reader // 2))
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
-        schema = self.schema()
+        schema = self._file_schema()
         path = unit.payload["path"]
         memory = self.context.memory
         block = self._block_size()
@@ -96,6 +122,8 @@ class TextHome(FileHome):
             memory.hold(-block)
 
     def _read(self, unit: WorkUnit, schema: pa.Schema, path: str) -> Iterator[pa.RecordBatch]:
+        partitions = unit.payload.get("partitions")
+        names = self.schema().names
         with self._open(path) as stream:
             reader = self._parse(stream, schema, path)
             while True:
@@ -105,7 +133,10 @@ class TextHome(FileHome):
                     return
                 except pa.ArrowInvalid as exc:
                     raise self._bad_data(path, exc) from None
-                yield _in_window(self._finish(batch, schema, path), unit.window)
+                batch = self._finish(batch, schema, path)
+                if partitions is not None and self._partitions is not None:
+                    batch = self._partitions.append(batch, partitions).select(names)
+                yield _in_window(batch, unit.window)
 
     def _open(self, path: str) -> Any:
         return open_input(self.afs, path, self.config.compression, self.config.encoding)

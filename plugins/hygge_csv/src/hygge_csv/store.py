@@ -22,6 +22,7 @@ from hygge_core import (
     SchemaDriftError,
     StagedUnit,
     WorkUnit,
+    hive,
 )
 from hygge_csv.config import CsvStoreConfig, JsonlStoreConfig, TextStoreConfig
 from hygge_csv.files import CODEC_SUFFIXES, codec_for, open_input
@@ -41,10 +42,11 @@ class TextStore(FileStore):
     is one file: units stage headerless parts, and commit joins them (after the old file's
     bytes, on append) into one staged file that replaces the target in a single move. Any
     other `path` is a directory of `part-<run>-<unit>-<n>` files, like the Parquet store.
-    Either way `FileCommitter` publishes data and state together.
+    Either way `FileCommitter` publishes data and state together. With `partition_by:`
+    a directory's parts go under `col=value/` folders, without the partition columns.
     """
 
-    modes = frozenset({"append", "replace"})
+    modes = frozenset({"append", "replace", "replace_partitions"})
     format: ClassVar[str] = "text"
     suffixes: ClassVar[tuple[str, ...]] = ()
 
@@ -91,13 +93,29 @@ class TextStore(FileStore):
             return [self.target] if self.fs.exists(self.target) else []
         return self.committer.data_files()
 
+    @property
+    def _partition_by(self) -> list[str]:
+        return self.config.partition_by or []
+
     def prepare(self, schema: pa.Schema) -> None:
         for field in schema:
             reason = self.unsupported(field)
             if reason:
                 raise PermanentError(f"store {self.config.path}: {reason}")
+        if self._partition_by and self.single_file:
+            raise PermanentError(
+                f"store {self.config.path}: partition_by writes col=value/ folders of part "
+                "files, but the path names one file; give a folder path (e.g. "
+                f"{posixpath.dirname(self.target) or '.'}/out/) or remove partition_by"
+            )
         self._schema = schema
-        existing = self.published() if self.config.mode == "append" else []
+        if not self.single_file:
+            hive.check_layout(
+                self.committer, schema, self.config, self.context.schema_drift, self.published()
+            )
+        # The files hold every column but the partition columns (those are in the folders).
+        schema = pa.schema([f for f in schema if f.name not in self._partition_by])
+        existing = self.published() if self.config.mode != "replace" else []
         if existing:
             names = self.column_names(existing[-1])
             if names is not None and names != schema.names:
@@ -108,6 +126,8 @@ class TextStore(FileStore):
                 )
 
     def stage(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
+        if self._partition_by:
+            return self._stage_partitioned(unit, batches)
         folder = self.committer.staging_dir(self.context.run_id)
         files: list[str] = []
         rows = nbytes = in_file = 0
@@ -136,6 +156,44 @@ class TextStore(FileStore):
             writer.close()
         return StagedUnit(unit.id, rows, nbytes, {"files": files, "seq": unit.seq})
 
+    def _stage_partitioned(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
+        """Stage a unit's rows under `col=value/` folders: one open part per partition,
+        a new one every `file_rows` rows."""
+        staging = self.committer.staging_dir(self.context.run_id)
+        names = self._partition_by
+        open_parts: dict[hive.Key, list[Any]] = {}  # key → [writer, rows in it]
+        files: list[str] = []
+        targets: list[str] = []
+        rows = nbytes = 0
+        try:
+            for batch in batches:
+                table = pa.Table.from_batches([batch])
+                data, keys = table.drop_columns(names), table.select(names)
+                for key, part in hive.split_by_key(data, keys):
+                    current = open_parts.get(key)
+                    if current is None or current[1] >= self.config.file_rows:
+                        if current is not None:
+                            current[0].close()
+                        name = f"part-{self.context.run_id}-{unit.seq:05d}-{len(files):03d}"
+                        rel = f"{hive.folder(names, key)}/{name}{self.extension}"
+                        files.append(posixpath.join(staging, rel))
+                        targets.append(rel)
+                        writer = self.open_writer(files[-1], part.schema, header=True)
+                        current = open_parts[key] = [writer, 0]
+                    for piece in part.to_batches():
+                        current[0].write(piece)
+                    current[1] += part.num_rows
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+        finally:
+            # Closed on failure too, before `abort` runs (see `stage`).
+            for writer, _ in open_parts.values():
+                with contextlib.suppress(Exception):
+                    writer.close()
+        return StagedUnit(
+            unit.id, rows, nbytes, {"files": files, "names": targets, "seq": unit.seq}
+        )
+
     def recover(self) -> list[str]:
         if not self.single_file:
             return super().recover()
@@ -154,10 +212,14 @@ class TextStore(FileStore):
                 moves = self._join(files)
                 self.committer.commit(self.context.run_id, moves, [], state)
             return
-        if not files and self.config.mode == "replace" and self._schema is not None:
-            files = self._empty_part()  # an empty replace still shows its columns
-        moves = [(f, posixpath.join(self.root, posixpath.basename(f))) for f in files]
-        deletes = self.committer.data_files() if self.config.mode == "replace" else []
+        pairs = hive.staged_files(ordered)
+        partitioned = bool(self._partition_by)
+        if not pairs and self.config.mode == "replace" and self._schema and not partitioned:
+            empty = self._empty_part()  # an empty replace still shows its columns
+            pairs = [(empty[0], posixpath.basename(empty[0]))]
+        fields = [self._schema.field(n) for n in self._partition_by] if self._schema else []
+        staging = self.committer.staging_dir(self.context.run_id)
+        moves, deletes = hive.publish_plan(self.committer, pairs, self.config.mode, fields, staging)
         self.committer.commit(self.context.run_id, moves, deletes, state)
 
     # -- building the published files ----------------------------------------------------

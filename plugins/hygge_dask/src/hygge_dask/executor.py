@@ -199,6 +199,9 @@ class DaskExecutor(Executor):
         client = self.client
         self._check_workers(client, flow, home, store)
         objects = _pack(flow, home, store)
+        # Passed only when the flow has transforms or checks: workers started before
+        # hygge-dask knew of them still run the other flows.
+        extra = {"shaping": request.shaping} if request.shaping else {}
         nthreads = client.nthreads()
         if not nthreads:
             log.warning("flow %s: no dask worker is connected yet; units wait for one", flow)
@@ -218,6 +221,7 @@ class DaskExecutor(Executor):
                 units[i],
                 budget=per_unit,
                 cursor=cursor,
+                **extra,
                 cancel=cancel.name,
                 key=f"{prefix}-unit-{i:05d}",
             )

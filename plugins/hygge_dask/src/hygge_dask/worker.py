@@ -12,6 +12,7 @@ import pickle
 import time
 import traceback
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -94,7 +95,13 @@ class _CancelCheck:
 
 
 def stage_unit(
-    objects: bytes, unit: WorkUnit, *, budget: int, cursor: str | None, cancel: str
+    objects: bytes,
+    unit: WorkUnit,
+    *,
+    budget: int,
+    cursor: str | None,
+    cancel: str,
+    shaping: Any = None,
 ) -> UnitDone:
     """Stage one unit on this worker with `hygge_core.executor.run_unit`.
 
@@ -114,7 +121,9 @@ def stage_unit(
         # The unit's share on this worker (the flow's budget over a worker's threads) bounds
         # its reader's block, its batches in flight and its writer's open row group.
         home.context.memory = store.context.memory = FlowMemory(budget)
-        result = run_unit(home, store, unit, budget=budget, cursor=cursor, on_batch=check)
+        result = run_unit(
+            home, store, unit, budget=budget, cursor=cursor, on_batch=check, shaping=shaping
+        )
     except Cancelled:
         raise
     except Exception as exc:

@@ -28,11 +28,10 @@ from hygge_core import (
     PermanentError,
     Window,
     WorkUnit,
-    arrow_filesystem,
     first_line,
 )
 from hygge_delta.config import DeltaHomeConfig
-from hygge_delta.location import TableLocation, locate
+from hygge_delta.location import TablePlace
 
 # Reader features whose data a plain Parquet read would get wrong.
 _UNSUPPORTED = {
@@ -50,7 +49,7 @@ _OPS = {
 }
 
 
-class DeltaHome(Home):
+class DeltaHome(TablePlace, Home):
     """Reads a Delta table (see the module docstring); `version:`/`as_of:` travel in time,
     `columns:` prunes, `filter:` selects rows, `incremental:` reads rows past a cursor."""
 
@@ -63,22 +62,6 @@ class DeltaHome(Home):
         super().__init__(config, context)
         self.config: DeltaHomeConfig = config
         self.pinned: int | None = None
-
-    @cached_property
-    def fs(self) -> Any:
-        return self.context.filesystem(self.config.path, self.config.connection)[0]
-
-    @cached_property
-    def root(self) -> str:
-        return self.context.filesystem(self.config.path, self.config.connection)[1].rstrip("/")
-
-    @cached_property
-    def afs(self) -> Any:
-        return arrow_filesystem(self.fs)
-
-    @cached_property
-    def location(self) -> TableLocation:
-        return locate(self.context, self.config.path, self.config.connection)
 
     @cached_property
     def table(self) -> DeltaTable:

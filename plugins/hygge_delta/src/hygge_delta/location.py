@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from hygge_core import FlowContext, PermanentError
+from hygge_core import FlowContext, PermanentError, arrow_filesystem
 
 # hygge-cloud connection fields → delta-rs (object_store) options, per protocol.
 _S3 = {
@@ -41,6 +42,36 @@ class TableLocation:
 
     uri: str
     options: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+class TablePlace:
+    """The table folder of a Delta home or store (`config.path`, `config.connection`) in
+    every form they use: `fs` and `root` (hygge's storage, for data files and hygge's own
+    bookkeeping), `afs` (the same for Arrow) and `location` (for delta-rs). All open lazily
+    and are listed in the class's `transient`: homes and stores travel pickled."""
+
+    context: FlowContext
+    config: Any  # a config with `path` and `connection`
+
+    @cached_property
+    def fs(self) -> Any:
+        """The fsspec filesystem of the table folder."""
+        return self.context.filesystem(self.config.path, self.config.connection)[0]
+
+    @cached_property
+    def root(self) -> str:
+        """The table folder as `fs` names it."""
+        return self.context.filesystem(self.config.path, self.config.connection)[1].rstrip("/")
+
+    @cached_property
+    def afs(self) -> Any:
+        """The same filesystem for Arrow's readers and writers."""
+        return arrow_filesystem(self.fs)
+
+    @cached_property
+    def location(self) -> TableLocation:
+        """The table as delta-rs opens it."""
+        return locate(self.context, self.config.path, self.config.connection)
 
 
 def locate(context: FlowContext, path: str, connection: str | None) -> TableLocation:

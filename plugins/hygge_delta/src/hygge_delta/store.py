@@ -45,14 +45,13 @@ from hygge_core import (
     Store,
     TransientError,
     WorkUnit,
-    arrow_filesystem,
     first_line,
 )
 from hygge_core.faults import fault_point
-from hygge_core.files import conform
+from hygge_core.files import InPlaceRuns, conform
 from hygge_delta.config import DeltaStoreConfig
 from hygge_delta.datafiles import DataFileWriter, check_partition_column, partition_text
-from hygge_delta.location import TableLocation, locate
+from hygge_delta.location import TablePlace
 from hygge_delta.types import delta_schema
 
 META = "_hygge"
@@ -65,7 +64,7 @@ def flow_tag(flow: str) -> str:
     return hashlib.sha256(flow.encode()).hexdigest()[:12]
 
 
-class DeltaStore(Store):
+class DeltaStore(TablePlace, Store):
     """A Delta Lake table, written exactly once per committed run (see the module docstring).
 
     Modes: `append`; `replace` (every current file removed in the same commit); `merge`
@@ -76,7 +75,7 @@ class DeltaStore(Store):
 
     config_model = DeltaStoreConfig
     modes = frozenset({"append", "replace", "merge", "replace_partitions"})
-    transient = ("fs", "root", "afs", "location", "committer")
+    transient = ("fs", "root", "afs", "location", "committer", "runs")
     supports_resume = False
     fault_points = ("commit.logged", "commit.cached")  # after the log entry, after the cache
     # The kit's types the table keeps exactly. A time zone other than UTC is kept as the
@@ -93,28 +92,9 @@ class DeltaStore(Store):
         self._version: int | None = None
         self._schema: pa.Schema | None = None
         self._partition_by: list[str] = list(config.partition_by or [])
+        self._added: list[pa.Field] = []  # columns `evolve` gives the table at commit
 
     # ---- where -------------------------------------------------------------------------
-
-    @cached_property
-    def fs(self) -> Any:
-        """The fsspec filesystem of the table folder (opened lazily: stores travel pickled)."""
-        return self.context.filesystem(self.config.path, self.config.connection)[0]
-
-    @cached_property
-    def root(self) -> str:
-        """The table folder as `fs` names it."""
-        return self.context.filesystem(self.config.path, self.config.connection)[1].rstrip("/")
-
-    @cached_property
-    def afs(self) -> Any:
-        """The same filesystem for Arrow's writers."""
-        return arrow_filesystem(self.fs)
-
-    @cached_property
-    def location(self) -> TableLocation:
-        """The table as delta-rs opens it."""
-        return locate(self.context, self.config.path, self.config.connection)
 
     @cached_property
     def committer(self) -> FileCommitter:
@@ -147,26 +127,30 @@ class DeltaStore(Store):
     def lock(self) -> Any:
         return self.committer.lock()
 
+    @cached_property
+    def runs(self) -> InPlaceRuns:
+        """The flow's run markers and the cleanup of its unpublished files."""
+        return InPlaceRuns(
+            self.committer,
+            meta=self._meta(),
+            files=self.root,
+            prefix=f"hygge-{self.tag}-",
+            staging=posixpath.join(self.root, STAGING, self.tag),
+            skip=(LOG, META, STAGING),
+        )
+
     def recover(self) -> list[str]:
-        lines = self.committer.remove_half_written(self._meta("*.tmp"), self._meta("runs", "*.tmp"))
-        runs = self._meta("runs")
-        if not self.fs.exists(runs):
-            return lines
-        table = self._table()
-        for marker in sorted(self.fs.ls(runs, detail=False)):
-            run = posixpath.basename(marker).removesuffix(".json")
-            if run == self.context.run_id:
-                continue
-            version = json.loads(self.fs.cat_file(marker))["version"]
-            landed = self._committed(table) >= version
-            removed = self._cleanup(run, table if landed else None)
-            self.fs.rm(marker)
-            if not landed:
-                lines.append(f"run {run} never committed; its {removed} data file(s) removed")
-            else:
-                extra = f"; {removed} unused data file(s) removed" if removed else ""
-                lines.append(f"run {run} had committed before it stopped{extra}")
-        return lines
+        loaded: list[DeltaTable | None] = []  # read once, and only if a run is to settle
+
+        def keep(run: str, record: dict[str, Any]) -> set[str] | None:
+            if not loaded:
+                loaded.append(self._table())
+            table = loaded[0]
+            if table is None or self._committed(table) < record["version"]:
+                return None
+            return self._kept(run, table)
+
+        return self.runs.recover(self.context.run_id, keep, self._meta("*.tmp"))
 
     def read_state(self) -> FlowState | None:
         table = self._table()
@@ -216,7 +200,10 @@ class DeltaStore(Store):
             self._partition_by = partitions
             self._check_drift(existing, target)
             if self.config.mode != "replace" or self.context.schema_drift != "evolve":
-                target = _ordered_like(existing, target)
+                # Under `evolve`, columns new to the table follow its own (added at commit).
+                added = [f for f in target if f.name not in existing.names]
+                target = pa.schema([*_ordered_like(existing, target), *added])
+                self._added = added
         for name in self._partition_by:
             if name not in target.names:
                 raise PermanentError(
@@ -230,12 +217,11 @@ class DeltaStore(Store):
         self._schema = target
         if self._version is None:
             self._version = self._committed(table) + 1
-            self._write_json(
-                self._meta("runs", f"{self.context.run_id}.json"), {"version": self._version}
-            )
+            self.runs.mark(self.context.run_id, {"version": self._version})
 
     def _check_drift(self, existing: pa.Schema, incoming: pa.Schema) -> None:
-        if self.config.mode == "replace" and self.context.schema_drift == "evolve":
+        evolve = self.context.schema_drift == "evolve"
+        if self.config.mode == "replace" and evolve:
             return  # a replace under `evolve` may give the table a new schema
         old = {f.name: f.type for f in existing}
         new = {f.name: f.type for f in incoming}
@@ -244,16 +230,20 @@ class DeltaStore(Store):
             for n, t in old.items()
             if n not in new
         ]
-        lines += [
-            f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
-        ]
+        if not evolve:  # under `evolve`, new columns are added to the table
+            lines += [
+                f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
+            ]
         lines += [
             f"  ~ {n}: table has {old[n]}, data has {t}"
             for n, t in new.items()
             if n in old and not _same_type(old[n], t)
         ]
         if lines:
-            hint = "use mode: replace with schema_drift: evolve to give the table the new schema"
+            hint = (
+                "set schema_drift: evolve to add new columns to the table, or use mode: "
+                "replace with schema_drift: evolve to give the table the new schema"
+            )
             raise SchemaDriftError(
                 f"store {self.config.path}: the data does not match the Delta table's "
                 "schema:\n" + "\n".join(lines) + f"\n  hint: {hint}"
@@ -317,6 +307,14 @@ class DeltaStore(Store):
             app_transactions=[Transaction(self.app_id, self._version)],
         )
         try:
+            if table is not None and self._added:
+                # Its own log entry, just before the data's: a crash between the two leaves
+                # the columns (NULL in older rows) and the rerun finds nothing to add.
+                names = set(pa.schema(table.schema().to_arrow()).names)
+                missing = [f for f in self._added if f.name not in names]
+                if missing:
+                    table.alter.add_columns(Schema.from_arrow(pa.schema(missing)).fields)
+                    table = self._table()
             if self.config.mode == "merge":
                 self._merge(table, files, properties)
             else:
@@ -426,7 +424,7 @@ class DeltaStore(Store):
                 .when_not_matched_insert_all()
                 .execute()
             )
-        self._remove_staging(self.context.run_id)
+        self.runs.remove_staging(self.context.run_id)
 
     def abort(self, staged: list[StagedUnit]) -> None:
         table = self._table()
@@ -440,18 +438,10 @@ class DeltaStore(Store):
     def _cleanup(self, run: str, table: DeltaTable | None) -> int:
         """Delete the data files `run` wrote that its commit does not reference (all of
         them when `table` is None: the run never committed). Returns how many went."""
-        keep = self._published_by(run, table) if table is not None else set()
-        prefix = f"hygge-{self.tag}-{run}-"
-        doomed = [
-            p
-            for p in self._data_files()
-            if posixpath.basename(p).startswith(prefix)
-            and posixpath.relpath(p, self.root) not in keep
-        ]
-        for path in doomed:
-            self.fs.rm(path)
-        self._remove_staging(run)
-        return len(doomed)
+        return self.runs.cleanup(run, self._kept(run, table) if table is not None else None)
+
+    def _kept(self, run: str, table: DeltaTable) -> set[str]:
+        return {posixpath.join(self.root, p) for p in self._published_by(run, table)}
 
     def _published_by(self, run: str, table: DeltaTable) -> set[str]:
         """The files the table referenced right after `run` committed: a later commit
@@ -467,42 +457,15 @@ class DeltaStore(Store):
                 return _referenced(then) | _referenced(table)
         return _referenced(table)
 
-    def _data_files(self) -> list[str]:
-        if not self.fs.exists(self.root):
-            return []
-        skip = (f"{LOG}/", f"{META}/", f"{STAGING}/")
-        return [
-            p
-            for p in self.fs.find(self.root)
-            if not posixpath.relpath(p, self.root).startswith(skip)
-        ]
-
     def leftovers(self) -> list[str]:
         """Files of this flow that no committed version references and no live run owns:
         what `recover` removes (for tests and `hygge state show`)."""
         table = self._table()
         keep = _referenced(table) if table is not None else set()
-        prefix = f"hygge-{self.tag}-"
-        found = [
-            p
-            for p in self._data_files()
-            if posixpath.basename(p).startswith(prefix)
-            and posixpath.relpath(p, self.root) not in keep
-        ]
-        staging = posixpath.join(self.root, STAGING, self.tag)
-        if self.fs.exists(staging):
-            found += self.fs.find(staging)
-        return sorted(found)
-
-    def _remove_staging(self, run: str) -> None:
-        folder = posixpath.join(self.root, STAGING, self.tag, run)
-        if self.fs.exists(folder):
-            self.fs.rm(folder, recursive=True)
+        return self.runs.leftovers({posixpath.join(self.root, p) for p in keep})
 
     def _forget_run(self) -> None:
-        marker = self._meta("runs", f"{self.context.run_id}.json")
-        if self.fs.exists(marker):
-            self.fs.rm(marker)
+        self.runs.forget(self.context.run_id)
 
     def _read_json(self, path: str) -> dict[str, Any] | None:
         try:

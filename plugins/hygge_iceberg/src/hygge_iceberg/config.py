@@ -100,6 +100,22 @@ class IcebergHomeConfig(_IcebergCommon, HomeConfig):
         description="rows to read, in pyiceberg's expression syntax, e.g. \"region = 'eu'\"",
     )
     batch_rows: int = Field(default=131_072, ge=1, description="rows per record batch")
+    incremental_by: Literal["snapshot"] | None = Field(
+        default=None,
+        description="snapshot: read only the data files appended since the snapshot the "
+        "flow committed last (the snapshot id is kept in the flow's state)",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_increment(self) -> IcebergHomeConfig:
+        if self.incremental_by is not None and self.snapshot_id is not None:
+            raise ValueError(
+                "incremental_by: snapshot reads up to the current snapshot; remove "
+                "snapshot_id: (time travel) or incremental_by:"
+            )
+        if self.incremental_by is not None and self.incremental is not None:
+            raise ValueError("set incremental: {cursor: ...} or incremental_by: snapshot, not both")
+        return self
 
 
 def parse_partition(item: str) -> tuple[str, str, int | None]:

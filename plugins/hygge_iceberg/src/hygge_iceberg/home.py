@@ -5,6 +5,10 @@ statistics pruning with the `filter:` and the incremental window pushed down) in
 one data file each with its delete files; a unit carries its task, serialised, so any
 executor can read it, and reads it with pyiceberg's Arrow reader (deletes applied, columns
 of older schemas filled).
+
+With `incremental_by: snapshot` the flow's state keeps the snapshot id each run read up to
+(`Home.position`, committed with the data); the next run plans only the data files that the
+append snapshots after it added.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hygge_core import FlowContext, Home, PermanentError, Window, WorkUnit, first_line
+from hygge_core import FlowContext, FlowState, Home, PermanentError, Window, WorkUnit, first_line
 from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergHomeConfig
 
@@ -35,6 +39,18 @@ class IcebergHome(Home):
         super().__init__(config, context)
         self.config: IcebergHomeConfig = config
         self.pinned: int | None = config.snapshot_id
+        self.since: int | None = None  # the snapshot the flow committed last
+
+    def begin(self, state: FlowState | None) -> None:
+        position = state.position if state else None
+        if self.config.incremental_by == "snapshot" and isinstance(position, dict):
+            self.since = position.get("snapshot_id")
+
+    def position(self) -> Any:
+        if self.config.incremental_by != "snapshot":
+            return None
+        self.table  # noqa: B018 - loading it pins the snapshot
+        return {"snapshot_id": self.pinned} if self.pinned is not None else None
 
     @cached_property
     def catalog(self) -> Any:
@@ -116,6 +132,9 @@ class IcebergHome(Home):
             raise PermanentError(
                 f"iceberg table {self.config.table}: cannot plan the scan: {first_line(exc)}"
             ) from None
+        added = self._added_since()
+        if added is not None:
+            tasks = [t for t in tasks if t.file.file_path in added]
         return [
             WorkUnit(
                 id=f"s{self.pinned}:{task.file.file_path.rsplit('/', 1)[-1]}",
@@ -125,6 +144,50 @@ class IcebergHome(Home):
             )
             for task in sorted(tasks, key=lambda t: t.file.file_path)
         ]
+
+    def _added_since(self) -> set[str] | None:
+        """The data files appended after snapshot `since` up to the pinned one (None: read
+        everything). Only appends can be read this way: a snapshot that deleted or rewrote
+        rows in between fails the run, naming it, rather than miss the change."""
+        if self.since is None:
+            return None
+        from pyiceberg.manifest import DataFileContent, ManifestEntryStatus
+
+        table, io = self.table, self.table.io
+        chain = []
+        snapshot = table.snapshot_by_id(self.pinned) if self.pinned is not None else None
+        while snapshot is not None and snapshot.snapshot_id != self.since:
+            chain.append(snapshot)
+            parent = snapshot.parent_snapshot_id
+            snapshot = table.snapshot_by_id(parent) if parent is not None else None
+        if snapshot is None:
+            raise PermanentError(
+                f"iceberg table {self.config.table}: snapshot {self.since}, which this flow "
+                f"read last, is not an ancestor of the current snapshot {self.pinned} (the "
+                "table was rolled back, replaced or its snapshots expired); run `hygge state "
+                "reset` for the flow to read the table in full"
+            )
+        added: set[str] = set()
+        for snapshot in chain:
+            operation = snapshot.summary.operation.value if snapshot.summary else "append"
+            if operation != "append":
+                raise PermanentError(
+                    f"iceberg table {self.config.table}: snapshot {snapshot.snapshot_id} is "
+                    f"an '{operation}' (not an append), but incremental_by: snapshot reads "
+                    "only appended data; read this table with incremental: {cursor: ...} or in "
+                    "full (`hygge state reset`)"
+                )
+            for manifest in snapshot.manifests(io):
+                if manifest.added_snapshot_id != snapshot.snapshot_id:
+                    continue
+                for entry in manifest.fetch_manifest_entry(io):
+                    data = entry.data_file
+                    if (
+                        entry.status == ManifestEntryStatus.ADDED
+                        and data.content == DataFileContent.DATA
+                    ):
+                        added.add(data.file_path)
+        return added
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         from pyiceberg.io.pyarrow import ArrowScan

@@ -46,7 +46,7 @@ from hygge_core import (
     first_line,
 )
 from hygge_core.faults import fault_point
-from hygge_core.files import PartitionedWriter, conform
+from hygge_core.files import InPlaceRuns, PartitionedWriter, conform
 from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergStoreConfig, parse_partition
 
@@ -66,7 +66,7 @@ class IcebergStore(Store):
 
     config_model = IcebergStoreConfig
     modes = frozenset({"append", "replace", "merge"})
-    transient = ("catalog", "fs", "afs", "committer", "iceberg")
+    transient = ("catalog", "fs", "afs", "committer", "iceberg", "runs")
     supports_resume = False
     fault_points = ("commit.published", "commit.cleaned")
     # Iceberg keeps microsecond timestamps in UTC or without a zone; another zone's
@@ -83,6 +83,7 @@ class IcebergStore(Store):
         self._schema: pa.Schema | None = None
         self._location: str | None = None
         self._marked = False
+        self._evolved = False  # the table's columns changed since its last snapshot
         self._spec: list[tuple[str, str, str]] = []
         self._types: dict[str, Any] = {}
 
@@ -166,28 +167,32 @@ class IcebergStore(Store):
         atomic = self.context.storage.is_atomic_rename(where)
         return FileCommitter(fs, root.rstrip("/"), self.context.flow, atomic_rename=atomic).lock()
 
+    @cached_property
+    def runs(self) -> InPlaceRuns:
+        """The flow's run markers and the cleanup of its unpublished files."""
+        return InPlaceRuns(
+            self.committer,
+            meta=self._meta(),
+            files=posixpath.join(self.root, "data"),
+            prefix=f"hygge-{self.tag}-",
+            staging=posixpath.join(self.root, STAGING, self.tag),
+        )
+
     def recover(self) -> list[str]:
         table = self._load()
         if table is None:
             return []
-        runs = self._meta("runs")
-        if not self.fs.exists(runs):
-            return []
-        lines = []
         committed = self._committed_run(table)
-        for marker in sorted(self.fs.ls(runs, detail=False)):
-            run = posixpath.basename(marker).removesuffix(".json")
-            if run == self.context.run_id:
-                continue
-            landed = run == committed
-            removed = self._cleanup(run, table if landed else None)
-            self.fs.rm(marker)
-            if landed:
-                extra = f"; {removed} unused data file(s) removed" if removed else ""
-                lines.append(f"run {run} had committed before it stopped{extra}")
-            else:
-                lines.append(f"run {run} never committed; its {removed} data file(s) removed")
-        return lines
+        referenced: list[set[str]] = []  # read once, and only if a committed run settles
+
+        def keep(run: str, record: dict[str, Any]) -> set[str] | None:
+            if run != committed:
+                return None
+            if not referenced:
+                referenced.append(_referenced(table))
+            return referenced[0]
+
+        return self.runs.recover(self.context.run_id, keep)
 
     def _committed_run(self, table: Any) -> str | None:
         raw = table.properties.get(self.prop)
@@ -217,12 +222,20 @@ class IcebergStore(Store):
             table = self._create(incoming)
         existing = table.schema().as_arrow()
         self._check_drift(existing, incoming)
-        if self.config.mode == "replace" and self.context.schema_drift == "evolve":
+        evolve = self.context.schema_drift == "evolve"
+        added = [n for n in incoming.names if n not in existing.names]
+        if evolve and (self.config.mode == "replace" or added):
+            # The columns (NULL in older rows) come in a catalog commit of their own, before
+            # any data file is written: a failed run leaves them, and its rerun adds none.
             with table.update_schema() as update:
                 update.union_by_name(incoming)
             table = self._require()
             existing = table.schema().as_arrow()
         self._schema = pa.schema([existing.field(n) for n in existing.names if n in incoming.names])
+        # The last snapshot was written in an older schema (columns added since, by this run
+        # or by one that crashed after adding them): see `_publish`.
+        last = table.current_snapshot()
+        self._evolved = last is not None and last.schema_id != table.schema().schema_id
         iceberg = table.schema()
         self._spec = [
             (field.name, str(field.transform), iceberg.find_column_name(field.source_id))
@@ -234,7 +247,7 @@ class IcebergStore(Store):
                 raise PermanentError(f"key column '{key}' is not a column of the data")
         self._location = table.location().removeprefix("file://").rstrip("/")
         if not self._marked:
-            self.committer.write_atomic(self._meta("runs", f"{self.context.run_id}.json"), b"{}")
+            self.runs.mark(self.context.run_id)
             self._marked = True
 
     def _create(self, schema: pa.Schema) -> Any:
@@ -269,7 +282,8 @@ class IcebergStore(Store):
         return table
 
     def _check_drift(self, existing: pa.Schema, incoming: pa.Schema) -> None:
-        if self.config.mode == "replace" and self.context.schema_drift == "evolve":
+        evolve = self.context.schema_drift == "evolve"
+        if self.config.mode == "replace" and evolve:
             return
         old = {f.name: f.type for f in existing}
         new = {f.name: f.type for f in incoming}
@@ -278,9 +292,10 @@ class IcebergStore(Store):
             for n, t in old.items()
             if n not in new
         ]
-        lines += [
-            f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
-        ]
+        if not evolve:  # under `evolve`, new columns are added to the table
+            lines += [
+                f"  + {n}: {t} is not a column of the table" for n, t in new.items() if n not in old
+            ]
         lines += [
             f"  ~ {n}: table has {old[n]}, data has {t}"
             for n, t in new.items()
@@ -291,8 +306,8 @@ class IcebergStore(Store):
                 f"store {self.config.table}: the data does not match the Iceberg table's "
                 "schema:\n"
                 + "\n".join(lines)
-                + "\n  hint: use mode: replace with schema_drift: evolve to give the table "
-                "the new columns"
+                + "\n  hint: set schema_drift: evolve to add new columns to the table, or "
+                "use mode: replace with schema_drift: evolve to give the table the new columns"
             )
 
     def _prepared(self) -> pa.Schema:
@@ -385,7 +400,7 @@ class IcebergStore(Store):
                 ) from None
             raise
         fault_point("commit.published")  # the catalog swapped; the bookkeeping follows
-        self._remove_staging(self.context.run_id)
+        self.runs.remove_staging(self.context.run_id)
         fault_point("commit.cleaned")
         self._forget_run()
 
@@ -407,7 +422,16 @@ class IcebergStore(Store):
                         format="parquet",
                         filesystem=self.afs,
                     ).to_table()
-                    tx.upsert(source, join_cols=self.config.keys, snapshot_properties=summary)
+                    if self._evolved:
+                        # pyiceberg's upsert reads the matched rows in the schema of the
+                        # last snapshot, which lacks the new columns: delete the rows whose
+                        # keys come and append every source row instead (the same result).
+                        from pyiceberg.table.upsert_util import create_match_filter
+
+                        match = create_match_filter(source, self.config.keys or [])
+                        tx.overwrite(source, overwrite_filter=match, snapshot_properties=summary)
+                    else:
+                        tx.upsert(source, join_cols=self.config.keys, snapshot_properties=summary)
             elif files:
                 if tx.table_metadata.name_mapping() is None:
                     # hygge's files carry column names, not Iceberg field ids.
@@ -444,43 +468,18 @@ class IcebergStore(Store):
     def _cleanup(self, run: str, table: Any | None) -> int:
         """Delete the data files `run` wrote that no snapshot references (all of them when
         `table` is None: the run never committed). Returns how many went."""
-        keep = _referenced(table) if table is not None else set()
-        prefix = f"hygge-{self.tag}-{run}-"
-        data = posixpath.join(self.root, "data")
-        found = self.fs.find(data) if self.fs.exists(data) else []
-        doomed = [p for p in found if posixpath.basename(p).startswith(prefix) and p not in keep]
-        for path in doomed:
-            self.fs.rm(path)
-        self._remove_staging(run)
-        return len(doomed)
+        return self.runs.cleanup(run, _referenced(table) if table is not None else None)
 
     def leftovers(self) -> list[str]:
-        """Files of this flow no snapshot references, and staging: what `recover` removes."""
+        """Files of this flow no snapshot references, staging and run markers: what
+        `recover` removes."""
         table = self._load()
         if table is None:
             return []
-        keep = _referenced(table)
-        prefix = f"hygge-{self.tag}-"
-        data = posixpath.join(self.root, "data")
-        found = self.fs.find(data) if self.fs.exists(data) else []
-        left = [p for p in found if posixpath.basename(p).startswith(prefix) and p not in keep]
-        staging = posixpath.join(self.root, STAGING, self.tag)
-        if self.fs.exists(staging):
-            left += self.fs.find(staging)
-        runs = self._meta("runs")
-        if self.fs.exists(runs):
-            left += self.fs.find(runs)
-        return sorted(left)
-
-    def _remove_staging(self, run: str) -> None:
-        folder = posixpath.join(self.root, STAGING, self.tag, run)
-        if self.fs.exists(folder):
-            self.fs.rm(folder, recursive=True)
+        return self.runs.leftovers(_referenced(table), markers=True)
 
     def _forget_run(self) -> None:
-        marker = self._meta("runs", f"{self.context.run_id}.json")
-        if self.fs.exists(marker):
-            self.fs.rm(marker)
+        self.runs.forget(self.context.run_id)
         self._marked = False
 
 

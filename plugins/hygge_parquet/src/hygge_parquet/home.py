@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id
-from hygge_core.files import FileHome, FileHomeConfig
+from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id, hive
+from hygge_core.files import FileHome, FileHomeConfig, HivePartitions, glob_base
 
 
 class ParquetHomeConfig(FileHomeConfig):
@@ -30,6 +30,8 @@ class ParquetHome(FileHome):
     Work units are runs of consecutive row groups of one file (about `unit_rows` rows), so a
     single large file still spreads over every core. Incremental reads skip row groups whose
     statistics show no cursor value above the window, then filter rows with `>`.
+    Files under hive partition folders (`col=value/`) give those columns back, typed as
+    the store that wrote them recorded (`hygge_core.hive`).
     """
 
     config_model = ParquetHomeConfig
@@ -71,15 +73,16 @@ class ParquetHome(FileHome):
             version["created_by"] = str(meta.created_by)
         return found
 
+    @cached_property
+    def _partitions(self) -> HivePartitions | None:
+        base = glob_base(self.root)
+        published = hive.read_schema_json(self.fs, base) if self.fs.isdir(base) else None
+        return hive.discover(self.files, base, published=published)
+
     def schema(self) -> pa.Schema:
-        schemas = [m.schema.to_arrow_schema() for m in self._metadata]
-        first = schemas[0]
-        for path, schema in zip(self.files, schemas, strict=True):
-            if not schema.equals(first, check_metadata=False):
-                raise PermanentError(
-                    f"{path} has a different schema than {self.files[0]}: "
-                    + _schema_diff(first, schema)
-                )
+        first = self._file_schema()
+        if self._partitions is not None:
+            first = self._partitions.extend(first)
         if self.config.columns:
             missing = [c for c in self.config.columns if c not in first.names]
             if missing:
@@ -88,6 +91,18 @@ class ParquetHome(FileHome):
                     f"columns: {', '.join(first.names)}"
                 )
             return pa.schema([first.field(c) for c in self.config.columns])
+        return first
+
+    def _file_schema(self) -> pa.Schema:
+        """The schema every file holds (partition columns aside), the same for all."""
+        schemas = [m.schema.to_arrow_schema() for m in self._metadata]
+        first = schemas[0]
+        for path, schema in zip(self.files, schemas, strict=True):
+            if not schema.equals(first, check_metadata=False):
+                raise PermanentError(
+                    f"{path} has a different schema than {self.files[0]}: "
+                    + _schema_diff(first, schema)
+                )
         return first.remove_metadata()
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
@@ -107,9 +122,12 @@ class ParquetHome(FileHome):
         return units
 
     def _unit(self, path: str, groups: list[int], rows: int, version: dict[str, str]) -> WorkUnit:
+        payload = {"path": path, "row_groups": groups, "version": version}
+        if self._partitions is not None:
+            payload["partitions"] = self._partitions.values[path]
         return WorkUnit(
             id=f"{self.unit_name(path)}#rg{groups[0]}-{groups[-1]}",
-            payload={"path": path, "row_groups": groups, "version": version},
+            payload=payload,
             estimated_rows=rows,
         )
 
@@ -124,6 +142,8 @@ class ParquetHome(FileHome):
         columns = self.config.columns
         if window is not None and columns and window.cursor not in columns:
             columns = [*columns, window.cursor]
+        if columns and self._partitions is not None:  # those are in the folder names
+            columns = [c for c in columns if c not in self._partitions.names]
         memory.hold(block)
         try:
             yield from self._batches(
@@ -142,6 +162,13 @@ class ParquetHome(FileHome):
             columns=columns,
             use_threads=False,
         ):
+            if self._partitions is not None:
+                batch = self._partitions.append(batch, unit.payload["partitions"])
+                if self.config.columns:
+                    wanted = self.config.columns
+                    if window is not None and window.cursor not in wanted:
+                        wanted = [*wanted, window.cursor]
+                    batch = batch.select(wanted)
             if window is not None and window.after is not None:
                 import pyarrow.compute as pc  # only incremental reads filter rows
 

@@ -14,7 +14,6 @@ from pydantic import Field, field_validator, model_validator
 from hygge_core import (
     ConfigError,
     FileStore,
-    FileStoreConfig,
     FlowContext,
     FlowMemory,
     FlowState,
@@ -26,8 +25,10 @@ from hygge_core import (
     drift,
     evolved,
     fill_columns,
+    hive,
 )
 from hygge_core import parquet_encodings as encodings
+from hygge_core.files import HiveStoreConfig, PartitionedWriter
 from hygge_core.parquet_encodings import EncodingOptionError, EncodingPlan
 
 # Held while a store chooses its encodings, so that units starting together (one per core)
@@ -35,10 +36,9 @@ from hygge_core.parquet_encodings import EncodingOptionError, EncodingPlan
 _CHOOSING = threading.Lock()
 
 
-class ParquetStoreConfig(FileStoreConfig):
+class ParquetStoreConfig(HiveStoreConfig):
     """`store: {type: parquet, ...}`."""
 
-    mode: Literal["append", "replace"] = Field(default="append", description="append or replace")
     path: str = Field(description="the directory that holds the part files")
     compression: Literal["snappy", "zstd", "gzip", "brotli", "lz4", "none"] = Field(
         default="snappy", description="codec of every column"
@@ -93,7 +93,7 @@ class ParquetStore(FileStore):
     """
 
     config_model = ParquetStoreConfig
-    modes = frozenset({"append", "replace"})
+    modes = frozenset({"append", "replace", "replace_partitions"})
 
     def __init__(self, config: ParquetStoreConfig, context: FlowContext) -> None:
         super().__init__(config, context)
@@ -104,13 +104,20 @@ class ParquetStore(FileStore):
     def describe(self) -> str:
         return f"parquet {self.config.path} ({self.config.mode})"
 
+    @property
+    def _partition_by(self) -> list[str]:
+        return self.config.partition_by or []
+
     def prepare(self, schema: pa.Schema) -> None:
         self._schema = schema
         self._target: pa.Schema | None = None
+        existing = self.committer.data_files()
+        hive.check_layout(self.committer, schema, self.config, self.context.schema_drift, existing)
+        # The files hold every column but the partition columns (those are in the folders).
+        schema = pa.schema([f for f in schema if f.name not in self._partition_by])
         self._check_encodings(schema)
         if self.config.mode == "replace":
             return  # a replace may change the schema freely: nothing old stays visible
-        existing = self.committer.data_files()
         if not existing:
             return
         last = existing[-1]
@@ -182,6 +189,8 @@ class ParquetStore(FileStore):
         )
 
     def stage(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
+        if self._partition_by:
+            return self._stage_partitioned(unit, batches)
         folder = self.committer.staging_dir(self.context.run_id)
         files: list[str] = []
         rows = nbytes = 0
@@ -219,13 +228,64 @@ class ParquetStore(FileStore):
                 writer.close()
         return StagedUnit(unit.id, rows, nbytes, {"files": files})
 
+    def _stage_partitioned(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
+        """Stage a unit's rows under `col=value/` folders, one open file per partition,
+        the partition columns left out of the files (they are in the folder names)."""
+        staging = self.committer.staging_dir(self.context.run_id)
+        names = self._partition_by
+        memory = self.context.memory
+        writer: PartitionedWriter | None = None
+        rows = nbytes = 0
+        try:
+            for group in _row_groups(batches, self.config.row_group_rows, memory):
+                data = group.drop_columns(names)
+                if writer is None:
+                    plan = self._encodings(data)
+                    options = {
+                        "compression": self._compression,
+                        "compression_level": self.config.compression_level,
+                        **plan.writer_options(),
+                    }
+                    writer = PartitionedWriter(
+                        self.afs,
+                        staging,
+                        f"part-{self.context.run_id}-{unit.seq:05d}",
+                        data.schema,
+                        folder=lambda key: hive.folder(names, key),
+                        row_group_rows=self.config.row_group_rows,
+                        file_rows=self.config.file_rows,
+                        writer_options=options,
+                    )
+                writer.write(data, group.select(names))
+                rows += group.num_rows
+                nbytes += group.nbytes
+                memory.hold(-group.nbytes)
+                del group, data
+                # Rows gathered per partition stay within the unit's writer share: past
+                # it, every partition's rows go out as a (smaller) row group now.
+                if writer.pending_bytes > memory.share.writer // 2:
+                    memory.flushed()
+                    writer.flush()
+            written = writer.close() if writer is not None else []
+        except BaseException:
+            if writer is not None:  # closed before abort runs (see `stage`)
+                writer.discard()
+            raise
+        files = [posixpath.join(staging, w.path) for w in written]
+        return StagedUnit(
+            unit.id, rows, nbytes, {"files": files, "names": [w.path for w in written]}
+        )
+
     def commit(self, staged: list[StagedUnit], state: FlowState) -> None:
-        files = [f for s in staged for f in s.payload["files"]]
-        if not files and self.config.mode == "replace" and getattr(self, "_schema", None):
+        pairs = hive.staged_files(staged)
+        schema = getattr(self, "_schema", None)
+        if not pairs and self.config.mode == "replace" and schema and not self._partition_by:
             # An empty replace still leaves a file, so readers keep the schema.
-            files = [self._empty_file()]
-        moves = [(f, posixpath.join(self.root, posixpath.basename(f))) for f in files]
-        deletes = self.committer.data_files() if self.config.mode == "replace" else []
+            empty = self._empty_file()
+            pairs = [(empty, posixpath.basename(empty))]
+        fields = [schema.field(n) for n in self._partition_by] if schema else []
+        staging = self.committer.staging_dir(self.context.run_id)
+        moves, deletes = hive.publish_plan(self.committer, pairs, self.config.mode, fields, staging)
         self.committer.commit(self.context.run_id, moves, deletes, state)
 
     def _empty_file(self) -> str:

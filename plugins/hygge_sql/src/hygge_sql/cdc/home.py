@@ -5,7 +5,7 @@ committed position (the highest `_lsn` in its state, committed with the data) up
 server's WAL position at plan time. The first run creates the slot, which exports a
 snapshot; the snapshot is read with the SQL home's split readers and stamped with the slot's
 consistent point, so the stream continues exactly where the snapshot ends. The slot moves
-only in `acknowledge`, after the store committed, and never past the committed position.
+only in `committed`, after the store committed, and never past the committed position.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class PostgresCdcHome(OnDatabase, Home):
         self._columns: list[Column] | None = None
         self._exporter: Any = None  # the replication connection holding the snapshot
         self._snapshot: SqlHome | None = None
+        self._state: FlowState | None = None  # as the store committed it (`begin`)
 
     # ---- names -------------------------------------------------------------------------
 
@@ -200,8 +201,8 @@ class PostgresCdcHome(OnDatabase, Home):
 
     def _committed_before(self) -> bool:
         """Whether a run of this flow committed (a state may also hold failed runs only)."""
-        committed = self.context.committed
-        return committed is not None and any(r.status == "ok" for r in committed.runs)
+        state = self._state
+        return state is not None and any(r.status == "ok" for r in state.runs)
 
     def _start(self, conn: Any, exists: bool) -> tuple[int, list[WorkUnit]]:
         """A first run (nothing committed): a new slot, and its snapshot's units."""
@@ -249,7 +250,7 @@ class PostgresCdcHome(OnDatabase, Home):
                 f"({format_lsn(committed)}): another consumer uses it. Give each flow its "
                 "own slot:, or " + way_out
             )
-        if found.confirmed < committed:  # the last run's acknowledge did not happen
+        if found.confirmed < committed:  # the last run's `committed` call did not happen
             slot.advance(conn, self.slot_name, committed)
 
     # ---- read --------------------------------------------------------------------------
@@ -365,7 +366,12 @@ class PostgresCdcHome(OnDatabase, Home):
 
     # ---- after the commit --------------------------------------------------------------
 
-    def acknowledge(self, state: FlowState) -> None:
+    def begin(self, state: FlowState | None) -> None:
+        """Keep the committed state: a flow that committed without a change has no _lsn in
+        it, yet its slot is its own (see `plan`)."""
+        self._state = state
+
+    def committed(self, state: FlowState) -> None:
         """Move the slot to the committed position: its WAL up to there can go."""
         self.close()  # the snapshot, if any, is read and committed
         if state.cursor is None:
