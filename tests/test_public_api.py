@@ -24,6 +24,7 @@ API_PAGE = ROOT / "docs" / "plugins" / "api.md"
 PUBLIC = (
     "hygge_core",
     "hygge_core.api",
+    "hygge_core.changes",
     "hygge_core.executor",
     "hygge_core.faults",
     "hygge_core.files",

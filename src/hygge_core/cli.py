@@ -595,6 +595,14 @@ def _preview_checks(shaping: Any, sample: Any) -> list[Any]:
         shaping.cleanup([partials])
 
 
+def _home_for(plan: Plan, registry: Registry, name: str) -> Any:
+    from hygge_core.runner import Runner, RunOptions
+
+    resolved = plan.flows[name]
+    runner = Runner(plan, registry, None, RunOptions())
+    return resolved.home_cls(resolved.home_config, runner.context(resolved, "state"))
+
+
 def _one_flow(plan: Plan, asked: str) -> str:
     """The single flow `--flow` chose, for commands that act on one (a pattern may match
     more, or a template name stand for several)."""
@@ -626,22 +634,34 @@ def state_show(
     plan = _plan(file, registry, [flow] if flow else None, var)
     redact = _redactor(plan)
     states: dict[str, Any] = {}
+    sources: dict[str, str | None] = {}
     for name in plan.flows:
         try:
             state = _store_for(plan, registry, name).read_state()
         except Exception as exc:
             raise _fail(redact(f"{name}: {describe_error(exc)}"), 1) from None
+        try:  # the store's state is the answer; the home's line is a bonus
+            sources[name] = _home_for(plan, registry, name).status(state)
+        except Exception as exc:
+            sources[name] = f"home: {describe_error(exc)}"
         states[name] = state.model_dump(mode="json") if state else None
     if as_json:
-        print(redact(json.dumps(states, indent=2, default=str)))
+        with_source = {
+            n: ({**s, "source": sources[n]} if s and sources[n] else s) for n, s in states.items()
+        }
+        print(redact(json.dumps(with_source, indent=2, default=str)))
         return
     for name, state in states.items():
         if state is None:
             out.print(f"{name}: no state (the next run is a full load)")
+            if sources[name]:
+                out.print(redact(f"  {sources[name]}"), markup=False)
             continue
         cursor = state.get("cursor")
         shown = f"{cursor['column']} = {_cursor_text(cursor)}" if cursor else "none"
         out.print(f"{name}: cursor {shown}", markup=False)
+        if sources[name]:
+            out.print(redact(f"  {sources[name]}"), markup=False)
         if state.get("position") is not None:  # a home's own bookmark (Home.position)
             out.print(f"  position {json.dumps(state['position'])}", markup=False)
         for r in state["runs"][-5:]:

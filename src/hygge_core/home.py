@@ -147,5 +147,10 @@ class Home(ABC):
         """Try to reach the data once; None if fine, else a one-line reason."""
         return None
 
+    def status(self, state: FlowState | None) -> str | None:
+        """One line about the source's side of the flow for `hygge state show` (a
+        replication slot's lag), given the state the store committed; None: nothing."""
+        return None
+
     def close(self) -> None:
         """Release whatever `read` opened. Called once per copy when the flow ends."""

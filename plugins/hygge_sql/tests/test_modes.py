@@ -202,3 +202,49 @@ def test_concurrent_reader_never_sees_an_empty_or_partial_table_during_replace(
         engine.dispose()
     assert seen <= {old, new}, f"a reader saw {sorted(seen)}"
     assert old in seen and new in seen
+
+
+def changes(rows: list[tuple[int, str | None, str, int, int]]) -> pa.Table:
+    """A change log (hygge_core.changes): (id, label, _op, _lsn, _seq) per change."""
+    ids, labels, ops, lsns, seqs = zip(*rows, strict=True)
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "label": pa.array(labels, pa.string()),
+            "_op": pa.array(ops, pa.string()),
+            "_lsn": pa.array(lsns, pa.int64()),
+            "_seq": pa.array(seqs, pa.int64()),
+        }
+    )
+
+
+def test_merge_applies_a_change_log_last_change_per_key_wins(
+    tmp_path: pathlib.Path, database: Any, read_sql: Any
+) -> None:
+    harness = FlowHarness(tmp_path)
+    first = changes([(i, f"a{i}", "insert", 10, i) for i in range(6)])
+    ok(load(harness, database, first, "merge", keys=["id"]))
+    # Out of order on purpose: the store orders by (_lsn, _seq), not by arrival.
+    second = changes(
+        [
+            (1, "b1", "update", 30, 0),
+            (1, "c1", "update", 20, 0),  # older than the one above: loses
+            (2, None, "delete", 20, 1),
+            (3, None, "delete", 20, 2),  # a key change 3 -> 9: delete, then insert
+            (9, "a3", "insert", 20, 3),
+            (7, "x7", "insert", 20, 4),
+            (7, None, "delete", 25, 0),  # inserted and deleted within the run
+            (8, None, "delete", 20, 5),  # deleting an absent key changes nothing
+            (4, None, "delete", 20, 6),
+            (4, "again4", "insert", 40, 0),  # deleted, then inserted again
+        ]
+    )
+    ok(load(harness, database, second, "merge", keys=["id"]))
+    got = read_sql(database.url, database.table("t")).sort_by("id")
+    assert got.select(["id", "label", "_op"]).to_pylist() == [
+        {"id": 0, "label": "a0", "_op": "insert"},
+        {"id": 1, "label": "b1", "_op": "update"},
+        {"id": 4, "label": "again4", "_op": "insert"},
+        {"id": 5, "label": "a5", "_op": "insert"},
+        {"id": 9, "label": "a3", "_op": "insert"},
+    ]

@@ -21,8 +21,20 @@ from hygge_core import HyggeError, PermanentError, TransientError, first_line, m
 _DB_MODULES = ("sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb", "sqlite3", "adbc_")
 
 # SQLSTATE classes and codes worth a retry: connection exceptions, serialization failures,
-# deadlocks, operator intervention (a server shutting down or starting), too many connections.
-_TRANSIENT_SQLSTATE = ("08", "40001", "40P01", "57P01", "57P02", "57P03", "53300", "53400")
+# deadlocks, operator intervention (a server shutting down or starting), too many connections,
+# an object in use (a replication slot still held by the server process of a run killed a
+# moment ago, until the server notices its client is gone).
+_TRANSIENT_SQLSTATE = (
+    "08",
+    "40001",
+    "40P01",
+    "57P01",
+    "57P02",
+    "57P03",
+    "53300",
+    "53400",
+    "55006",
+)
 # MySQL/MariaDB client and server codes worth a retry: cannot connect, server gone away,
 # lost connection, too many connections, lock wait timeout, deadlock.
 _TRANSIENT_MYSQL = {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055}

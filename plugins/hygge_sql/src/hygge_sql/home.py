@@ -334,7 +334,14 @@ class SqlHome(OnDatabase, Home):
             if condition is not None:
                 stmt = stmt.where(condition)
         try:
-            yield from backend.read(stmt, binds, columns, self.config.batch_rows, self.where)
+            yield from backend.read(
+                stmt,
+                binds,
+                columns,
+                self.config.batch_rows,
+                self.where,
+                unit.payload.get("snapshot"),
+            )
         except PermanentError as exc:  # a value that does not convert names its column only
             if str(exc).startswith(self.where):
                 raise

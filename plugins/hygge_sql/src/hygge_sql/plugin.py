@@ -12,6 +12,7 @@ from hygge_core import hookimpl
 @hookimpl
 def hygge_register_homes(register: Callable[[str, type | str], None]) -> None:
     register("sql", "hygge_sql.home:SqlHome")
+    register("postgres_cdc", "hygge_sql.cdc.home:PostgresCdcHome")
 
 
 @hookimpl

@@ -35,6 +35,7 @@ from hygge_core import (
     StagedUnit,
     Store,
     WorkUnit,
+    changes,
     drift,
     mask_url,
 )
@@ -222,6 +223,13 @@ class SqlStore(OnDatabase, Store):
                     f"{self.where}: merge key(s) {', '.join(missing)} not among the home's "
                     f"columns ({', '.join(names)})"
                 )
+            unordered = [c for c in changes.ORDER if c not in names]
+            if changes.is_change_log(schema) and unordered:
+                raise PermanentError(
+                    f"{self.where}: the home sends changes ({changes.OP}) without the "
+                    f"column(s) {', '.join(unordered)} that order them; a merge cannot tell "
+                    "which change of a key is the last"
+                )
         self._schema = pa.schema(fields)
         backend = self.backend
         self._check_names(names)
@@ -234,7 +242,8 @@ class SqlStore(OnDatabase, Store):
                 statetable.ensure(conn, self.table.schema)
         self._create, self._alter, self._shared = existing is None, [], None
         if existing is None:
-            if backend.renames:
+            # A change log cannot become the target as it is: deletes and repeated keys.
+            if backend.renames and not self._applies_changes:
                 shared = f"{self._run_prefix}all"
                 with guarded(self.where, self._secret):
                     backend.create_staging(
@@ -269,6 +278,15 @@ class SqlStore(OnDatabase, Store):
                 )
             elif not old.field(f.name).type.equals(new.field(f.name).type):
                 self._alter.append(backend.widen(target, f.name, backend.ddl_type(f.type), dialect))
+
+    @property
+    def _applies_changes(self) -> bool:
+        """A merge of a change log (`_op`): deletes and updates, last change per key."""
+        return (
+            self.config.mode == "merge"
+            and self._schema is not None
+            and changes.is_change_log(self._schema)
+        )
 
     def _check_names(self, columns: list[str]) -> None:
         """Refuse names the database would reject or silently cut, before any DDL.
@@ -528,6 +546,9 @@ class SqlStore(OnDatabase, Store):
         union = sa.union_all(*selects) if len(selects) > 1 else selects[0]
         src = union.subquery("hygge_src")
         self._check_keys(conn, src, keys)
+        if self._applies_changes:
+            self._apply_changes(conn, target, names, keys, src)
+            return
         rows = sa.select(*(src.c[n] for n in names))
         backend = self.backend
         upsert = (
@@ -553,6 +574,39 @@ class SqlStore(OnDatabase, Store):
         fresh = rows.where(~sa.exists(sa.select(sa.literal(1)).select_from(target).where(match())))
         conn.execute(sa.insert(target).from_select(names, fresh))
 
+    def _apply_changes(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        names: list[str],
+        keys: list[str],
+        src: sa.Subquery,
+    ) -> None:
+        """Apply a change log (hygge_core.changes): per key, the last change in (_lsn, _seq)
+        order wins; the key's row is deleted, then inserted again unless that change is a
+        delete. Inside the commit's transaction, so readers see all of the run or none."""
+        rank = (
+            sa.func.row_number()
+            .over(
+                partition_by=[src.c[k] for k in keys],
+                order_by=[src.c[c].desc() for c in changes.ORDER],
+            )
+            .label("hygge_rank")
+        )
+        ranked = sa.select(*(src.c[n] for n in names), rank).subquery("hygge_ranked")
+        last = sa.select(*(ranked.c[n] for n in names)).where(ranked.c.hygge_rank == 1)
+        latest = last.subquery("hygge_last")
+        changed = sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(latest)
+            .where(sa.and_(*(target.c[k] == latest.c[k] for k in keys)))
+        )
+        conn.execute(sa.delete(target).where(changed))
+        kept = sa.select(*(latest.c[n] for n in names)).where(
+            latest.c[changes.OP] != changes.DELETE
+        )
+        conn.execute(sa.insert(target).from_select(names, kept))
+
     def _check_keys(self, conn: Connection, src: sa.Subquery, keys: list[str]) -> None:
         """Fail before publishing when a merge key is NULL or repeats in the run's rows."""
         nulls = conn.execute(
@@ -565,6 +619,8 @@ class SqlStore(OnDatabase, Store):
                 f"{self.where}: merge key ({', '.join(keys)}) is NULL in {nulls} row(s) of the "
                 "home; nothing was written"
             )
+        if self._applies_changes:
+            return  # a key changes more than once in a run; the last change counts
         count = sa.func.count().label("n")
         twice = conn.execute(
             sa.select(*(src.c[k] for k in keys), count)

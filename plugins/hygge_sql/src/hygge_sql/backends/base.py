@@ -18,6 +18,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from hygge_core import PermanentError
 from hygge_sql import engines
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded
@@ -250,11 +251,15 @@ class Backend:
         columns: list[Column],
         batch_rows: int,
         where: str,
+        snapshot: str | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Stream `stmt` as batches of `columns` through a server-side cursor."""
+        """Stream `stmt` as batches of `columns` through a server-side cursor; `snapshot`
+        (PostgreSQL) reads as of an exported snapshot (`pg_export_snapshot`)."""
         schema = pa.schema([(c.name, c.arrow) for c in columns])
         fetch = [self.fetch_type(c) for c in columns]
         with guarded(where), self.engine.connect() as conn:
+            for statement in snapshot_statements(snapshot):
+                conn.exec_driver_sql(statement)
             result = conn.execution_options(yield_per=batch_rows).execute(stmt)
             for rows in result.partitions(batch_rows):
                 values = list(zip(*rows, strict=True))
@@ -330,6 +335,18 @@ class Backend:
     def lock(self, key: str, what: str) -> Iterator[None]:
         """Keep a second hygge process off the same flow and table; generic: no lock."""
         yield
+
+
+def snapshot_statements(snapshot: str | None) -> list[str]:
+    """What a transaction runs first to read as of the exported `snapshot` (none: [])."""
+    if snapshot is None:
+        return []
+    if not all(c.isalnum() or c == "-" for c in snapshot):  # it is quoted into the SQL
+        raise PermanentError(f"'{snapshot}' is not a snapshot id")
+    return [
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        f"SET TRANSACTION SNAPSHOT '{snapshot}'",
+    ]
 
 
 def query_text(query: str) -> str:

@@ -29,7 +29,15 @@ from sqlalchemy.engine import Connection
 
 from hygge_core import PermanentError
 from hygge_sql import engines
-from hygge_sql.backends.base import AlreadyLoaded, Backend, Binds, Ledger, drain, query_text
+from hygge_sql.backends.base import (
+    AlreadyLoaded,
+    Backend,
+    Binds,
+    Ledger,
+    drain,
+    query_text,
+    snapshot_statements,
+)
 from hygge_sql.backends.ingest import ingest
 from hygge_sql.config import TableName
 from hygge_sql.errors import guarded, stream
@@ -134,9 +142,10 @@ class PostgresBackend(Backend):
         columns: list[Column],
         batch_rows: int,
         where: str,
+        snapshot: str | None = None,
     ) -> Iterator[pa.RecordBatch]:
         if not (binds.server and self.adbc):
-            yield from super().read(stmt, binds, columns, batch_rows, where)
+            yield from super().read(stmt, binds, columns, batch_rows, where, snapshot)
             return
         from hygge_sql.backends import adbc
 
@@ -144,6 +153,8 @@ class PostgresBackend(Backend):
         schema = pa.schema([(c.name, c.arrow) for c in columns])
         uri = engines.adbc_postgres_uri(self.url)
         with guarded(where), adbc.connect_postgresql(uri) as conn:
+            for statement in snapshot_statements(snapshot):  # before any other statement
+                conn.run(statement)
             if binds.values:
                 calls = ", ".join(
                     f"set_config('hygge.p{i}', ${i + 1}, true)" for i in range(len(binds.values))

@@ -306,9 +306,10 @@ class SqliteBackend(Backend):
         columns: list[Column],
         batch_rows: int,
         where: str,
+        snapshot: str | None = None,
     ) -> Iterator[pa.RecordBatch]:
         if not (binds.server and self.adbc):
-            yield from super().read(stmt, binds, columns, batch_rows, where)
+            yield from super().read(stmt, binds, columns, batch_rows, where, snapshot)
             return
         # ADBC guesses each column's type from its first batch; a column that starts with a
         # batch of NULLs would be guessed wrong. A first row with a value of the right
