@@ -378,26 +378,23 @@ class SqliteBackend(Backend):
         if self.path == ":memory:":
             yield
             return
-        ident = hashlib.sha256(f"{os.path.realpath(self.path)}\0{key}".encode()).hexdigest()[:16]
-        path = os.path.join(tempfile.gettempdir(), f"hygge-sqlite-{ident}.lock")
-        handle = _lock_file(path, what)
-        try:
+        with _lock_file(_lock_path(self.path, key), what):
             yield
-        finally:
-            # Unlinked while still locked: a process waiting on this file finds it gone
-            # and takes a fresh one (see `_lock_file`), so no two runs ever both hold it.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
 
 
-def _lock_file(path: str, what: str) -> Any:
-    """Open and lock `path`; retry when the file locked is no longer the one at `path`."""
+def _lock_path(database: str, key: str) -> str:
+    ident = hashlib.sha256(f"{os.path.realpath(database)}\0{key}".encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"hygge-sqlite-{ident}.lock")
+
+
+@contextlib.contextmanager
+def _lock_file(path: str, what: str | None) -> Iterator[None]:
+    """Hold an exclusive lock on file `path`, and remove the file when done. With `what`, a
+    lock held elsewhere fails at once naming it; without, this waits for its turn."""
     while True:
-        handle = open(path, "a+")  # noqa: SIM115 - held open until the run ends
+        handle = open(path, "a+")  # noqa: SIM115 - held open until the lock is released
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (fcntl.LOCK_NB if what else 0))
         except BlockingIOError:
             handle.close()
             raise PermanentError(
@@ -409,8 +406,17 @@ def _lock_file(path: str, what: str) -> Any:
         except FileNotFoundError:
             current = None
         if current == os.fstat(handle.fileno()).st_ino:
-            return handle
+            break
         handle.close()  # the previous holder removed it meanwhile: lock the new one
+    try:
+        yield
+    finally:
+        # Unlinked while still locked: a process waiting on this file finds it gone
+        # and takes a fresh one (above), so no two holders ever both have it.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 _SENTINELS = {
@@ -440,8 +446,17 @@ def _with_sentinel(stmt: sa.Select[Any], columns: list[Column], backend: SqliteB
 
 @contextlib.contextmanager
 def _writer(path: str) -> Iterator[None]:
+    """One stager of a database file at a time: this process's threads take turns by a lock,
+    other processes on this machine (Dask workers staging units of one flow) by a lock file.
+    The busy timeout does not cover this: a transaction that has read the file cannot turn
+    writer once another connection committed (WAL answers SQLITE_BUSY at once, without the
+    busy handler), so two stagers would fail each other with "database is locked"."""
     key = os.path.realpath(path)
     with _WRITERS_LOCK:
         lock = _WRITERS.setdefault(key, threading.Lock())
     with lock:
-        yield
+        if path == ":memory:":
+            yield
+            return
+        with _lock_file(_lock_path(path, "\0stage"), None):
+            yield
