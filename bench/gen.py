@@ -319,18 +319,24 @@ def ensure_csv16(ds: Dataset) -> Path:
     return folder
 
 
-def pg_dsn_from_env() -> str | None:
-    """The PostgreSQL DSN to use, from the environment or the services script's env file."""
-    for var in ("HYGGE_BENCH_PG_DSN", "HYGGE_TEST_PG_DSN"):
+def service_setting(*names: str) -> str | None:
+    """The first of `names` set in the environment, else in the services script's env file
+    (`/tmp/hygge-services/services.env`, written by `scripts/services.py start`)."""
+    for var in names:
         if os.environ.get(var):
             return os.environ[var]
     env_file = Path("/tmp/hygge-services/services.env")
     if env_file.exists():
         for line in env_file.read_text().splitlines():
             key, _, value = line.removeprefix("export ").partition("=")
-            if key.strip() in ("HYGGE_BENCH_PG_DSN", "HYGGE_TEST_PG_DSN") and value.strip():
+            if key.strip() in names and value.strip():
                 return value.strip().strip("'\"")
     return None
+
+
+def pg_dsn_from_env() -> str | None:
+    """The PostgreSQL DSN to use, from the environment or the services script's env file."""
+    return service_setting("HYGGE_BENCH_PG_DSN", "HYGGE_TEST_PG_DSN")
 
 
 def main() -> None:

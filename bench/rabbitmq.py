@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from gen import service_setting
 
 
 def rabbitmq_url() -> str | None:
     """The broker's AMQP URL: `HYGGE_BENCH_RABBITMQ_URL`, `HYGGE_TEST_RABBITMQ_URL`, or the
     services script's env file."""
-    for var in ("HYGGE_BENCH_RABBITMQ_URL", "HYGGE_TEST_RABBITMQ_URL"):
-        if os.environ.get(var):
-            return os.environ[var]
-    env_file = Path("/tmp/hygge-services/services.env")
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            if key.strip() == "HYGGE_TEST_RABBITMQ_URL" and value.strip():
-                return value.strip().strip("'\"")
-    return None
+    return service_setting("HYGGE_BENCH_RABBITMQ_URL", "HYGGE_TEST_RABBITMQ_URL")
 
 
 def _plain(value: object) -> object:

@@ -1,13 +1,26 @@
-"""Talking to the test broker directly: declare, publish, count and delete (tests only)."""
+"""Talking to the test broker directly: declare, publish, count and delete; and reading back
+the ids a Parquet store holds (tests only)."""
 
 from __future__ import annotations
 
 import json
+import pathlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import pika
+
+from hygge_core.testing import FlowHarness
+
+
+def landed_ids(folder: pathlib.Path) -> list[int]:
+    """The `id` of every row a reader of the Parquet store `folder` sees ([] before the
+    first commit), in file order."""
+    if not folder.exists():
+        return []
+    table = FlowHarness.read_parquet_dir(folder)
+    return table.column("id").to_pylist() if "id" in table.column_names else []
 
 
 def unique(prefix: str) -> str:

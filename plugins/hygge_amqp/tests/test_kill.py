@@ -11,14 +11,12 @@ import pathlib
 import random
 import time
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from hygge_core.testing import Kill, kill_points, run_hygge
 
-from .broker import Broker, unique
+from .broker import Broker, landed_ids, unique
 
 POINTS = kill_points(default=2)
 MESSAGES = 3000
@@ -35,14 +33,7 @@ def flows(tmp: pathlib.Path, broker: Broker, source: dict) -> pathlib.Path:
 
 
 def landed(tmp: pathlib.Path) -> list[int]:
-    files = [
-        f
-        for f in sorted((tmp / "out").rglob("*.parquet"))
-        if not any(part.startswith("_") for part in f.relative_to(tmp).parts)
-    ]
-    if not files:
-        return []
-    return pa.concat_tables([pq.read_table(f, columns=["id"]) for f in files])["id"].to_pylist()
+    return landed_ids(tmp / "out")
 
 
 def fill(broker: Broker, kind: str, n: int) -> str:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pathlib
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from hygge_core.testing import Kill, run_cli, run_hygge
 
-from .broker import Broker, unique
+from .broker import Broker, landed_ids, unique
 
 COLUMNS = {"id": "int64", "name": "string"}
 
@@ -26,14 +24,7 @@ def flows(tmp: pathlib.Path, broker: Broker, queue: str, **home: object) -> path
 
 
 def landed(tmp: pathlib.Path) -> list[int]:
-    files = [
-        f
-        for f in sorted((tmp / "out").rglob("*.parquet"))
-        if not any(part.startswith("_") for part in f.relative_to(tmp).parts)
-    ]
-    if not files:
-        return []
-    return pa.concat_tables([pq.read_table(f) for f in files]).column("id").to_pylist()
+    return landed_ids(tmp / "out")
 
 
 def rows(n: int, start: int = 0) -> list[dict[str, object]]:

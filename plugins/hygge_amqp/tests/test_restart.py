@@ -11,13 +11,11 @@ import shlex
 import subprocess
 import time
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from hygge_core.testing import hygge_executable, need_env, run_hygge
 
-from .broker import Broker, unique
+from .broker import Broker, landed_ids, unique
 
 MESSAGES = 6000
 
@@ -76,8 +74,7 @@ def test_queue_converges_after_a_broker_restart_mid_run(
     # Whatever the first run committed and could not ack comes back: the rerun drops it.
     rerun = run_hygge("run", str(path), timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    files = sorted((tmp_path / "out").glob("*.parquet"))
-    ids = pa.concat_tables([pq.read_table(f) for f in files])["id"].to_pylist()
+    ids = landed_ids(tmp_path / "out")
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicates"
     assert sorted(ids) == list(range(MESSAGES))
     assert broker.ready(queue) == 0

@@ -11,7 +11,7 @@ import yaml
 
 from hygge_core.testing import Kill, run_cli, run_hygge, tables_equal
 
-from .broker import Broker, unique
+from .broker import Broker, landed_ids, unique
 
 ROWS = 5000
 
@@ -157,7 +157,6 @@ def test_crash_after_publishing_keeps_message_ids_stable(
     }
     result = run_cli("run", str(write(tmp_path, {"c": consume})))
     assert result.code == 0, result.text
-    files = sorted((tmp_path / "out").glob("*.parquet"))
-    ids = pa.concat_tables([pq.read_table(f) for f in files]).column("id").to_pylist()
+    ids = landed_ids(tmp_path / "out")
     assert sorted(ids) == list(range(400))
     assert broker.ready(queue) == 0
