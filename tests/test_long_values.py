@@ -20,7 +20,8 @@ def test_a_huge_value_is_cut_short_in_the_error(tmp_path: pathlib.Path) -> None:
     assert result.code == 2, result.text[:500]
     assert result.err == (
         f"{flows}:4:46: flow 'f' → store → field 'mode': invalid value '{'a' * 60}... "
-        f"(200,000 characters)': must be one of append, replace\n1 problem in {flows}\n"
+        f"(200,000 characters)': must be one of append, replace, replace_partitions\n"
+        f"1 problem in {flows}\n"
     )
 
 

@@ -91,7 +91,8 @@ def test_mode_the_store_cannot_do_and_clashing_options_are_refused(tmp_path: pat
     assert result.err.splitlines()[:2] == [
         f"{csv}:4:12: flow 'ev' → store → field 'mode': store type 'csv' does not support "
         "mode 'merge' (asked by --mode)",
-        "    hint: supported: append, replace; leave this flow out of the run (--flow) or "
+        "    hint: supported: append, replace, replace_partitions; leave this flow out of the run "
+        "(--flow) or "
         "drop --mode",
     ]
 
