@@ -76,6 +76,12 @@ def test_crash_before_commit_loses_nothing(tmp_path: pathlib.Path, broker: Broke
     rerun = run_cli("run", str(path))
     assert rerun.code == 0, rerun.text
     assert sorted(landed(tmp_path)) == list(range(800))
+    # The rerun read the messages again (the crashed run's staging is not adopted: it
+    # would commit them unread, leaving them unacked and unremembered), and acked them.
+    assert broker.ready(queue) == 0
+    third = run_cli("run", str(path))
+    assert third.code == 0, third.text
+    assert sorted(landed(tmp_path)) == list(range(800))
 
 
 def test_messages_without_id_are_deduplicated_by_content(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+import uuid
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -294,9 +295,13 @@ class RabbitHome(Home):
         expect = cap if cfg.follow else min(ready, cap)
         if expect == 0:
             return []
-        return [
-            WorkUnit(id=f"queue:{self.name}", payload={"expect": expect}, estimated_rows=expect)
-        ]
+        # A queue gives no run the same messages twice, so a crashed run's staged unit must
+        # never be adopted (its messages come again, unacked: adopted, they would land, be
+        # remembered by no id and never be acked, and the next run would land them again).
+        # A payload of its own per read makes the unit's fingerprint new each time; the
+        # store drops the crashed run's staging at the next commit.
+        payload = {"expect": expect, "read": uuid.uuid4().hex}
+        return [WorkUnit(id=f"queue:{self.name}", payload=payload, estimated_rows=expect)]
 
     def _queue_messages(self, expect: int) -> Iterator[Message]:
         cfg = self.config
