@@ -313,8 +313,8 @@ flows:
     result = run_cli("run", str(flows))
     assert result.code == 1, result.text
     assert (
-        "orders: table 'orders': merge key(s) customer_key not among the home's columns "
-        "(order_id, v)" in result.out
+        "orders: merge key 'customer_key' (store keys:) is not a column of the rows; "
+        "columns: order_id, v" in result.out
     ), result.text
 
 
