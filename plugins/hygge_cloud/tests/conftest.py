@@ -279,7 +279,11 @@ def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
             return k["AccessKeyId"], k["SecretAccessKey"]
 
         admin = user("admin", ["s3:*"])
-        reader = user("reader", ["s3:GetObject", "s3:ListBucket", "s3:HeadBucket"])
+        # AWS authorises ListObjectsV2 as s3:ListBucket; moto 5.2 asks for an action named
+        # s3:ListObjectsV2 as well. Granting both keeps the reader a reader on either.
+        reader = user(
+            "reader", ["s3:GetObject", "s3:ListBucket", "s3:ListObjectsV2", "s3:HeadBucket"]
+        )
         fs = s3fs.S3FileSystem(
             key=admin[0], secret=admin[1], endpoint_url=endpoint, skip_instance_cache=True
         )
