@@ -146,7 +146,7 @@ def check_output(entry: Entry, pg_target: PgTarget | None) -> str:
         return f"wrong output: {got.rows:,} rows, expected {want.rows:,}"
     if got.checksum != want.checksum:
         return f"wrong output: checksum {got.checksum}, expected {want.checksum}"
-    return ""
+    return entry.check() if entry.check else ""
 
 
 def last_line(path: Path) -> str:

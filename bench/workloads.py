@@ -120,6 +120,10 @@ class Entry:
     dlt_default: bool = False  # the "dlt default" configuration the issue compares against
     runs: int | None = None  # overrides the harness's --runs (peers, start-up)
     columns: tuple[Column, ...] | None = None  # checksum columns, if not the main table's
+    # After each verified run: "" if what the run sent elsewhere arrived, else what is wrong
+    # (metrics_overhead's OTLP receiver: a collector that is not reached costs hygge only a
+    # warning, and would make the run look cheap).
+    check: Callable[[], str] | None = None
 
     @property
     def slug(self) -> str:
@@ -776,10 +780,48 @@ def memory_budget(ctx: Context) -> list[Entry]:
     return entries
 
 
+class OtlpReceiver:
+    """A local OpenTelemetry collector for ``metrics_overhead``: answers every OTLP/HTTP
+    POST with 200 at once and counts, per path, the requests that name the bench flow.
+    It runs in a thread of the harness, not in the measured process."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.got: dict[str, int] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if b"bench" in body:  # the flow's name, as a protobuf string
+                    receiver.got[self.path] = receiver.got.get(self.path, 0) + 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def check(self) -> str:
+        """Empty if one trace and one metrics request arrived since the last check."""
+        got, self.got = self.got, {}
+        if got == {"/v1/traces": 1, "/v1/metrics": 1}:
+            return ""
+        return f"the OTLP receiver got {got or 'nothing'}, expected one request of each signal"
+
+
 def metrics_overhead(ctx: Context) -> list[Entry]:
     """What hygge-metrics costs (issue 20: at most 2%): Parquet→Parquet without a
     `metrics:` section (the baseline) beside the same run exporting to a node-exporter
-    textfile, and to the Pushgateway when one runs ($HYGGE_TEST_PUSHGATEWAY_URL)."""
+    textfile, to an OTLP/HTTP receiver this harness starts on 127.0.0.1, and to the
+    Pushgateway when one runs ($HYGGE_TEST_PUSHGATEWAY_URL)."""
     import os
 
     w, src = "metrics_overhead", ctx.data.parquet
@@ -790,24 +832,28 @@ def metrics_overhead(ctx: Context) -> list[Entry]:
     )
     plain.kind = "baseline"
     entries = [plain]
-    destinations = [("textfile", {"textfile": str(_workdir(w, "textfile") / "hygge.prom")})]
+    receiver = OtlpReceiver()
+    destinations: list[tuple[str, dict, Callable[[], str] | None]] = [
+        ("textfile", {"textfile": str(_workdir(w, "textfile") / "hygge.prom")}, None),
+        ("otlp", {"otlp": receiver.url}, receiver.check),
+    ]
     gateway = os.environ.get("HYGGE_TEST_PUSHGATEWAY_URL")
     if gateway:
-        destinations.append(("pushgateway", {"pushgateway": gateway, "job": "hygge-bench"}))
-    for label, metrics in destinations:
+        destinations.append(("pushgateway", {"pushgateway": gateway, "job": "hygge-bench"}, None))
+    for label, metrics, check in destinations:
         out = _out(w, label)
-        entries.append(
-            _hygge_entry(
-                ctx,
-                w,
-                home,
-                _parquet_store(out),
-                ParquetOutput(out),
-                ctx.data,
-                f"hygge, metrics: {label}",
-                top={"metrics": metrics},
-            )
+        entry = _hygge_entry(
+            ctx,
+            w,
+            home,
+            _parquet_store(out),
+            ParquetOutput(out),
+            ctx.data,
+            f"hygge, metrics: {label}",
+            top={"metrics": metrics},
         )
+        entry.check = check
+        entries.append(entry)
     return entries
 
 

@@ -1,5 +1,5 @@
-"""OpenTelemetry: spans per flow and unit, and the run's metrics, checked with the SDK's
-in-memory exporters and with a real OTLP/HTTP receiver on 127.0.0.1."""
+"""OpenTelemetry: spans per flow and unit, and the run's metrics, as a real OTLP/HTTP
+receiver on 127.0.0.1 gets them, decoded with opentelemetry-proto's own messages."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hygge_metrics import otel
 
 from hygge_core.testing import FlowHarness
 
@@ -31,68 +30,14 @@ def _flows(h: FlowHarness, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def test_spans_and_metrics_reach_the_in_memory_exporters(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    spans, metrics = InMemorySpanExporter(), HeldMetrics()
-    real = otel.export
-    monkeypatch.setattr(
-        otel,
-        "export",
-        lambda s, r, t: real(s, r, t, span_exporter=spans, metric_exporter=metrics),
-    )
-    h = FlowHarness(tmp_path)
-    # Port 9 (discard) is never contacted: the exporters are the in-memory ones.
-    h.run(_flows(h, tmp_path), metrics={"otlp": "http://127.0.0.1:9"})
-    got = {s.name: s for s in spans.get_finished_spans()}
-    flow = got["flow small"]
-    assert flow.attributes is not None and flow.attributes["hygge.rows"] == 30
-    assert flow.attributes["hygge.status"] == "ok" and flow.status.is_ok
-    units = [s for s in got.values() if s.name.startswith("unit ")]
-    assert len(units) == 3
-    assert {u.parent.span_id for u in units if u.parent} == {flow.context.span_id}
-    assert sum(int((u.attributes or {})["hygge.rows"]) for u in units) == 30
-    assert all(flow.start_time <= u.start_time <= u.end_time <= flow.end_time for u in units)
-    broken = got["flow broken"]
-    assert not broken.status.is_ok and "missing.parquet" in (broken.status.description or "")
-    points = _points(metrics.data)
-    assert points[("hygge.flow.rows", "small")] == 30
-    assert points[("hygge.flow.failures", "broken")] == 1
-    assert points[("hygge.flow.failures", "small")] == 0
-    assert points[("hygge.flow.duration", "small")] == 1  # one histogram observation
-
-
-class HeldMetrics:
-    """A metric exporter that keeps what it is given (the SDK has none in memory)."""
-
-    data: Any = None
-
-    def export(self, data: Any, **options: Any) -> Any:
-        from opentelemetry.sdk.metrics.export import MetricExportResult
-
-        self.data = data
-        return MetricExportResult.SUCCESS
-
-
-def _points(data: Any) -> dict[tuple[str, str], float]:
-    """(metric, flow) → value: a counter's sum, a histogram's count."""
-    out: dict[tuple[str, str], float] = {}
-    for rm in data.resource_metrics:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                for p in m.data.data_points:
-                    value = p.count if hasattr(p, "bucket_counts") else p.value
-                    out[(m.name, str(p.attributes["flow"]))] = value
-    return out
-
-
 class Receiver:
     """A tiny OTLP/HTTP collector: keeps each request's decoded protobuf by path."""
 
     def __init__(self) -> None:
         self.requests: dict[str, list[Any]] = {"/v1/traces": [], "/v1/metrics": []}
+        self.headers: list[dict[str, str]] = []  # names in lower case
+        self.fail: list[int] = []  # statuses to answer first, one request each
+        self.unknown_bytes = 0  # bytes of fields opentelemetry-proto's schema does not have
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,12 +50,23 @@ class Receiver:
                 )
 
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                if receiver.fail:
+                    self.send_response(receiver.fail.pop(0))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 kind = {"/v1/traces": ExportTraceServiceRequest,
                         "/v1/metrics": ExportMetricsServiceRequest}[self.path]  # fmt: skip
                 message = kind()
                 message.ParseFromString(body)
+                # Bytes under a field number the schema does not know would decode
+                # silently: keep how many there were.
+                size = message.ByteSize()
+                message.DiscardUnknownFields()
+                receiver.unknown_bytes += size - message.ByteSize()
                 receiver.requests[self.path].append(message)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -133,33 +89,124 @@ def receiver() -> Iterator[Receiver]:
     r.server.server_close()
 
 
+def _spans(receiver: Receiver) -> dict[str, Any]:
+    """Span name → span, of every trace request."""
+    spans = {}
+    for request in receiver.requests["/v1/traces"]:
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                assert ss.scope.name == "hygge"
+                for s in ss.spans:
+                    spans[s.name] = s
+    return spans
+
+
+def _attrs(span_or_point: Any) -> dict[str, Any]:
+    """A span's or a data point's attributes as Python values."""
+    return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span_or_point.attributes}
+
+
+def _metrics(receiver: Receiver) -> dict[str, Any]:
+    """Metric name → metric, of every metrics request."""
+    return {
+        m.name: m
+        for request in receiver.requests["/v1/metrics"]
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+
+
+def _points(receiver: Receiver) -> dict[tuple[str, str], float]:
+    """(metric, flow) → value: a sum's or a gauge's value, a histogram's count."""
+    out: dict[tuple[str, str], float] = {}
+    for name, m in _metrics(receiver).items():
+        kind = m.WhichOneof("data")
+        for p in getattr(m, kind).data_points:
+            value = p.count if kind == "histogram" else getattr(p, p.WhichOneof("value"))
+            out[(name, _attrs(p)["flow"])] = value
+    return out
+
+
 def test_a_real_otlp_http_receiver_gets_traces_and_metrics(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     h = FlowHarness(tmp_path)
-    h.run(_flows(h, tmp_path), metrics={"otlp": receiver.url, "service_name": "etl-test"})
-    spans = {}
+    results = h.run(_flows(h, tmp_path), metrics={"otlp": receiver.url, "service_name": "etl-test"})
+    assert len(receiver.requests["/v1/traces"]) == len(receiver.requests["/v1/metrics"]) == 1
+    assert {h["content-type"] for h in receiver.headers} == {"application/x-protobuf"}
+    assert receiver.unknown_bytes == 0
     for request in receiver.requests["/v1/traces"]:
         for rs in request.resource_spans:
             service = {a.key: a.value.string_value for a in rs.resource.attributes}
             assert service["service.name"] == "etl-test"
-            for ss in rs.scope_spans:
-                for s in ss.spans:
-                    spans[s.name] = {a.key: a.value for a in s.attributes}
-    assert spans["flow small"]["hygge.rows"].int_value == 30
-    assert spans["flow broken"]["hygge.status"].string_value == "failed"
-    assert sum(1 for name in spans if name.startswith("unit ")) == 3
-    rows = {}
-    for request in receiver.requests["/v1/metrics"]:
-        for rm in request.resource_metrics:
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    if m.name == "hygge.flow.rows":
-                        for p in m.sum.data_points:
-                            flow = next(a.value.string_value for a in p.attributes
-                                        if a.key == "flow")  # fmt: skip
-                            rows[flow] = p.as_int
-    assert rows == {"small": 30, "broken": 0}
+    spans = _spans(receiver)
+    flow = spans["flow small"]
+    assert len(flow.trace_id) == 16 and len(flow.span_id) == 8 and not flow.parent_span_id
+    attrs = _attrs(flow)
+    assert attrs["hygge.rows"] == 30 and attrs["hygge.units"] == 3
+    assert attrs["hygge.status"] == "ok" and attrs["hygge.home_type"] == "parquet"
+    assert attrs["hygge.mode"] == "replace"
+    assert flow.status.code == 0  # UNSET: ok
+    seconds = {r.name: r.seconds for r in results}
+    assert flow.end_time_unix_nano - flow.start_time_unix_nano == int(seconds["small"] * 1e9)
+    units = [s for name, s in spans.items() if name.startswith("unit ")]
+    assert len(units) == 3
+    assert {(u.trace_id, u.parent_span_id) for u in units} == {(flow.trace_id, flow.span_id)}
+    assert sum(_attrs(u)["hygge.rows"] for u in units) == 30
+    assert all(
+        flow.start_time_unix_nano <= u.start_time_unix_nano <= u.end_time_unix_nano
+        <= flow.end_time_unix_nano
+        for u in units
+    )  # fmt: skip
+    broken = spans["flow broken"]
+    assert broken.trace_id != flow.trace_id  # one trace per flow
+    assert _attrs(broken)["hygge.status"] == "failed"
+    assert broken.status.code == 2 and "missing.parquet" in broken.status.message  # ERROR
+    points = _points(receiver)
+    assert points[("hygge.flow.rows", "small")] == 30
+    assert points[("hygge.flow.rows", "broken")] == 0
+    assert points[("hygge.flow.runs", "broken")] == 1
+    assert points[("hygge.flow.failures", "broken")] == 1
+    assert points[("hygge.flow.failures", "small")] == 0
+    assert points[("hygge.flow.duration", "small")] == 1  # one histogram observation
+    assert ("hygge.flow.last_success", "broken") not in points
+    assert ("hygge.flow.lag", "small") not in points  # not incremental
+    metrics = _metrics(receiver)
+    rows = metrics["hygge.flow.rows"]
+    assert rows.unit == "{row}" and rows.sum.is_monotonic
+    assert rows.sum.aggregation_temporality == 2  # CUMULATIVE
+    assert _attrs(rows.sum.data_points[0]).keys() == {"flow", "home_type", "store_type"}
+    (duration,) = [
+        p for p in metrics["hygge.flow.duration"].histogram.data_points
+        if _attrs(p)["flow"] == "small"
+    ]  # fmt: skip
+    assert duration.sum == pytest.approx(seconds["small"])
+    assert list(duration.explicit_bounds)[:3] == [0, 5, 10]
+    assert len(duration.bucket_counts) == len(duration.explicit_bounds) + 1
+    assert sum(duration.bucket_counts) == 1
+
+
+def test_a_retryable_answer_is_retried_and_headers_are_sent(
+    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = FlowHarness(tmp_path)
+    flows = _flows(h, tmp_path)
+    del flows["broken"]
+    receiver.fail = [503]  # the first request: "try again later"
+    h.run_ok(flows, metrics={"otlp": receiver.url, "otlp_headers": {"x-api-key": "k1"}})
+    assert len(receiver.headers) == 3  # traces twice, then metrics
+    assert {h["x-api-key"] for h in receiver.headers} == {"k1"}
+    assert len(receiver.requests["/v1/traces"]) == len(receiver.requests["/v1/metrics"]) == 1
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    receiver.fail = [400, 400]  # a request the collector rejects is not sent again
+    h.run_ok(flows, metrics={"otlp": receiver.url})
+    assert len(receiver.headers) == 5
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [
+        f"could not send OpenTelemetry data to {receiver.url} (traces, metrics; "
+        "the flows' results are unaffected)"
+    ]
 
 
 def test_a_collector_that_is_down_costs_a_warning_not_the_run(
@@ -177,34 +224,34 @@ def test_a_collector_that_is_down_costs_a_warning_not_the_run(
     ]
 
 
-def test_opentelemetry_is_imported_only_when_otlp_is_set(tmp_path: Path) -> None:
+def test_no_opentelemetry_package_is_imported_even_with_otlp(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The requests are encoded by the plugin (issue 20's 2% budget): neither the SDK nor
+    opentelemetry-proto's generated code is loaded by a run, and the OTLP module only by a
+    run with `otlp:`."""
     from hygge_core.testing import hygge_imports
 
     h = FlowHarness(tmp_path)
     flows = _flows(h, tmp_path)
     del flows["broken"]
+    prefixes = ("opentelemetry", "google.protobuf", "hygge_metrics.otel")
     textfile = h.write(flows, metrics={"textfile": str(tmp_path / "hygge.prom")})
-    plain = hygge_imports("run", str(textfile), prefixes=("opentelemetry",))
+    plain = hygge_imports("run", str(textfile), prefixes=prefixes)
     assert plain.returncode == 0, plain.stderr
     assert plain.modules == []
+    otlp = h.write(flows, metrics={"otlp": receiver.url})
+    used = hygge_imports("run", str(otlp), prefixes=prefixes)
+    assert used.returncode == 0, used.stderr
+    assert sorted(used.modules) == ["hygge_metrics.otel"]
+    assert len(receiver.requests["/v1/traces"]) == 1
 
 
 def test_an_incremental_flow_reports_lag_and_last_success(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, receiver: Receiver
 ) -> None:
     import time
 
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    metrics = HeldMetrics()
-    real = otel.export
-    monkeypatch.setattr(
-        otel,
-        "export",
-        lambda s, r, t: real(
-            s, r, t, span_exporter=InMemorySpanExporter(), metric_exporter=metrics
-        ),
-    )
     h = FlowHarness(tmp_path)
     newest = int(time.time()) - 3600
     at = pa.array([newest - 60, newest], pa.timestamp("s", tz="UTC"))
@@ -213,8 +260,8 @@ def test_an_incremental_flow_reports_lag_and_last_success(
     started = time.time()
     h.run_ok(
         {"events": {"home": home, "store": h.parquet_sink("events_out", mode="append")}},
-        metrics={"otlp": "http://127.0.0.1:9"},
+        metrics={"otlp": receiver.url},
     )
-    points = _points(metrics.data)
+    points = _points(receiver)
     assert 3600 <= points[("hygge.flow.lag", "events")] <= 3600 + 120
     assert started <= points[("hygge.flow.last_success", "events")] <= time.time()

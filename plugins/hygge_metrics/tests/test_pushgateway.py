@@ -152,3 +152,32 @@ def test_gateway_down_warns_once_and_the_flows_still_succeed(tmp_path: Path) -> 
     )
     assert warnings[0].endswith("(the flows' results are unaffected)")
     assert h.read_parquet_dir(tmp_path / "small_out").num_rows == 3
+
+
+def test_a_job_with_a_slash_and_a_space_is_one_group(gateway: Gateway, tmp_path: Path) -> None:
+    """The grouping key goes into the push URL: a `/` in the job takes the Pushgateway's
+    base64 form (`job@base64/...`), a space is percent-encoded; the labels read back are
+    the job as written."""
+    import base64
+    import urllib.request
+
+    from hygge_metrics.export import _group_path
+
+    job = f"{gateway.job}/nightly etl"
+    group = _group_path({"job": job, "flow": "small"})
+    encoded = base64.urlsafe_b64encode(job.encode()).decode()
+    assert group == f"job@base64/{encoded}/flow/small"
+    h = FlowHarness(tmp_path)
+    flows = three_flows(h, tmp_path)
+    del flows["large"], flows["broken"]
+    try:
+        h.run_ok(flows, metrics={"pushgateway": gateway.url, "job": job})
+        text = gateway.text()
+        assert labels_of(text, "hygge_flow_rows_total", "small")["job"] == job
+        assert samples(text, job=job)[("hygge_flow_rows_total", "small")] == 3
+        h.run_ok(flows, metrics={"pushgateway": gateway.url, "job": job})  # adds up
+        assert samples(gateway.text(), job=job)[("hygge_flow_rows_total", "small")] == 6
+    finally:
+        request = urllib.request.Request(f"{gateway.url}/metrics/{group}", method="DELETE")
+        urllib.request.urlopen(request, timeout=10)
+    assert _group_path({"job": "a b", "flow": ""}) == "job/a%20b/flow@base64/="

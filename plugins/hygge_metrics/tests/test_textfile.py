@@ -48,7 +48,11 @@ def test_textfile_holds_every_flow_in_the_exposition_format(tmp_path: Path) -> N
     assert [p.name for p in prom.parent.iterdir()] == ["hygge.prom"]  # no temporary left
 
 
-def test_prometheus_client_is_imported_only_with_a_metrics_section(tmp_path: Path) -> None:
+def test_no_prometheus_client_is_imported_and_the_exporter_only_with_metrics(
+    tmp_path: Path,
+) -> None:
+    """The exposition text is written by the plugin (issue 20's 2% budget): a run never
+    loads prometheus_client, and the exporter only when flows.yaml has `metrics:`."""
     h = FlowHarness(tmp_path)
     flows = {
         "small": {
@@ -56,17 +60,43 @@ def test_prometheus_client_is_imported_only_with_a_metrics_section(tmp_path: Pat
             "store": h.parquet_sink("small_out"),
         }
     }
-    plain = hygge_imports("run", str(h.write(flows)), prefixes=("prometheus_client",))
+    watched = ("prometheus_client", "hygge_metrics.export")
+    plain = hygge_imports("run", str(h.write(flows)), prefixes=watched)
     assert plain.returncode == 0, plain.stderr
     assert plain.modules == []
-    helped = hygge_imports("--help", prefixes=("prometheus_client", "hygge_metrics.export"))
+    helped = hygge_imports("--help", prefixes=watched)
     assert helped.returncode == 0
     assert helped.modules == []
-    prom = str(tmp_path / "hygge.prom")
-    with_metrics = h.write(flows, metrics={"textfile": prom})
-    used = hygge_imports("run", str(with_metrics), prefixes=("prometheus_client",))
+    prom = tmp_path / "hygge.prom"
+    with_metrics = h.write(flows, metrics={"textfile": str(prom)})
+    used = hygge_imports("run", str(with_metrics), prefixes=watched)
     assert used.returncode == 0, used.stderr
-    assert "prometheus_client" in used.modules
+    assert used.modules == ["hygge_metrics.export"]
+    assert samples(prom.read_text())[("hygge_flow_rows_total", "small")] == 1
+
+
+def test_label_values_are_escaped_and_read_back(tmp_path: Path) -> None:
+    """A flow name with a quote, a backslash and a newline: written with the format's
+    escapes, read back the same by prometheus_client's parser and by the plugin's own
+    reader (which adds the next run's counts to it)."""
+    from hygge_metrics.export import _merge, _parse, exposition
+
+    class Result:
+        name = 'we"ird\\flow\nname'
+        home_type, store_type = "parquet", "sql"
+        status, retries, rows, bytes, seconds = "ok", 0, 7, 70, 1.5
+        cursor_after = None
+
+    text = exposition(_merge({}, [Result()], 1.7e9))
+    assert labels_of(text, "hygge_flow_rows_total", Result.name)["flow"] == Result.name
+    assert samples(text)[("hygge_flow_last_success_timestamp_seconds", Result.name)] == 1.7e9
+    again = exposition(_merge(_parse(text, {}), [Result()], 1.8e9))
+    got = samples(again)
+    assert got[("hygge_flow_rows_total", Result.name)] == 14
+    assert got[("hygge_flow_runs_total", Result.name)] == 2
+    assert got[("hygge_flow_duration_seconds", Result.name)] == 1.5
+    families = {f.name: (f.type, f.documentation) for f in text_string_to_metric_families(again)}
+    assert families["hygge_flow_rows"] == ("counter", "Rows committed by the flow.")
 
 
 def test_a_retried_transient_fault_is_counted(tmp_path: Path) -> None:

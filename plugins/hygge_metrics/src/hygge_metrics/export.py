@@ -4,20 +4,26 @@ Counters are cumulative across runs, as Prometheus expects of `_total` series: e
 reads back what its destination already holds (the textfile, or the flow's group on the
 Pushgateway), adds this run's counts and writes the sum. Flows this run did not select keep
 their series, and a failed flow keeps its last success time.
+
+The exposition text is written and read here, not through prometheus_client: importing it
+cost about 35 ms per run (issue 20's budget is 2% of a 5M-row run, ~65 ms for every
+destination together), and hygge's few gauges and counters need a dozen lines of format.
+The tests read every file and push back with prometheus_client's own parser.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
+import re
+import threading
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-from prometheus_client import CollectorRegistry, push_to_gateway, write_to_textfile
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.parser import text_string_to_metric_families
 
 from hygge_metrics.config import MetricsSettings
 from hygge_metrics.lag import lag_seconds
@@ -25,6 +31,9 @@ from hygge_metrics.lag import lag_seconds
 log = logging.getLogger("hygge.metrics")
 
 LABELS = ("flow", "home_type", "store_type")
+
+# The Pushgateway's and node-exporter's text format, version 0.0.4.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # name → (kind, help). Counters keep adding up; gauges hold the latest value.
 METRICS: dict[str, tuple[str, str]] = {
@@ -65,7 +74,16 @@ def _to_textfile(path: str, results: list[Any], now: float) -> None:
     file = Path(path)
     try:
         old = _parse(file.read_text(), {}) if file.exists() else {}
-        write_to_textfile(str(file), _registry(_merge(old, results, now)))
+        # Written beside the file and renamed over it, so node-exporter never reads half
+        # a file; open() rather than mkstemp keeps the umask's mode (mkstemp's 0600 would
+        # hide the file from a node-exporter running as another user).
+        temporary = file.with_name(f"{file.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            with open(temporary, "w", encoding="utf-8") as out:
+                out.write(exposition(_merge(old, results, now)))
+            os.replace(temporary, file)
+        finally:
+            temporary.unlink(missing_ok=True)
     except Exception as exc:  # metrics never fail the run
         log.warning("could not write the metrics textfile %s: %s", path, exc)
 
@@ -75,20 +93,23 @@ def _to_pushgateway(settings: MetricsSettings, results: list[Any], now: float) -
     url = str(settings.pushgateway).rstrip("/")
     try:
         with urllib.request.urlopen(f"{url}/metrics", timeout=settings.timeout) as response:
-            # A shared gateway may hold many other jobs' series: keep hygge's lines (and
-            # their HELP/TYPE) before the pure-Python parser sees them.
+            # A shared gateway may hold many other jobs' series: keep hygge's lines
+            # before the parser sees them.
             held = "".join(
                 line for line in response.read().decode().splitlines(True) if "hygge_flow_" in line
             )
         for result in results:
             old = _parse(held, {"job": settings.job, "flow": result.name})
-            push_to_gateway(
-                url,
-                job=settings.job,
-                grouping_key={"flow": result.name},
-                registry=_registry(_merge(old, [result], now)),
-                timeout=settings.timeout,
+            group = _group_path({"job": settings.job, "flow": result.name})
+            body = exposition(_merge(old, [result], now)).encode()
+            request = urllib.request.Request(
+                f"{url}/metrics/{group}",
+                data=body,
+                method="PUT",  # PUT replaces the whole group, as prometheus_client's push does
+                headers={"Content-Type": CONTENT_TYPE},
             )
+            with urllib.request.urlopen(request, timeout=settings.timeout) as response:
+                response.read()
     except Exception as exc:  # a gateway down must not fail flows that committed
         log.warning(
             "could not push metrics to the Pushgateway at %s: %s "
@@ -98,14 +119,87 @@ def _to_pushgateway(settings: MetricsSettings, results: list[Any], now: float) -
         )
 
 
+def _group_path(key: dict[str, str]) -> str:
+    """The Pushgateway's URL path of a grouping key: `job/<job>/flow/<flow>`; a value
+    that is empty or holds a `/` goes base64-encoded (`name@base64/...`), as the
+    Pushgateway's API asks."""
+    parts = []
+    for name, value in key.items():
+        if value == "" or "/" in value:
+            encoded = base64.urlsafe_b64encode(value.encode()).decode() or "="
+            parts.append(f"{name}@base64/{encoded}")
+        else:
+            parts.append(f"{name}/{urllib.parse.quote(value, safe='')}")
+    return "/".join(parts)
+
+
+def exposition(samples: Samples) -> str:
+    """The samples in the text exposition format: per metric its HELP and TYPE (a
+    counter's family name without `_total`, as the format's parsers expect), then one line
+    per flow, by flow name."""
+    lines = []
+    for name, (kind, help_text) in METRICS.items():
+        rows = sorted((f, v) for (n, f), v in samples.items() if n == name)
+        if not rows:
+            continue
+        family = name.removesuffix("_total") if kind == "counter" else name
+        lines.append(f"# HELP {family} {_escape_help(help_text)}")
+        lines.append(f"# TYPE {family} {kind}")
+        for _, (labels, value) in rows:
+            pairs = ",".join(f'{k}="{_escape_label(labels[k])}"' for k in LABELS)
+            lines.append(f"{name}{{{pairs}}} {_number(value)}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+# A sample line: name, optional {labels}, value, optional timestamp. Label values are
+# quoted with \\, \" and \n escapes, so the label block ends at the line's last '}'.
+_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+\S+)?[ \t]*$")
+_LABEL = re.compile(r'[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*,?')
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+def _labels(text: str) -> dict[str, str]:
+    labels = {}
+    for match in _LABEL.finditer(text):
+        labels[match[1]] = _UNESCAPE.sub(
+            lambda m: "\n" if m[1] == "n" else m[1], match[2]
+        )  # \\ → \, \" → ", \n → newline
+    return labels
+
+
 def _parse(text: str, match: dict[str, str]) -> Samples:
     """hygge's samples in an exposition text, those whose labels include `match`."""
     samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name in METRICS and "flow" in s.labels and match.items() <= s.labels.items():
-                labels = {k: s.labels.get(k, "") for k in LABELS}
-                samples[(s.name, s.labels["flow"])] = (labels, s.value)
+    for line in text.splitlines():
+        if not line.startswith("hygge_flow_"):  # comments, blank lines, others' series
+            continue
+        found = _SAMPLE.match(line)
+        if found is None or found[1] not in METRICS:
+            continue
+        labels = _labels(found[2] or "")
+        if "flow" in labels and match.items() <= labels.items():
+            try:
+                value = float(found[3])  # Go writes +Inf, NaN, 1.7e+09: float() reads them
+            except ValueError:
+                continue
+            kept = {k: labels.get(k, "") for k in LABELS}
+            samples[(found[1], labels["flow"])] = (kept, value)
     return samples
 
 
@@ -137,26 +231,3 @@ def _merge(old: Samples, results: list[Any], now: float) -> Samples:
             if (name, r.name) in samples:
                 samples[(name, r.name)] = (labels, samples[(name, r.name)][1])
     return samples
-
-
-class _Collector:
-    """Hands prometheus_client the merged samples as metric families."""
-
-    def __init__(self, samples: Samples) -> None:
-        self.samples = samples
-
-    def collect(self) -> Iterator[Metric]:
-        for name, (kind, help_text) in METRICS.items():
-            family_type = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-            family = family_type(name, help_text, labels=LABELS)
-            rows = sorted((f, v) for (n, f), v in self.samples.items() if n == name)
-            for _, (labels, value) in rows:
-                family.add_metric([labels[k] for k in LABELS], value)
-            if rows:
-                yield family
-
-
-def _registry(samples: Samples) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(samples))
-    return registry

@@ -1,5 +1,5 @@
 """OpenTelemetry for a hygge run: one trace per flow (a span per flow, a child span per
-work unit) and the run's metrics, sent through the OTLP/HTTP exporter when `metrics:` has
+work unit) and the run's metrics, sent to a collector over OTLP/HTTP when `metrics:` has
 `otlp:`.
 
 A batch job's spans are known only as the run goes, but whether to export them is known
@@ -8,99 +8,66 @@ one entry per flow attempt and per unit) and `export` builds the spans with thos
 Units report when they were staged, not when they started, so a unit's span runs from its
 flow's start (or the previous attempt's start) to the moment its receipt reached the
 driver.
+
+The two requests are OTLP's protobuf messages (`ExportTraceServiceRequest`,
+`ExportMetricsServiceRequest`), encoded here by `otlp_proto` and posted with urllib, not
+through the OpenTelemetry SDK and its OTLP exporter: importing those cost 80-100 ms per
+run, over issue 20's budget of 2% of a 5M-row run, for what is one span list and a dozen
+data points written once. The tests decode every request with `opentelemetry-proto`.
 """
 
 from __future__ import annotations
 
-import threading
+import logging
+import os
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from hygge_metrics import otlp_proto as pb
 from hygge_metrics.config import MetricsSettings
 from hygge_metrics.lag import lag_seconds
+from hygge_metrics.timeline import FlowTimes, Timeline
+
+log = logging.getLogger("hygge.metrics")
 
 SCOPE = "hygge"
 
+# The OpenTelemetry SDK's default histogram buckets, kept so that dashboards built on
+# the earlier SDK export see the same `le` bounds.
+DURATION_BOUNDS = (0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
 
-@dataclass
-class FlowTimes:
-    """What the hooks saw of one flow's run: its start and each staged unit."""
-
-    started_ns: int
-    home: str = ""
-    store: str = ""
-    mode: str = ""
-    units: list[tuple[str, int, int, int]] = field(default_factory=list)  # id, end, rows, bytes
+# Answers after which OTLP/HTTP says a client should try again.
+RETRYABLE = {429, 502, 503, 504}
 
 
-class Timeline:
-    """Flow and unit times of the runs in progress, by run id (hooks fire on many
-    threads)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flows: dict[str, FlowTimes] = {}
-
-    def flow_started(self, run_id: str, home: str, store: str, mode: str) -> None:
-        with self._lock:
-            # A retried attempt starts again: keep the first start, drop the units staged
-            # by the attempt that failed (they were aborted).
-            old = self._flows.get(run_id)
-            self._flows[run_id] = FlowTimes(
-                old.started_ns if old else time.time_ns(), home, store, mode
-            )
-
-    def unit_staged(self, run_id: str, unit: str, rows: int, nbytes: int) -> None:
-        with self._lock:
-            times = self._flows.get(run_id)
-            if times is not None:
-                times.units.append((unit, time.time_ns(), rows, nbytes))
-
-    def pop(self, run_id: str | None) -> FlowTimes | None:
-        with self._lock:
-            return self._flows.pop(run_id or "", None)
-
-
-def export(
-    settings: MetricsSettings,
-    results: Iterable[Any],
-    timeline: Timeline,
-    *,
-    span_exporter: Any = None,
-    metric_exporter: Any = None,
-) -> None:
-    """Send the finished flows' spans and metrics, each in one request; exporters may be
-    given (tests use the SDK's in-memory one), else OTLP/HTTP to `settings.otlp`. A failed
-    export costs one warning line; never raises."""
-    import logging
-
-    log = logging.getLogger("hygge.metrics")
+def export(settings: MetricsSettings, results: Iterable[Any], timeline: Timeline) -> None:
+    """Send the finished flows' spans and metrics to `settings.otlp`, one OTLP/HTTP
+    request each, retried while the collector asks for it within `settings.timeout`. A
+    failed export costs one warning line; never raises."""
     finished = [r for r in results if r.status in ("ok", "failed")]
     times = {r.name: timeline.pop(r.run_id) for r in finished}
     if not finished:
         return
+    base = str(settings.otlp).rstrip("/")
+    headers = {
+        **_env_headers(),
+        **settings.otlp_headers,
+        "Content-Type": "application/x-protobuf",
+    }
+    deadline = time.monotonic() + settings.timeout
     failed = []
-    # The OTLP exporters log every retry themselves; hygge says it once, below.
-    quiet = logging.getLogger("opentelemetry.exporter")
-    level, quiet.level = quiet.level, logging.CRITICAL + 1
-    try:
-        span_exporter = span_exporter or _otlp(settings, "traces")
-        metric_exporter = metric_exporter or _otlp(settings, "metrics")
-        if span_exporter.export(spans(settings, finished, times)).name != "SUCCESS":
-            failed.append("traces")
-        data = metric_data(settings, finished)
-        if metric_exporter.export(data, timeout_millis=settings.timeout * 1000).name != "SUCCESS":
-            failed.append("metrics")
-    except ImportError as exc:
-        log.warning(
-            "metrics: otlp: needs OpenTelemetry (%s): pip install 'hygge-metrics[otel]'", exc
-        )
-    except Exception as exc:  # a collector down must not fail flows that committed
-        failed.append(f"{type(exc).__name__}: {exc}")
-    finally:
-        quiet.setLevel(level)
+    for signal, build in (
+        ("traces", lambda: traces_request(settings, finished, times)),
+        ("metrics", lambda: metrics_request(settings, finished, times)),
+    ):
+        try:
+            _post(f"{base}/v1/{signal}", build(), headers, deadline)
+        except Exception:  # a collector down must not fail flows that committed
+            failed.append(signal)
     if failed:
         log.warning(
             "could not send OpenTelemetry data to %s (%s; the flows' results are unaffected)",
@@ -109,27 +76,48 @@ def export(
         )
 
 
-def _otlp(settings: MetricsSettings, signal: str) -> Any:
-    """The OTLP/HTTP exporter of `signal` (traces or metrics) for `settings.otlp`."""
-    endpoint = f"{str(settings.otlp).rstrip('/')}/v1/{signal}"
-    options: dict[str, Any] = {
-        "endpoint": endpoint,
-        "headers": settings.otlp_headers or None,
-        "timeout": settings.timeout,
-    }
-    if signal == "traces":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+def _post(url: str, body: bytes, headers: dict[str, str], deadline: float) -> None:
+    """POST `body`; on a refused connection or a retryable answer wait (0.25 s, doubling)
+    and try again until `deadline`, as OTLP exporters do."""
+    pause = 0.25
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(url)
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=left) as response:
+                response.read()
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code not in RETRYABLE:
+                raise
+        except OSError:  # refused, reset, timed out: the collector may be starting
+            pass
+        if time.monotonic() + pause >= deadline:
+            raise TimeoutError(url)
+        time.sleep(pause)
+        pause *= 2
 
-        return OTLPSpanExporter(**options)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-    return OTLPMetricExporter(**options)
+def _env_headers() -> dict[str, str]:
+    """`OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values URL-encoded), which the SDK's
+    exporter honoured; `otlp_headers:` wins over it."""
+    raw = os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", "")
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {k.strip(): urllib.parse.unquote(v.strip()) for k, v in pairs}
 
 
-def _resource(settings: MetricsSettings) -> Any:
-    from opentelemetry.sdk.resources import Resource
-
-    return Resource.create({"service.name": settings.service_name})
+def resource(settings: MetricsSettings) -> bytes:
+    """The resource of every span and point: `OTEL_RESOURCE_ATTRIBUTES` (as the SDK read
+    it), then `service.name` from `service_name:`."""
+    attributes: dict[str, Any] = {"telemetry.sdk.language": "python"}
+    for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            attributes[key.strip()] = urllib.parse.unquote(value.strip())
+    attributes["service.name"] = settings.service_name
+    return pb.resource(attributes)
 
 
 def _attributes(r: Any) -> dict[str, Any]:
@@ -146,81 +134,88 @@ def _attributes(r: Any) -> dict[str, Any]:
     }
 
 
-def spans(
+def traces_request(
     settings: MetricsSettings, results: list[Any], times: dict[str, FlowTimes | None]
-) -> list[Any]:
-    """The finished spans of the run: per flow one, with a child per staged unit."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    held = InMemorySpanExporter()
-    provider = TracerProvider(resource=_resource(settings))
-    provider.add_span_processor(SimpleSpanProcessor(held))
-    tracer = provider.get_tracer(SCOPE)
+) -> bytes:
+    """The run's spans as an `ExportTraceServiceRequest`: per flow one span (its own
+    trace), with a child per staged unit."""
     now = time.time_ns()
+    spans = []
     for r in results:
         flow_times = times.get(r.name)
         start = flow_times.started_ns if flow_times else now - int(r.seconds * 1e9)
-        span = tracer.start_span(f"flow {r.name}", start_time=start, attributes=_attributes(r))
+        end = max(start, start + int(r.seconds * 1e9))
+        trace_id, span_id = os.urandom(16), os.urandom(8)
+        attributes = _attributes(r)
         if flow_times:
-            span.set_attribute("hygge.mode", flow_times.mode)
-            span.set_attribute("hygge.home", flow_times.home)
-            span.set_attribute("hygge.store", flow_times.store)
-        parent = trace.set_span_in_context(span)
-        for unit, end, rows, nbytes in flow_times.units if flow_times else []:
-            child = tracer.start_span(
-                f"unit {unit}",
-                context=parent,
-                start_time=start,
-                attributes={"hygge.flow": r.name, "hygge.unit": unit, "hygge.rows": rows,
-                            "hygge.bytes": nbytes},
+            attributes["hygge.mode"] = flow_times.mode
+            attributes["hygge.home"] = flow_times.home
+            attributes["hygge.store"] = flow_times.store
+        error = (r.error or "failed") if r.status == "failed" else None
+        spans.append(pb.span(trace_id, span_id, b"", f"flow {r.name}", start, end, attributes,
+                             error))  # fmt: skip
+        for unit, unit_end, rows, nbytes in flow_times.units if flow_times else []:
+            spans.append(
+                pb.span(
+                    trace_id,
+                    os.urandom(8),
+                    span_id,
+                    f"unit {unit}",
+                    start,
+                    unit_end,
+                    {"hygge.flow": r.name, "hygge.unit": unit, "hygge.rows": rows,
+                     "hygge.bytes": nbytes},
+                    None,
+                )
             )  # fmt: skip
-            child.end(end_time=end)
-        if r.status == "failed":
-            span.set_status(trace.Status(trace.StatusCode.ERROR, r.error or "failed"))
-        span.end(end_time=max(start, start + int(r.seconds * 1e9)))
-    provider.shutdown()
-    return list(held.get_finished_spans())
+    return pb.trace_request(resource(settings), pb.scope(SCOPE), spans)
 
 
-def metric_data(settings: MetricsSettings, results: list[Any]) -> Any:
-    """The run's metrics as the SDK's `MetricsData`: counters and a duration histogram
-    per flow (labels flow, home_type, store_type)."""
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+def metrics_request(
+    settings: MetricsSettings, results: list[Any], times: dict[str, FlowTimes | None]
+) -> bytes:
+    """The run's metrics as an `ExportMetricsServiceRequest`: per flow (attributes flow,
+    home_type, store_type) the counters as cumulative sums of this run, a duration
+    histogram, and the gauges last_success and lag."""
+    now_s = time.time()
+    now = int(now_s * 1e9)
+    points: dict[str, list[bytes]] = {}
 
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(resource=_resource(settings), metric_readers=[reader])
-    meter = provider.get_meter(SCOPE)
-    runs = meter.create_counter("hygge.flow.runs", "{run}", "Runs of the flow that ended.")
-    failures = meter.create_counter("hygge.flow.failures", "{run}", "Runs that failed.")
-    retries = meter.create_counter("hygge.flow.retries", "{retry}", "Transient faults retried.")
-    rows = meter.create_counter("hygge.flow.rows", "{row}", "Rows committed.")
-    nbytes = meter.create_counter("hygge.flow.bytes", "By", "Bytes committed (Arrow).")
-    duration = meter.create_histogram("hygge.flow.duration", "s", "Seconds a flow's run took.")
-    lag = meter.create_gauge(
-        "hygge.flow.lag", "s", "Age of the newest cursor value committed (time cursors)."
-    )
-    last_success = meter.create_gauge(
-        "hygge.flow.last_success", "s", "Unix time the flow last committed successfully."
-    )
-    now = time.time()
+    def add(name: str, point: bytes) -> None:
+        points.setdefault(name, []).append(point)
+
     for r in results:
         labels = {"flow": r.name, "home_type": r.home_type, "store_type": r.store_type}
+        flow_times = times.get(r.name)
+        start = flow_times.started_ns if flow_times else now - int(r.seconds * 1e9)
         ok = r.status == "ok"
-        runs.add(1, labels)
-        failures.add(0 if ok else 1, labels)
-        retries.add(r.retries, labels)
-        rows.add(r.rows if ok else 0, labels)
-        nbytes.add(r.bytes if ok else 0, labels)
-        duration.record(r.seconds, labels)
+        add("hygge.flow.runs", pb.int_point(labels, start, now, 1))
+        add("hygge.flow.failures", pb.int_point(labels, start, now, 0 if ok else 1))
+        add("hygge.flow.retries", pb.int_point(labels, start, now, r.retries))
+        add("hygge.flow.rows", pb.int_point(labels, start, now, r.rows if ok else 0))
+        add("hygge.flow.bytes", pb.int_point(labels, start, now, r.bytes if ok else 0))
+        add("hygge.flow.duration", pb.histogram_point(labels, start, now, r.seconds,
+                                                      DURATION_BOUNDS))  # fmt: skip
         if ok:
-            last_success.set(now, labels)
-            behind = lag_seconds(r.cursor_after, now)
+            add("hygge.flow.last_success", pb.double_point(labels, 0, now, now_s))
+            behind = lag_seconds(r.cursor_after, now_s)
             if behind is not None:
-                lag.set(behind, labels)
-    data = reader.get_metrics_data()
-    provider.shutdown()
-    return data
+                add("hygge.flow.lag", pb.double_point(labels, 0, now, behind))
+    metrics = []
+    for name, unit, description, kind in METRICS:
+        if name in points:
+            metrics.append(pb.metric(name, description, unit, kind, points[name]))
+    return pb.metrics_request(resource(settings), pb.scope(SCOPE), metrics)
+
+
+# name, unit, description, kind (sum: a monotonic cumulative counter).
+METRICS = [
+    ("hygge.flow.runs", "{run}", "Runs of the flow that ended.", "sum"),
+    ("hygge.flow.failures", "{run}", "Runs that failed.", "sum"),
+    ("hygge.flow.retries", "{retry}", "Transient faults retried.", "sum"),
+    ("hygge.flow.rows", "{row}", "Rows committed.", "sum"),
+    ("hygge.flow.bytes", "By", "Bytes committed (Arrow).", "sum"),
+    ("hygge.flow.duration", "s", "Seconds a flow's run took.", "histogram"),
+    ("hygge.flow.lag", "s", "Age of the newest cursor value committed (time cursors).", "gauge"),
+    ("hygge.flow.last_success", "s", "Unix time the flow last committed successfully.", "gauge"),
+]

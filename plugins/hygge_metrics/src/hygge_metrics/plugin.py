@@ -1,7 +1,9 @@
 """Registers the `metrics:` section of flows.yaml and exports each run's metrics when it
-ends (entry point `hygge.metrics`). prometheus_client and OpenTelemetry are imported only
-when a run's `metrics:` section asks for them, so runs without one pay nothing but the
-few timestamps the OpenTelemetry spans are built from."""
+ends (entry point `hygge.metrics`). The exporters (export.py: Prometheus text; otel.py:
+OTLP protobuf) are imported only when a run's `metrics:` section asks for them, and use
+nothing but the standard library, so runs without one pay nothing but the few timestamps
+the OpenTelemetry spans are built from, and runs with one 6-9 ms of CPU when they end
+(bench/README.md, "hygge-metrics overhead")."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 from hygge_core import hookimpl
 from hygge_metrics.config import MetricsSettings
-from hygge_metrics.otel import Timeline
+from hygge_metrics.timeline import Timeline
 
 # Flow and unit times of runs in progress, for the OpenTelemetry spans (see otel.py).
 TIMELINE = Timeline()
