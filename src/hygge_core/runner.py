@@ -334,7 +334,10 @@ class Runner:
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
-        home.begin(state)
+        # A home's own position is its cursor: `--full-refresh` reads the whole home either
+        # way (a position home given the old position would replace the store with only
+        # what came since).
+        home.begin(self._cursor_state(state))
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         schema = home.schema()
         if window is not None:
@@ -595,7 +598,7 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
-        home.begin(state)
+        home.begin(self._cursor_state(state))
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
@@ -630,7 +633,8 @@ class Runner:
         return ConfigError(placed)
 
     def _cursor_state(self, state: FlowState | None) -> FlowState | None:
-        """The state whose cursor bounds the read: none under `--full-refresh`."""
+        """The state whose cursor (and home position) bounds the read: none under
+        `--full-refresh`."""
         return None if self.options.full_refresh else state
 
     def _left(self, flow: ResolvedFlow) -> float:
