@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from hygge_core import changes
+from hygge_core import ConfigError, changes
 from hygge_core.testing import FlowHarness, Kill, run_hygge
 
 COLUMNS = ["id", "name", "amount"]
@@ -218,15 +218,14 @@ def test_vacuumed_change_files_stop_the_run_with_the_way_out(tmp_path: pathlib.P
     assert result.error.startswith(prefix), result.error
     assert result.error.endswith(
         "); its log entry or change files are gone (expired by delta.logRetentionDuration, "
-        "or removed by VACUUM) or the feed was off then. Run 'hygge state reset' for the "
-        "flow and run it with --full-refresh to load the table again from its current version"
+        "or removed by VACUUM) or the feed was off then. Run the flow with --full-refresh to "
+        "load the table again from its current version (or, to append the snapshot to a "
+        "change log, 'hygge state reset' the flow and run it)"
     )
     # Nothing of the failed run landed.
     assert sqlite_rows(tmp_path / "merge.db") == [(i, f"a{i}", i * 1.5) for i in range(5)]
-    # The way out the message gives: forget the position, then reload in full.
+    # The way out the message gives: reload in full from the current version.
     path = harness.write(spec)
-    reset = run_hygge("state", "reset", str(path), "--flow", "f")
-    assert reset.returncode == 0, reset.stderr
     again = run_hygge("run", str(path), "--full-refresh")
     assert again.returncode == 0, again.stdout + again.stderr
     assert sqlite_rows(tmp_path / "merge.db") == source_rows(source)
@@ -274,3 +273,34 @@ def test_a_run_killed_anywhere_reads_its_changes_once_on_rerun(
         expected += feed(source, 1, DeltaTable(str(source)).version())
         got = [(*(r[c] for c in COLUMNS), r["_op"], r["_lsn"]) for r in log.to_pylist()]
         assert collections.Counter(got) == collections.Counter(expected), f"killed at {point}"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"version": 3},
+            "incremental_by: version reads up to the current version; remove version:/as_of: "
+            "(time travel) or incremental_by:",
+        ),
+        (
+            {"incremental": {"cursor": "id"}},
+            "set incremental: {cursor: ...} or incremental_by: version, not both",
+        ),
+        (
+            {"filter": [["id", ">", 3]]},
+            "filter: cannot be combined with incremental_by: version: an update that moves a "
+            "row out of the filter would never reach the store, which would keep the row's old "
+            "copy; drop filter:",
+        ),
+    ],
+)
+def test_options_that_cannot_go_with_the_feed_are_config_errors(
+    tmp_path: pathlib.Path, extra: dict[str, Any], message: str
+) -> None:
+    harness = FlowHarness(tmp_path)
+    home = {"type": "delta", "path": str(tmp_path / "t"), "incremental_by": "version", **extra}
+    with pytest.raises(ConfigError) as caught:
+        harness.run({"f": {"home": home, "store": {"type": "parquet", "path": "out"}}})
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"{harness.root / 'flows-1.yaml'}:")

@@ -232,7 +232,7 @@ class DeltaHome(TablePlace, Home):
                             "run again"
                             if self.since is None
                             # The versions since the flow's last run have no feed to read.
-                            else "'hygge state reset' the flow and run it with --full-refresh"
+                            else "run the flow with --full-refresh to load it again"
                         )
                         + "; or read by a cursor column with incremental: {cursor: ...}",
                     )
@@ -248,8 +248,7 @@ class DeltaHome(TablePlace, Home):
             raise PermanentError(
                 f"delta table {self.config.path} is at version {pinned}, before version "
                 f"{self.since} that this flow read last (the table was replaced or "
-                "restored); run 'hygge state reset' for the flow and run it with "
-                "--full-refresh to load it again"
+                "restored); run the flow with --full-refresh to load it again"
             )
         if pinned == self.since:
             return []
@@ -314,8 +313,9 @@ class DeltaHome(TablePlace, Home):
             f"delta table {self.config.path}: cannot read the change data feed of version "
             f"{version} ({first_line(exc)}); its log entry or change files are gone "
             "(expired by delta.logRetentionDuration, or removed by VACUUM) or the feed was "
-            "off then. Run 'hygge state reset' for the flow and run it with --full-refresh "
-            "to load the table again from its current version"
+            "off then. Run the flow with --full-refresh to load the table again from its "
+            "current version (or, to append the snapshot to a change log, 'hygge state "
+            "reset' the flow and run it)"
         )
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
