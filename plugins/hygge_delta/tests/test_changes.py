@@ -125,6 +125,9 @@ def test_three_runs_apply_inserts_updates_and_deletes(tmp_path: pathlib.Path) ->
         # Each change exactly once, in the feed's versions order.
         assert collections.Counter(key) == collections.Counter(expected_log), label
         assert [k[-1] for k in key] == sorted(k[-1] for k in expected_log), label
+        # (_lsn, _seq) orders every change: no two share a place.
+        places = zip(got["_lsn"].to_pylist(), got["_seq"].to_pylist(), strict=True)
+        assert len(set(places)) == len(got)
         # Delta's commit time for the feed's changes; none for the first run's snapshot.
         stamps = {(r["_lsn"] == first_version, r["_commit_ts"] is None) for r in got.to_pylist()}
         assert stamps <= {(True, True), (False, False)}, label

@@ -302,7 +302,7 @@ class DeltaHome(TablePlace, Home):
             arrays = [_conform(batch.column(f.name), f.type).filter(keep) for f in columns]
             arrays += [
                 pc.if_else(pc.equal(kind, "update_postimage"), changes.UPDATE, kind),
-                pa.array([version] * n, pa.int64()),
+                pa.repeat(pa.scalar(version, pa.int64()), n),
                 seq,
                 _conform(batch.column("_commit_timestamp"), CHANGE_FIELDS[3].type).filter(keep),
             ]
@@ -329,17 +329,20 @@ class DeltaHome(TablePlace, Home):
         # The snapshot as inserts at its version, ordered by file and row. Its rows have no
         # commit time of their own (they were written by many earlier versions): NULL.
         seq = unit.payload["file"] << 32
+        schema = self.schema()
+        version = pa.scalar(unit.payload["version"], pa.int64())
         for batch in batches:
             n = batch.num_rows
+            ones = pa.repeat(pa.scalar(1, pa.int64()), n)
             yield pa.RecordBatch.from_arrays(
                 [
                     *batch.columns,
-                    pa.array([changes.INSERT] * n, pa.string()),
-                    pa.array([unit.payload["version"]] * n, pa.int64()),
-                    pa.array(range(seq, seq + n), pa.int64()),
+                    pa.repeat(pa.scalar(changes.INSERT, pa.string()), n),
+                    pa.repeat(version, n),
+                    pc.add(pc.cumulative_sum(ones), seq - 1),  # seq, seq + 1, ...
                     pa.nulls(n, CHANGE_FIELDS[3].type),
                 ],
-                schema=self.schema(),
+                schema=schema,
             )
             seq += n
 
