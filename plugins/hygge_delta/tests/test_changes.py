@@ -307,3 +307,29 @@ def test_options_that_cannot_go_with_the_feed_are_config_errors(
         harness.run({"f": {"home": home, "store": {"type": "parquet", "path": "out"}}})
     assert message in str(caught.value)
     assert str(caught.value).startswith(f"{harness.root / 'flows-1.yaml'}:")
+
+
+def test_a_stretch_without_the_feed_is_not_skipped(tmp_path: pathlib.Path) -> None:
+    harness = FlowHarness(tmp_path)
+    source = tmp_path / "source"
+    write_deltalake(
+        str(source), rows(range(4)), configuration={"delta.enableChangeDataFeed": "true"}
+    )
+    spec = {"f": flows(tmp_path, source)["to_sqlite"]}
+    harness.run_ok(spec)
+    table = DeltaTable(str(source))
+    table.alter.set_table_properties({"delta.enableChangeDataFeed": "false"})  # version 1
+    DeltaTable(str(source)).delete("id = 2")  # version 2, recorded by no feed
+    DeltaTable(str(source)).alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
+    DeltaTable(str(source)).delete("id = 3")
+    [result] = harness.run(spec)
+    assert result.status == "failed"
+    assert result.error is not None
+    assert (
+        f"delta table {source}: cannot read the change data feed of version 1 (External "
+        "error: Change Data not enabled for version: 1, Start: 1, End: 1); its log entry"
+    ) in result.error
+    # Reloading in full gets past it.
+    again = run_hygge("run", str(harness.write(spec)), "--full-refresh")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sqlite_rows(tmp_path / "merge.db") == source_rows(source)
