@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -127,3 +128,25 @@ def test_no_acknowledgement_when_the_commit_fails(
     assert result.status == "failed"
     assert [name for name, _ in LOG] == ["begin"]  # never asked to acknowledge
     assert landed(tmp_path / "sink") == []
+
+
+def test_full_refresh_begins_the_home_without_its_position(
+    tmp_path: pathlib.Path, counter: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = flows(tmp_path)
+    assert hygge_core.api.run_file(path)[0].status == "ok"
+    # `hygge run --full-refresh`: the position is a cursor too, so the home starts over.
+    monkeypatch.setattr(
+        hygge_core.api,
+        "RunOptions",
+        functools.partial(hygge_core.api.RunOptions, full_refresh=True),
+    )
+    assert hygge_core.api.run_file(path)[0].status == "ok"
+    assert [entry for entry in LOG if entry[0] == "begin"] == [("begin", None), ("begin", None)]
+    # The new position is committed: a plain run goes on from it.
+    monkeypatch.undo()
+    registry = load_registry()
+    registry.homes["counter"] = CounterHome
+    monkeypatch.setattr(hygge_core.api, "load_registry", lambda: registry)
+    assert hygge_core.api.run_file(path)[0].status == "ok"
+    assert LOG[-3] == ("begin", {"next": 3})

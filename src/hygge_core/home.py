@@ -113,7 +113,7 @@ class Home(ABC):
 
     def begin(self, state: FlowState | None) -> None:
         """Called on the driver before each attempt's `plan`, with the flow's state as the
-        store committed it (None on a first run).
+        store committed it (None on a first run, and under `--full-refresh`).
 
         A home that reads "what is new since last time" by a position of its own (a table
         snapshot, a stream offset, a replication LSN) rather than by a cursor column takes

@@ -23,7 +23,7 @@ import pyarrow as pa
 from hygge_core import faults
 from hygge_core.config.resolve import Plan, ResolvedFlow
 from hygge_core.context import FlowContext
-from hygge_core.errors import HyggeError, PermanentError, describe_error
+from hygge_core.errors import ConfigError, HyggeError, PermanentError, describe_error
 from hygge_core.events import (
     BatchEvent,
     FlowEvent,
@@ -273,6 +273,8 @@ class Runner:
                 with attempt, store.lock():
                     finished = self._attempt(flow, home, store, executor, result, started)
         except Exception as exc:
+            if isinstance(exc, ConfigError):
+                exc = self._located(flow, exc)
             result.status = "failed"
             result.error = describe_error(exc)
             if isinstance(exc, OSError) and not isinstance(exc, HyggeError):
@@ -332,7 +334,10 @@ class Runner:
         for line in result.recovered:
             self._note(flow.name, run_id, line)
         state = store.read_state()
-        home.begin(state)
+        # A home's own position is its cursor: `--full-refresh` reads the whole home either
+        # way (a position home given the old position would replace the store with only
+        # what came since).
+        home.begin(self._cursor_state(state))
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         schema = home.schema()
         if window is not None:
@@ -593,7 +598,7 @@ class Runner:
         self, flow: ResolvedFlow, home: Home, store: Store, executor: Executor, result: FlowResult
     ) -> FlowResult:
         state = store.read_state()
-        home.begin(state)
+        home.begin(self._cursor_state(state))
         window = window_for(flow.home_config.incremental, self._cursor_state(state))
         units = home.plan(window)
         want = min(flow.budget or self.budget.total, self.budget.total)
@@ -608,8 +613,28 @@ class Runner:
         )
         return result
 
+    def _located(self, flow: ResolvedFlow, exc: ConfigError) -> ConfigError:
+        """`exc` with its problems placed in flows.yaml: a plugin that finds a setting wrong
+        only at run time (a table property the option needs) names the flow, side and field;
+        the file and line of that field are known here."""
+        doc = self.plan.doc
+        if doc is None:
+            return exc
+        placed = []
+        for p in exc.problems:
+            if p.file is None and p.flow == flow.name:
+                line = column = None
+                path = ("flows", flow.name, *([p.side] if p.side else []))
+                if path in doc.values:  # (an expanded entity's flow is not written as such)
+                    field = (*path, p.field) if p.field else path
+                    line, column = doc.where(field, key=field in doc.keys)
+                p = dataclasses.replace(p, file=self.plan.file, line=line, column=column)
+            placed.append(p)
+        return ConfigError(placed)
+
     def _cursor_state(self, state: FlowState | None) -> FlowState | None:
-        """The state whose cursor bounds the read: none under `--full-refresh`."""
+        """The state whose cursor (and home position) bounds the read: none under
+        `--full-refresh`."""
         return None if self.options.full_refresh else state
 
     def _left(self, flow: ResolvedFlow) -> float:

@@ -404,3 +404,64 @@ def test_files_half_written_by_a_killed_run_are_removed(
     assert results[0].rows == 30
     assert not list(meta.rglob("*.tmp"))
     assert table_at(lake).equals(rows(range(0, 60)))
+
+
+def test_merge_applies_a_change_log(harness: FlowHarness, tmp_path: pathlib.Path) -> None:
+    lake = tmp_path / "lake"
+    store = {"type": "delta", "path": str(lake), "mode": "merge", "keys": ["id"]}
+
+    def log(changes: list[tuple[int, float | None, str, int, int]]) -> pa.Table:
+        ids, vs, ops, lsns, seqs = zip(*changes, strict=True)
+        return pa.table(
+            {
+                "id": pa.array(ids, pa.int64()),
+                "v": pa.array(vs, pa.float64()),
+                "_op": pa.array(ops, pa.string()),
+                "_lsn": pa.array(lsns, pa.int64()),
+                "_seq": pa.array(seqs, pa.int64()),
+            }
+        )
+
+    first = log([(i, i * 1.0, "insert", 1, i) for i in range(6)])
+    harness.run_ok(flow(harness, first, store, "a"))
+    # Out of order on purpose: the store orders by (_lsn, _seq), not by arrival.
+    second = log(
+        [
+            (1, 10.0, "update", 3, 0),
+            (1, 5.0, "update", 2, 0),  # older than the one above: loses
+            (2, None, "delete", 2, 1),
+            (7, 7.0, "insert", 2, 2),
+            (7, None, "delete", 2, 3),  # inserted and deleted within the run
+            (4, None, "delete", 2, 4),
+            (4, 44.0, "insert", 4, 0),  # deleted, then inserted again
+            (8, None, "delete", 2, 6),  # deleting an absent key changes nothing
+            (9, 9.0, "insert", 2, 5),
+        ]
+    )
+    harness.run_ok(flow(harness, second, store, "b"))
+    assert table_at(lake).select(["id", "v", "_op"]).to_pylist() == [
+        {"id": 0, "v": 0.0, "_op": "insert"},
+        {"id": 1, "v": 10.0, "_op": "update"},
+        {"id": 3, "v": 3.0, "_op": "insert"},
+        {"id": 4, "v": 44.0, "_op": "insert"},
+        {"id": 5, "v": 5.0, "_op": "insert"},
+        {"id": 9, "v": 9.0, "_op": "insert"},
+    ]
+    harness.run_ok(flow(harness, log([(0, None, "delete", 5, 0)]), store, "c"))
+    assert table_at(lake).column("id").to_pylist() == [1, 3, 4, 5, 9]
+    # One commit per run, as for any merge.
+    assert [c["hygge.txn"] for c in hygge_commits(lake)] == [3, 2, 1]
+
+
+def test_a_change_log_without_its_order_is_refused(
+    harness: FlowHarness, tmp_path: pathlib.Path
+) -> None:
+    lake = tmp_path / "lake"
+    store = {"type": "delta", "path": str(lake), "mode": "merge", "keys": ["id"]}
+    source = pa.table({"id": pa.array([1], pa.int64()), "_op": ["insert"]})
+    [result] = harness.run(flow(harness, source, store))
+    assert result.error == (
+        f"store {lake}: the home sends changes (_op) without the column(s) _lsn, _seq that "
+        "order them; a merge cannot tell which change of a key is the last"
+    )
+    assert not lake.exists() or not (lake / "_delta_log").exists()

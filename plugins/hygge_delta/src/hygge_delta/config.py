@@ -61,9 +61,31 @@ class DeltaHomeConfig(HomeConfig):
         "= != < <= > >= in not in",
     )
     batch_rows: int = Field(default=131_072, ge=1, description="rows per record batch")
+    incremental_by: Literal["version"] | None = Field(
+        default=None,
+        description="version: read the change data feed (inserts, updates, deletes as rows "
+        "with _op, _lsn, _seq) of the table versions committed since the one the flow read "
+        "last (kept in the flow's state); needs delta.enableChangeDataFeed = true",
+    )
 
     @model_validator(mode="after")
     def _one_time_travel(self) -> DeltaHomeConfig:
         if self.version is not None and self.as_of is not None:
             raise ValueError("set version: or as_of:, not both")
+        if self.incremental_by is not None:
+            if self.version is not None or self.as_of is not None:
+                raise ValueError(
+                    "incremental_by: version reads up to the current version; remove "
+                    "version:/as_of: (time travel) or incremental_by:"
+                )
+            if self.incremental is not None:
+                raise ValueError(
+                    "set incremental: {cursor: ...} or incremental_by: version, not both"
+                )
+            if self.filter:
+                raise ValueError(
+                    "filter: cannot be combined with incremental_by: version: an update that "
+                    "moves a row out of the filter would never reach the store, which would "
+                    "keep the row's old copy; drop filter:"
+                )
         return self

@@ -45,6 +45,7 @@ from hygge_core import (
     Store,
     TransientError,
     WorkUnit,
+    changes,
     first_line,
 )
 from hygge_core.faults import fault_point
@@ -214,10 +215,22 @@ class DeltaStore(TablePlace, Store):
         for key in self.config.keys or []:
             if key not in target.names:
                 raise PermanentError(f"key column '{key}' is not a column of the data")
+        if self._applies_changes(target):
+            unordered = [c for c in changes.ORDER if c not in target.names]
+            if unordered:
+                raise PermanentError(
+                    f"store {self.config.path}: the home sends changes ({changes.OP}) without "
+                    f"the column(s) {', '.join(unordered)} that order them; a merge cannot "
+                    "tell which change of a key is the last"
+                )
         self._schema = target
         if self._version is None:
             self._version = self._committed(table) + 1
             self.runs.mark(self.context.run_id, {"version": self._version})
+
+    def _applies_changes(self, schema: pa.Schema) -> bool:
+        """A merge of a change log (`hygge_core.changes`): deletes too, last change per key."""
+        return self.config.mode == "merge" and changes.is_change_log(schema)
 
     def _check_drift(self, existing: pa.Schema, incoming: pa.Schema) -> None:
         evolve = self.context.schema_drift == "evolve"
@@ -412,18 +425,37 @@ class DeltaStore(TablePlace, Store):
             )
             keys = self.config.keys or []
             predicate = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
-            (
-                table.merge(
-                    source.scanner().to_reader(),
-                    predicate=predicate,
-                    source_alias="s",
-                    target_alias="t",
-                    commit_properties=properties,
+            if self._applies_changes(self._prepared()):
+                # Only each key's last change counts (a key changes many times in a run);
+                # the selection needs the run's changes at once, like any sort.
+                latest = changes.latest_changes(source.to_table(), keys)
+                live = f"s.{_quote(changes.OP)} <> '{changes.DELETE}'"
+                (
+                    table.merge(
+                        latest,
+                        predicate=predicate,
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=properties,
+                    )
+                    .when_matched_delete(f"s.{_quote(changes.OP)} = '{changes.DELETE}'")
+                    .when_matched_update_all(live)
+                    .when_not_matched_insert_all(live)
+                    .execute()
                 )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
+            else:
+                (
+                    table.merge(
+                        source.scanner().to_reader(),
+                        predicate=predicate,
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=properties,
+                    )
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
+                )
         self.runs.remove_staging(self.context.run_id)
 
     def abort(self, staged: list[StagedUnit]) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from hygge_core import (
@@ -43,6 +44,7 @@ from hygge_core import (
     TransientError,
     WorkUnit,
     arrow_filesystem,
+    changes,
     first_line,
 )
 from hygge_core.faults import fault_point
@@ -245,6 +247,14 @@ class IcebergStore(Store):
         for key in self.config.keys or []:
             if key not in incoming.names:
                 raise PermanentError(f"key column '{key}' is not a column of the data")
+        if self.config.mode == "merge" and changes.is_change_log(incoming):
+            unordered = [c for c in changes.ORDER if c not in incoming.names]
+            if unordered:
+                raise PermanentError(
+                    f"iceberg table {self.config.table}: the home sends changes "
+                    f"({changes.OP}) without the column(s) {', '.join(unordered)} that order "
+                    "them; a merge cannot tell which change of a key is the last"
+                )
         self._location = table.location().removeprefix("file://").rstrip("/")
         if not self._marked:
             self.runs.mark(self.context.run_id)
@@ -422,7 +432,19 @@ class IcebergStore(Store):
                         format="parquet",
                         filesystem=self.afs,
                     ).to_table()
-                    if self._evolved:
+                    if changes.is_change_log(source.schema):
+                        # A change log (hygge_core.changes): each key's last change counts;
+                        # every changed key's row goes, and the ones not deleted come back.
+                        from pyiceberg.table.upsert_util import create_match_filter
+
+                        latest = changes.latest_changes(source, self.config.keys or [])
+                        live = latest.filter(pc.not_equal(latest[changes.OP], changes.DELETE))
+                        match = create_match_filter(latest, self.config.keys or [])
+                        if table.current_snapshot() is not None:
+                            tx.delete(match, snapshot_properties=summary)
+                        if live.num_rows:
+                            tx.append(live, snapshot_properties=summary)
+                    elif self._evolved:
                         # pyiceberg's upsert reads the matched rows in the schema of the
                         # last snapshot, which lacks the new columns: delete the rows whose
                         # keys come and append every source row instead (the same result).
