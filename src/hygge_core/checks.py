@@ -440,10 +440,15 @@ class UniqueConfig(CheckConfig):
     columns: list[str] = Field(min_length=1, description="the key columns, together unique")
     spill: str | None = Field(
         default=None,
-        description="a local folder for the spilled key hashes; on a multi-machine Dask "
+        description="a local folder for the spilled keys; on a multi-machine Dask "
         "cluster a folder every worker and the driver share (default: the OS temp dir)",
     )
-    buckets: int = Field(default=64, ge=1, le=4096, description="spill files per unit")
+    buckets: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="parts the spilled keys are split into; the driver holds one at a time",
+    )
 
 
 class Unique(Check):
