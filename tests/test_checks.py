@@ -250,6 +250,20 @@ def test_unique_spill_survives_a_hash_collision(tmp_path: pathlib.Path) -> None:
     assert (outcome.failed, outcome.examples) == (1, ["k='a' (2 rows)"])
 
 
+def test_regex_on_a_category_column_matches_once_per_value() -> None:
+    """A low-cardinality text column (and a dictionary column) is matched per distinct
+    value: the same failures, counts and examples as matching every row."""
+    from hygge_core.checks import Regex, RegexConfig, UnitScope
+
+    values = [f"cat-{i % 40}" for i in range(10_000)]
+    values[7_777], values[9_000], values[5] = "Bad one", None, ""
+    for column in (pa.array(values), pa.array(values).dictionary_encode()):
+        check = Regex(RegexConfig(column="c", pattern="^cat-[0-9]+$"), label="r")
+        partial = check.start(UnitScope("f", "r", "u", 0))
+        check.observe(partial, pa.record_batch({"c": column}))
+        assert (partial["failed"], partial["examples"]) == (2, ["c=''", "c='Bad one'"])
+
+
 def unique_outcome(
     tmp_path: pathlib.Path, units: list[list[pa.RecordBatch]], columns: list[str], buckets: int = 8
 ) -> tuple[int, list[str]]:

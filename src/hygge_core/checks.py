@@ -302,9 +302,33 @@ class Regex(Check):
 
     def observe(self, partial: dict[str, Any], batch: pa.RecordBatch) -> None:
         column = batch.column(self.config.column)
-        ok = pc.match_substring_regex(column.cast(pa.string()), pattern=self.config.pattern)
+        ok = _match(column, self.config.pattern)
         failing = pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(ok, True)))
         record_failures(partial, batch, failing, [self.config.column])
+
+
+# A text column whose first rows hold at most this share of distinct values is matched
+# once per distinct value (category-like columns: the hashing costs less than the regex).
+_PROBE_ROWS = 4096
+_DISTINCT_SHARE = 1 / 16
+
+
+def _match(column: pa.Array, pattern: str) -> pa.Array:
+    """`match_substring_regex` of every value; a dictionary column, or one with few
+    distinct values, is matched once per distinct value and the results spread back."""
+    if not pa.types.is_dictionary(column.type):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = column.cast(pa.string())
+        probe = column.slice(0, _PROBE_ROWS)
+        if len(column) <= _PROBE_ROWS or pc.count_distinct(probe).as_py() > _DISTINCT_SHARE * len(
+            probe
+        ):
+            return pc.match_substring_regex(column, pattern=pattern)
+        column = pc.dictionary_encode(column)
+    values = column.dictionary
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())
+    return pc.take(pc.match_substring_regex(values, pattern=pattern), column.indices)
 
 
 class ExpressionConfig(CheckConfig):
