@@ -265,26 +265,39 @@ def test_regex_on_a_category_column_matches_once_per_value() -> None:
 
 
 def unique_outcome(
-    tmp_path: pathlib.Path, units: list[list[pa.RecordBatch]], columns: list[str], buckets: int = 8
+    tmp_path: pathlib.Path,
+    units: list[list[pa.RecordBatch]],
+    columns: list[str],
+    buckets: int = 8,
+    held: bool = False,
 ) -> tuple[int, list[str]]:
     """Run the `unique` check over `units` (each a list of batches) as the runner does:
-    a partial per unit, every batch observed, the unit finished, then combined."""
+    a partial per unit, every batch observed, the unit finished, then combined. `held`:
+    no `spill:` folder, so units of this process may keep their keys in memory."""
+    import tempfile
+
+    from hygge_core import uniqueness
     from hygge_core.checks import Unique, UniqueConfig, UnitScope
 
-    check = Unique(
-        UniqueConfig(columns=columns, spill=str(tmp_path), buckets=buckets), label="u"
-    )
-    partials = []
-    for seq, batches in enumerate(units):
-        partial = check.start(UnitScope("f", "r", f"u{seq}", seq))
-        for batch in batches:
-            partial["rows"] += batch.num_rows
-            check.observe(partial, batch)
-        check.finish(partial)
-        partials.append(partial)
-    outcome = check.combine(partials)
-    check.cleanup(partials)
+    tempfile.tempdir = str(tmp_path)  # the default spill folder (restored below)
+    try:
+        spill = None if held else str(tmp_path)
+        check = Unique(UniqueConfig(columns=columns, spill=spill, buckets=buckets), label="u")
+        partials = []
+        for seq, batches in enumerate(units):
+            partial = check.start(UnitScope("f", "r", f"u{seq}", seq))
+            for batch in batches:
+                partial["rows"] += batch.num_rows
+                check.observe(partial, batch)
+            check.finish(partial)
+            assert check.usable(partial)
+            partials.append(partial)
+        outcome = check.combine(partials)
+        check.cleanup(partials)
+    finally:
+        tempfile.tempdir = None
     assert not list(tmp_path.rglob("*.bin")), "spill files are removed"
+    assert not uniqueness._HELD, "held keys are released"
     return outcome.failed, sorted(outcome.examples)
 
 
@@ -342,16 +355,22 @@ def test_unique_sorted_and_unsorted_keys_over_many_flushes(
         ]
 
     ids = np.arange(50_000, dtype=np.int64)
-    assert unique_outcome(tmp_path, units(ids, 5), ["id"]) == (0, [])
     boundary = ids.copy()
     boundary[10_000] = 9_999  # the first id of unit 2 repeats the last of unit 1
-    assert unique_outcome(tmp_path, units(boundary, 5), ["id"]) == (1, ["id=9999 (2 rows)"])
     shuffled = np.random.default_rng(7).permutation(ids)
     shuffled[123], shuffled[45_678], shuffled[200] = 42, 42, 43  # 42 and 43 also elsewhere
-    failed, examples = unique_outcome(tmp_path, units(shuffled, 3), ["id"])
     values, counts = np.unique(shuffled, return_counts=True)
     want = [f"id={int(v)} ({int(n)} rows)" for v, n in zip(values, counts, strict=True) if n > 1]
-    assert (failed, examples) == (int((counts - 1).sum()), sorted(want))
+    # Spilled; held in memory; held until the run's 150,000 bytes are reached, then spilled.
+    for held, memory in ((False, 0), (True, 64 << 20), (True, 150_000)):
+        monkeypatch.setattr(uq, "MEMORY_BYTES", memory)
+        assert unique_outcome(tmp_path, units(ids, 5), ["id"], held=held) == (0, [])
+        assert unique_outcome(tmp_path, units(boundary, 5), ["id"], held=held) == (
+            1,
+            ["id=9999 (2 rows)"],
+        )
+        got = unique_outcome(tmp_path, units(shuffled, 3), ["id"], held=held)
+        assert got == (int((counts - 1).sum()), sorted(want))
 
 
 def test_unique_hashed_keys_over_many_flushes(
@@ -367,9 +386,14 @@ def test_unique_hashed_keys_over_many_flushes(
     b = pa.array(np.arange(n) // 1000, pa.int64())
     batch = pa.record_batch({"a": a, "b": b})
     rows = [[batch.slice(0, 1500), batch.slice(1500)], [batch.slice(10, 1)]]  # one repeat
-    assert unique_outcome(tmp_path, rows, ["a", "b"]) == (1, ["a='k10', b=0 (2 rows)"])
     text = [[pa.record_batch({"s": ["å", "b", None]})], [pa.record_batch({"s": ["å", "å"]})]]
-    assert unique_outcome(tmp_path, text, ["s"]) == (2, ["s='å' (3 rows)"])
+    for held, memory in ((False, 0), (True, 64 << 20), (True, 60_000)):
+        monkeypatch.setattr(uq, "MEMORY_BYTES", memory)
+        assert unique_outcome(tmp_path, rows, ["a", "b"], held=held) == (
+            1,
+            ["a='k10', b=0 (2 rows)"],
+        )
+        assert unique_outcome(tmp_path, text, ["s"], held=held) == (2, ["s='å' (3 rows)"])
 
 
 def sqlite_contents(db: pathlib.Path) -> dict[str, list[tuple[object, ...]]]:

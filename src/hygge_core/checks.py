@@ -46,6 +46,7 @@ class UnitScope:
     run_id: str
     unit: str
     seq: int
+    memory: int = 0  # the flow's byte budget (0: not known), for checks that hold data
 
 
 @dataclass
@@ -488,13 +489,24 @@ class Unique(Check):
     def columns(self) -> list[str]:
         return list(self.config.columns)
 
+    def __init__(self, config: Any, label: str = "") -> None:
+        super().__init__(config, label)
+        # Made in the driver's process: a unit that runs there (not in a Dask worker
+        # process) may keep its keys in memory, where the driver's combine finds them.
+        self.driver_pid = os.getpid()
+
     def start(self, scope: UnitScope) -> dict[str, Any]:
+        from hygge_core.uniqueness import hold_for
+
         base = self.config.spill or tempfile.gettempdir()
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{scope.flow}")
         folder = os.path.join(
             base, "hygge_staging", "checks", safe, scope.run_id, self.label_safe, f"{scope.seq}"
         )
-        return {"rows": 0, "failed": 0, "examples": [], "dir": folder}
+        # An explicit spill folder means the keys go there (a folder the driver shares).
+        local = self.config.spill is None and os.getpid() == self.driver_pid
+        hold = hold_for(scope.memory) if local else 0
+        return {"rows": 0, "failed": 0, "examples": [], "dir": folder, "hold": hold}
 
     @property
     def label_safe(self) -> str:
@@ -503,7 +515,7 @@ class Unique(Check):
     def observe(self, partial: dict[str, Any], batch: pa.RecordBatch) -> None:
         from hygge_core.uniqueness import spill
 
-        spill(partial, batch, self.config.columns, self.config.buckets)
+        spill(partial, batch, self.config.columns, self.config.buckets, partial.get("hold", 0))
 
     def finish(self, partial: dict[str, Any]) -> None:
         from hygge_core.uniqueness import close_spill
@@ -511,7 +523,9 @@ class Unique(Check):
         close_spill(partial, self.config.buckets)
 
     def usable(self, partial: dict[str, Any]) -> bool:
-        return os.path.isdir(partial["dir"]) or partial["rows"] == 0
+        from hygge_core.uniqueness import holds
+
+        return holds(partial["dir"]) or os.path.isdir(partial["dir"]) or partial["rows"] == 0
 
     def combine(self, partials: list[dict[str, Any]]) -> CheckOutcome:
         from hygge_core.uniqueness import duplicates
@@ -526,7 +540,10 @@ class Unique(Check):
     def cleanup(self, partials: list[dict[str, Any]]) -> None:
         # The run's whole folder: units that failed (whose partials never came back)
         # spilled beside the others.
+        from hygge_core.uniqueness import release
+
         for run in {os.path.dirname(os.path.dirname(p["dir"])) for p in partials}:
+            release(run)
             shutil.rmtree(run, ignore_errors=True)
 
 
