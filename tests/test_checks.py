@@ -250,6 +250,152 @@ def test_unique_spill_survives_a_hash_collision(tmp_path: pathlib.Path) -> None:
     assert (outcome.failed, outcome.examples) == (1, ["k='a' (2 rows)"])
 
 
+def test_regex_on_a_category_column_matches_once_per_value() -> None:
+    """A low-cardinality text column (and a dictionary column) is matched per distinct
+    value: the same failures, counts and examples as matching every row."""
+    from hygge_core.checks import Regex, RegexConfig, UnitScope
+
+    values = [f"cat-{i % 40}" for i in range(10_000)]
+    values[7_777], values[9_000], values[5] = "Bad one", None, ""
+    for column in (pa.array(values), pa.array(values).dictionary_encode()):
+        check = Regex(RegexConfig(column="c", pattern="^cat-[0-9]+$"), label="r")
+        partial = check.start(UnitScope("f", "r", "u", 0))
+        check.observe(partial, pa.record_batch({"c": column}))
+        assert (partial["failed"], partial["examples"]) == (2, ["c=''", "c='Bad one'"])
+
+
+def unique_outcome(
+    tmp_path: pathlib.Path,
+    units: list[list[pa.RecordBatch]],
+    columns: list[str],
+    buckets: int = 8,
+    held: bool = False,
+) -> tuple[int, list[str]]:
+    """Run the `unique` check over `units` (each a list of batches) as the runner does:
+    a partial per unit, every batch observed, the unit finished, then combined. `held`:
+    no `spill:` folder, so units of this process may keep their keys in memory."""
+    import tempfile
+
+    from hygge_core import uniqueness
+    from hygge_core.checks import Unique, UniqueConfig, UnitScope
+
+    tempfile.tempdir = str(tmp_path)  # the default spill folder (restored below)
+    try:
+        spill = None if held else str(tmp_path)
+        check = Unique(UniqueConfig(columns=columns, spill=spill, buckets=buckets), label="u")
+        partials = []
+        for seq, batches in enumerate(units):
+            partial = check.start(UnitScope("f", "r", f"u{seq}", seq))
+            for batch in batches:
+                partial["rows"] += batch.num_rows
+                check.observe(partial, batch)
+            check.finish(partial)
+            assert check.usable(partial)
+            partials.append(partial)
+        outcome = check.combine(partials)
+        check.cleanup(partials)
+    finally:
+        tempfile.tempdir = None
+    assert not list(tmp_path.rglob("*.bin")), "spill files are removed"
+    assert not uniqueness._HELD, "held keys are released"
+    return outcome.failed, sorted(outcome.examples)
+
+
+@pytest.mark.parametrize(
+    ("type_", "values", "shown"),
+    [
+        (pa.int64(), [5, 1, 9, 5], "k=5"),
+        (pa.int32(), [-7, 3, -7, 2], "k=-7"),
+        (pa.uint64(), [2**64 - 1, 0, 2**64 - 1, 1], f"k={2**64 - 1}"),
+        (
+            pa.date32(),
+            [dt.date(2024, 2, 29), dt.date(1969, 12, 31), dt.date(1969, 12, 31), dt.date(1, 1, 1)],
+            "k=1969-12-31",
+        ),
+        (
+            pa.timestamp("us", tz="Europe/Copenhagen"),
+            [
+                dt.datetime(2024, 3, 31, 1, 30, tzinfo=UTC),
+                dt.datetime(2024, 3, 31, 0, 30, tzinfo=UTC),
+                dt.datetime(2024, 3, 31, 1, 30, tzinfo=UTC),
+                dt.datetime(2024, 10, 27, 1, 30, tzinfo=UTC),
+            ],
+            "k=2024-03-31 03:30:00+02:00",
+        ),
+    ],
+)
+def test_unique_exact_keys_keep_their_type(
+    tmp_path: pathlib.Path, type_: pa.DataType, values: list[object], shown: str
+) -> None:
+    """A one-column integer or temporal key is compared by value (no hash); the example
+    shows the key in its own type, also across units and with NULLs skipped."""
+    column = pa.array([*values, None, None], type_)
+    first, second = column.slice(0, 2), column.slice(2)
+    failed, examples = unique_outcome(
+        tmp_path, [[pa.record_batch({"k": first})], [pa.record_batch({"k": second})]], ["k"]
+    )
+    assert failed == 1
+    assert examples[0].startswith(shown), examples
+
+
+def test_unique_sorted_and_unsorted_keys_over_many_flushes(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ascending ids in ascending units need no sort and have no duplicate; one repeated
+    id at a unit boundary, and a shuffled unit, are found exactly; several flushes per
+    unit (a small buffer) give the same answer as one."""
+    import hygge_core.uniqueness as uq
+
+    monkeypatch.setattr(uq, "BUFFER_BYTES", 8 * 1000)  # 1,000 exact words per flush
+
+    def units(ids: np.ndarray, parts: int) -> list[list[pa.RecordBatch]]:
+        return [
+            [pa.record_batch({"id": c}) for c in np.array_split(u, 7)]
+            for u in np.array_split(ids, parts)
+        ]
+
+    ids = np.arange(50_000, dtype=np.int64)
+    boundary = ids.copy()
+    boundary[10_000] = 9_999  # the first id of unit 2 repeats the last of unit 1
+    shuffled = np.random.default_rng(7).permutation(ids)
+    shuffled[123], shuffled[45_678], shuffled[200] = 42, 42, 43  # 42 and 43 also elsewhere
+    values, counts = np.unique(shuffled, return_counts=True)
+    want = [f"id={int(v)} ({int(n)} rows)" for v, n in zip(values, counts, strict=True) if n > 1]
+    # Spilled; held in memory; held until the run's 150,000 bytes are reached, then spilled.
+    for held, memory in ((False, 0), (True, 64 << 20), (True, 150_000)):
+        monkeypatch.setattr(uq, "MEMORY_BYTES", memory)
+        assert unique_outcome(tmp_path, units(ids, 5), ["id"], held=held) == (0, [])
+        assert unique_outcome(tmp_path, units(boundary, 5), ["id"], held=held) == (
+            1,
+            ["id=9999 (2 rows)"],
+        )
+        got = unique_outcome(tmp_path, units(shuffled, 3), ["id"], held=held)
+        assert got == (int((counts - 1).sum()), sorted(want))
+
+
+def test_unique_hashed_keys_over_many_flushes(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys of several columns (and text keys) go through the hash and the keys' file:
+    duplicates across flushes and units are found and shown with every key column."""
+    import hygge_core.uniqueness as uq
+
+    monkeypatch.setattr(uq, "BUFFER_BYTES", 2_000)
+    n = 3_000
+    a = pa.array([f"k{i % 1000}" for i in range(n)])  # (a, b) repeats every 3,000 rows: never
+    b = pa.array(np.arange(n) // 1000, pa.int64())
+    batch = pa.record_batch({"a": a, "b": b})
+    rows = [[batch.slice(0, 1500), batch.slice(1500)], [batch.slice(10, 1)]]  # one repeat
+    text = [[pa.record_batch({"s": ["å", "b", None]})], [pa.record_batch({"s": ["å", "å"]})]]
+    for held, memory in ((False, 0), (True, 64 << 20), (True, 60_000)):
+        monkeypatch.setattr(uq, "MEMORY_BYTES", memory)
+        assert unique_outcome(tmp_path, rows, ["a", "b"], held=held) == (
+            1,
+            ["a='k10', b=0 (2 rows)"],
+        )
+        assert unique_outcome(tmp_path, text, ["s"], held=held) == (2, ["s='å' (3 rows)"])
+
+
 def sqlite_contents(db: pathlib.Path) -> dict[str, list[tuple[object, ...]]]:
     """Every table of the database and all its rows, in order (data and `_hygge_state`)."""
     import sqlite3

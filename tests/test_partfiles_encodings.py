@@ -56,3 +56,31 @@ def test_encodings_are_chosen_from_the_first_rows(tmp_path: pathlib.Path) -> Non
 def test_the_callers_choice_wins(tmp_path: pathlib.Path) -> None:
     found = encodings(write(tmp_path, compression="snappy", use_dictionary=True))
     assert all(found[c] & DICT for c in ("id", "category", "code"))
+
+
+def test_constant_columns_get_a_dictionary(tmp_path: pathlib.Path) -> None:
+    """Load metadata and `constant:` columns (one value on every row) are written as one
+    dictionary entry and run-length encoded indices: a few bytes per row group."""
+    import datetime as dt
+
+    from hygge_core.parquet_encodings import choose
+
+    rows = 200_000
+    data = table(rows).append_column(
+        "_hygge_run_id", pa.repeat(pa.scalar("20261204T205612123Z-3f9a2c1b"), rows)
+    )
+    stamp = pa.scalar(dt.datetime(2026, 12, 4, tzinfo=dt.UTC), pa.timestamp("us", tz="UTC"))
+    data = data.append_column("_hygge_loaded_at", pa.repeat(stamp, rows))
+    data = data.append_column("source", pa.repeat(pa.scalar(7), rows))
+    plan = choose(data, rows_per_group=1_000_000, compression="snappy")
+    assert {"_hygge_run_id", "_hygge_loaded_at", "source"} <= set(plan.dictionary)
+    path = tmp_path / "c.parquet"
+    pq.write_table(data, path, compression="snappy", **plan.writer_options())
+    meta = pq.read_metadata(path).row_group(0)
+    for i in range(3, 6):
+        column = meta.column(i)
+        assert set(column.encodings) & DICT, column
+        assert column.total_compressed_size < 2_000, column
+    back = pq.read_table(path)
+    assert back.schema.field("_hygge_run_id").type == pa.string()  # not a dictionary type
+    assert back.column("_hygge_loaded_at").to_pylist()[-1] == stamp.as_py()

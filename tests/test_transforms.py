@@ -137,6 +137,41 @@ def test_load_metadata() -> None:
     assert out.column("_hygge_loaded_at").to_pylist()[0] == RUN.started
 
 
+def test_constant_columns_are_one_array_per_run_and_value() -> None:
+    """Load metadata and constants are made once and shared by every batch (sliced for a
+    shorter one); another run, or another value, gets its own; a copy from a worker too."""
+    cls = load_registry().transforms["load_metadata"]
+    t = cls(cls.config_model.model_validate(cls.normalize(True)))
+    big = t.apply(pa.record_batch({"i": list(range(5))}), RUN)
+    small = t.apply(pa.record_batch({"i": [1, 2]}), RUN)
+    assert small.column("_hygge_run_id").to_pylist() == [RUN.run_id] * 2
+    shared = big.column("_hygge_run_id").buffers()[2].address
+    assert small.column("_hygge_run_id").buffers()[2].address == shared  # no copy
+    later = RunInfo("20260102T000000000Z-def456", dt.datetime(2026, 1, 2, tzinfo=UTC))
+    again = t.apply(pa.record_batch({"i": [1, 2, 3]}), later)
+    assert again.column("_hygge_run_id").to_pylist() == [later.run_id] * 3
+    assert again.column("_hygge_loaded_at").to_pylist() == [later.started] * 3
+    longer = t.apply(pa.record_batch({"i": list(range(9))}), later)
+    assert longer.column("_hygge_run_id").to_pylist() == [later.run_id] * 9
+    worker = pickle.loads(pickle.dumps(t))
+    assert worker.apply(small, RUN).column("_hygge_run_id").to_pylist() == [RUN.run_id] * 2
+    const = apply("constant", {"v": 1}, pa.record_batch({"i": [1]}))
+    assert const.column("v").to_pylist() == [1]
+    other = apply("constant", {"v": "one"}, pa.record_batch({"i": [1, 2]}))
+    assert other.column("v").to_pylist() == ["one", "one"]
+
+
+def test_cast_to_the_type_a_column_has_is_no_copy() -> None:
+    batch = pa.record_batch({"n": pa.array([1, None], pa.int64()), "s": ["1", "2"]})
+    same = apply("cast", {"n": "int64"}, batch)
+    assert same is not None and same.column("n").buffers()[1].address == (
+        batch.column("n").buffers()[1].address
+    )
+    mixed = apply("cast", {"n": "int64", "s": "int32"}, batch)
+    assert mixed.schema.field("s").type == pa.int32() and mixed.column("s").to_pylist() == [1, 2]
+    assert mixed.column("n").to_pylist() == [1, None]
+
+
 # -- the expression language --------------------------------------------------------------
 
 

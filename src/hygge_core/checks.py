@@ -46,6 +46,7 @@ class UnitScope:
     run_id: str
     unit: str
     seq: int
+    memory: int = 0  # the flow's byte budget (0: not known), for checks that hold data
 
 
 @dataclass
@@ -302,9 +303,33 @@ class Regex(Check):
 
     def observe(self, partial: dict[str, Any], batch: pa.RecordBatch) -> None:
         column = batch.column(self.config.column)
-        ok = pc.match_substring_regex(column.cast(pa.string()), pattern=self.config.pattern)
+        ok = _match(column, self.config.pattern)
         failing = pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(ok, True)))
         record_failures(partial, batch, failing, [self.config.column])
+
+
+# A text column whose first rows hold at most this share of distinct values is matched
+# once per distinct value (category-like columns: the hashing costs less than the regex).
+_PROBE_ROWS = 4096
+_DISTINCT_SHARE = 1 / 16
+
+
+def _match(column: pa.Array, pattern: str) -> pa.Array:
+    """`match_substring_regex` of every value; a dictionary column, or one with few
+    distinct values, is matched once per distinct value and the results spread back."""
+    if not pa.types.is_dictionary(column.type):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = column.cast(pa.string())
+        probe = column.slice(0, _PROBE_ROWS)
+        if len(column) <= _PROBE_ROWS or pc.count_distinct(probe).as_py() > _DISTINCT_SHARE * len(
+            probe
+        ):
+            return pc.match_substring_regex(column, pattern=pattern)
+        column = pc.dictionary_encode(column)
+    values = column.dictionary
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())
+    return pc.take(pc.match_substring_regex(values, pattern=pattern), column.indices)
 
 
 class ExpressionConfig(CheckConfig):
@@ -440,10 +465,15 @@ class UniqueConfig(CheckConfig):
     columns: list[str] = Field(min_length=1, description="the key columns, together unique")
     spill: str | None = Field(
         default=None,
-        description="a local folder for the spilled key hashes; on a multi-machine Dask "
+        description="a local folder for the spilled keys; on a multi-machine Dask "
         "cluster a folder every worker and the driver share (default: the OS temp dir)",
     )
-    buckets: int = Field(default=64, ge=1, le=4096, description="spill files per unit")
+    buckets: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="parts the spilled keys are split into; the driver holds one at a time",
+    )
 
 
 class Unique(Check):
@@ -459,13 +489,24 @@ class Unique(Check):
     def columns(self) -> list[str]:
         return list(self.config.columns)
 
+    def __init__(self, config: Any, label: str = "") -> None:
+        super().__init__(config, label)
+        # Made in the driver's process: a unit that runs there (not in a Dask worker
+        # process) may keep its keys in memory, where the driver's combine finds them.
+        self.driver_pid = os.getpid()
+
     def start(self, scope: UnitScope) -> dict[str, Any]:
+        from hygge_core.uniqueness import hold_for
+
         base = self.config.spill or tempfile.gettempdir()
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{scope.flow}")
         folder = os.path.join(
             base, "hygge_staging", "checks", safe, scope.run_id, self.label_safe, f"{scope.seq}"
         )
-        return {"rows": 0, "failed": 0, "examples": [], "dir": folder}
+        # An explicit spill folder means the keys go there (a folder the driver shares).
+        local = self.config.spill is None and os.getpid() == self.driver_pid
+        hold = hold_for(scope.memory) if local else 0
+        return {"rows": 0, "failed": 0, "examples": [], "dir": folder, "hold": hold}
 
     @property
     def label_safe(self) -> str:
@@ -474,7 +515,7 @@ class Unique(Check):
     def observe(self, partial: dict[str, Any], batch: pa.RecordBatch) -> None:
         from hygge_core.uniqueness import spill
 
-        spill(partial, batch, self.config.columns, self.config.buckets)
+        spill(partial, batch, self.config.columns, self.config.buckets, partial.get("hold", 0))
 
     def finish(self, partial: dict[str, Any]) -> None:
         from hygge_core.uniqueness import close_spill
@@ -482,7 +523,9 @@ class Unique(Check):
         close_spill(partial, self.config.buckets)
 
     def usable(self, partial: dict[str, Any]) -> bool:
-        return os.path.isdir(partial["dir"]) or partial["rows"] == 0
+        from hygge_core.uniqueness import holds
+
+        return holds(partial["dir"]) or os.path.isdir(partial["dir"]) or partial["rows"] == 0
 
     def combine(self, partials: list[dict[str, Any]]) -> CheckOutcome:
         from hygge_core.uniqueness import duplicates
@@ -497,7 +540,10 @@ class Unique(Check):
     def cleanup(self, partials: list[dict[str, Any]]) -> None:
         # The run's whole folder: units that failed (whose partials never came back)
         # spilled beside the others.
+        from hygge_core.uniqueness import release
+
         for run in {os.path.dirname(os.path.dirname(p["dir"])) for p in partials}:
+            release(run)
             shutil.rmtree(run, ignore_errors=True)
 
 

@@ -161,7 +161,9 @@ def run_unit(
         from hygge_core.checks import UnitScope
 
         ctx = home.context
-        partials = shaping.open(UnitScope(ctx.flow, ctx.run_id, unit.id, unit.seq))
+        partials = shaping.open(
+            UnitScope(ctx.flow, ctx.run_id, unit.id, unit.seq, ctx.memory.budget)
+        )
 
     def produce() -> None:
         # The reader thread also transforms and checks each batch, so that this work

@@ -257,11 +257,17 @@ class Cast(Transform):
     def apply(self, batch: pa.RecordBatch, run: RunInfo) -> pa.RecordBatch:
         _missing(list(self.config.columns), batch.schema, "cast:")
         arrays, fields = list(batch.columns), list(batch.schema)
+        changed = False
         for name, text in self.config.columns.items():
             i = batch.schema.get_field_index(name)
             target = parse_type(text)
+            if batch.column(i).type == target:
+                continue  # already that type: no cast, no copy
             arrays[i] = self._cast(name, batch.column(i), target)
             fields[i] = pa.field(name, target, nullable=True)
+            changed = True
+        if not changed:
+            return batch
         return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
     def _cast(self, name: str, array: pa.Array, target: pa.DataType) -> pa.Array:
@@ -357,6 +363,30 @@ class DeriveConfig(TransformConfig):
     columns: dict[str, str] = Field(min_length=1, description="new column → expression")
 
 
+class _Repeated:
+    """Columns holding one value on every row, made once and sliced for each batch.
+
+    Arrow arrays are immutable, so every batch of a run can share one array's buffers: a
+    constant column then costs no allocation and no copy per batch (load metadata columns
+    are as long as the data). Checked against the value, so a transform used by several runs
+    (its `Shaping` is copied per run) never hands one run another's value. Not pickled.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, tuple[pa.Scalar, pa.Array]] = {}
+
+    def get(self, name: str, scalar: pa.Scalar, rows: int) -> pa.Array:
+        made = self._arrays.get(name)
+        if made is None or len(made[1]) < rows or not made[0].equals(scalar):
+            # Threads of one run may both make it: the same value either way.
+            made = self._arrays[name] = (scalar, pa.repeat(scalar, rows))
+        array = made[1]
+        return array if len(array) == rows else array.slice(0, rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_arrays": {}}  # made again where it is unpickled (a Dask worker)
+
+
 def _put(batch: pa.RecordBatch, name: str, array: pa.Array) -> pa.RecordBatch:
     """`batch` with column `name` replaced, or appended when new."""
     i = batch.schema.get_field_index(name)
@@ -403,10 +433,14 @@ class Constant(Transform):
     def normalize(cls, value: Any) -> Any:
         return _columns_form(value, {"columns"})
 
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.repeated = _Repeated()
+
     def apply(self, batch: pa.RecordBatch, run: RunInfo) -> pa.RecordBatch:
         for name, value in self.config.columns.items():
             scalar = pa.scalar(value) if value is not None else pa.scalar(None, pa.string())
-            batch = _put(batch, name, pa.repeat(scalar, batch.num_rows))
+            batch = _put(batch, name, self.repeated.get(name, scalar, batch.num_rows))
         return batch
 
 
@@ -499,13 +533,18 @@ class LoadMetadata(Transform):
             return {}
         return {"columns": value} if isinstance(value, list) else value
 
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.repeated = _Repeated()
+
     def apply(self, batch: pa.RecordBatch, run: RunInfo) -> pa.RecordBatch:
         n = batch.num_rows
         if "run_id" in self.config.columns:
-            batch = _put(batch, "_hygge_run_id", pa.repeat(pa.scalar(run.run_id), n))
+            run_id = self.repeated.get("_hygge_run_id", pa.scalar(run.run_id), n)
+            batch = _put(batch, "_hygge_run_id", run_id)
         if "loaded_at" in self.config.columns:
             stamp = pa.scalar(run.started, pa.timestamp("us", tz="UTC"))
-            batch = _put(batch, "_hygge_loaded_at", pa.repeat(stamp, n))
+            batch = _put(batch, "_hygge_loaded_at", self.repeated.get("_hygge_loaded_at", stamp, n))
         return batch
 
 
