@@ -82,8 +82,12 @@ def locate(context: FlowContext, path: str, connection: str | None) -> TableLoca
     settings: dict[str, Any] = context.connection(connection) if connection else {}
     if protocol in ("s3", "s3a"):
         return TableLocation(f"s3://{rest}", _s3_options(settings))
-    if protocol in ("az", "abfs", "abfss"):
+    if protocol == "az":
         return TableLocation(f"az://{rest}", _azure_options(settings))
+    if protocol in ("abfs", "abfss"):
+        # Kept as written: delta-rs reads the account of `abfss://container@ACCOUNT.dfs...`
+        # from the URL itself, which an `az://` URL cannot carry.
+        return TableLocation(f"{protocol}://{rest}", _azure_options(settings))
     if protocol == "file":
         return TableLocation(rest if rest.startswith("/") else os.path.abspath(rest))
     raise PermanentError(
@@ -107,24 +111,48 @@ def _s3_options(settings: dict[str, Any]) -> dict[str, str]:
 
 def _azure_options(settings: dict[str, Any]) -> dict[str, str]:
     options = {option: str(settings[name]) for name, option in _AZURE.items() if settings.get(name)}
+    if settings.get("account_host"):  # a sovereign cloud: the account's blob host
+        options["AZURE_STORAGE_ENDPOINT"] = f"https://{settings['account_host']}"
     conn = settings.get("connection_string") or (
         "" if options else os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
     )
     if conn:
-        parts = dict(
-            p.split("=", 1) for p in str(conn).split(";") if "=" in p
-        )  # "AccountName=...;AccountKey=...;BlobEndpoint=..."
-        if "AccountName" in parts:
-            options["AZURE_STORAGE_ACCOUNT_NAME"] = parts["AccountName"]
-        if "AccountKey" in parts:
-            options["AZURE_STORAGE_ACCOUNT_KEY"] = parts["AccountKey"]
-        if "SharedAccessSignature" in parts:
-            options["AZURE_STORAGE_SAS_TOKEN"] = parts["SharedAccessSignature"]
-        endpoint = parts.get("BlobEndpoint")
-        if endpoint:
-            options["AZURE_STORAGE_ENDPOINT"] = endpoint.rstrip("/")
-            if endpoint.startswith("http://"):
-                options["AZURE_STORAGE_ALLOW_HTTP"] = "true"  # Azurite
+        options.update(_connection_string_options(str(conn)))
     if settings.get("anonymous"):
         options["AZURE_SKIP_SIGNATURE"] = "true"
+    return options
+
+
+def _connection_string_options(conn: str) -> dict[str, str]:
+    """delta-rs's options for an Azure connection string, which it does not parse itself:
+    "AccountName=...;AccountKey=...;BlobEndpoint=..." (Azurite gives its endpoint this way)."""
+    parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+    if parts.get("UseDevelopmentStorage", "").lower() == "true":
+        return {"AZURE_STORAGE_USE_EMULATOR": "true"}  # Azurite on its default ports
+    options: dict[str, str] = {}
+    if "AccountName" in parts:
+        options["AZURE_STORAGE_ACCOUNT_NAME"] = parts["AccountName"]
+    if "AccountKey" in parts:
+        options["AZURE_STORAGE_ACCOUNT_KEY"] = parts["AccountKey"]
+    if "SharedAccessSignature" in parts:
+        options["AZURE_STORAGE_SAS_TOKEN"] = parts["SharedAccessSignature"]
+    endpoint = parts.get("BlobEndpoint", "").rstrip("/")
+    scheme, _, address = endpoint.partition("://")
+    host, _, account = address.partition("/")
+    if account and account == parts.get("AccountName"):
+        # A path-style endpoint (http://HOST:PORT/ACCOUNT) is an emulator's (Azurite). Given
+        # it as a plain endpoint, delta-rs reads and appends, but its DELETE and MERGE fail
+        # ("Invalid table version"); in its emulator mode all work. object_store takes the
+        # emulator's address only from this environment variable, for the whole process.
+        os.environ["AZURITE_BLOB_STORAGE_URL"] = f"{scheme}://{host}"
+        return {**options, "AZURE_STORAGE_USE_EMULATOR": "true"}
+    if not endpoint and "EndpointSuffix" in parts and "AccountName" in parts:
+        scheme = parts.get("DefaultEndpointsProtocol", "https")
+        endpoint = f"{scheme}://{parts['AccountName']}.blob.{parts['EndpointSuffix']}"
+    if endpoint:
+        options["AZURE_STORAGE_ENDPOINT"] = endpoint
+        if endpoint.startswith("http://"):
+            # object_store refuses plain HTTP unless told; Azurite serves nothing else.
+            # The key is `azure_allow_http` (a client option), not `azure_storage_...`.
+            options["AZURE_ALLOW_HTTP"] = "true"
     return options
