@@ -1,13 +1,13 @@
 """Arrow compute kernels called by name, without importing `pyarrow.compute`.
 
 `import pyarrow.compute` generates a Python wrapper, with its signature and docstring, for
-each of Arrow's ~400 kernels: about 0.04 CPU s, an eighth of what `hygge run` of a small
-flow spent above `import pyarrow` itself. What every Parquet run needs from it is a handful
-of kernels (statistics of the written files, the encoding choice), and the wrappers only
-forward to `call_function` of the compiled `pyarrow._compute`, which imports in a few
-milliseconds. So the hot modules call kernels here by name; the results are the same
-objects the wrappers return. Code that needs many kernels (transforms, checks, expressions)
-keeps `pyarrow.compute`.
+each of Arrow's ~400 kernels: 26-28 ms of CPU, a tenth of what `hygge run` of a small flow
+spent above `import pyarrow` itself (bench/README.md, "Start-up"). What every Parquet run
+needs from it is a handful of kernels (statistics of the written files, the encoding
+choice), and the wrappers only forward to `call_function` of the compiled
+`pyarrow._compute`, which imports in about 5 ms. So the hot modules call kernels here by
+name; the results are the same objects the wrappers return. Code that needs many kernels
+(transforms, checks, expressions) keeps `pyarrow.compute`.
 """
 
 from __future__ import annotations
