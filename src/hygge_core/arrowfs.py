@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import fsspec
+from typing import TYPE_CHECKING
+
 import pyarrow.fs as pafs
+
+if TYPE_CHECKING:
+    import fsspec  # the type only: fsspec loads with the first filesystem opened
 
 
 def arrow_filesystem(fs: fsspec.AbstractFileSystem) -> pafs.FileSystem:

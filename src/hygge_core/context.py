@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import fsspec
+from typing import TYPE_CHECKING, Any
 
 from hygge_core.errors import PermanentError
 from hygge_core.memory import FlowMemory
 from hygge_core.storage import StorageResolver
+
+if TYPE_CHECKING:
+    import fsspec  # the type only: fsspec loads with the first filesystem opened
 
 
 @dataclass

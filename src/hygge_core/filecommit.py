@@ -27,9 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import fsspec
+from typing import TYPE_CHECKING, Any
 
 from hygge_core import faults
 from hygge_core.errors import PermanentError
@@ -39,6 +37,9 @@ from hygge_core.health import Finding
 from hygge_core.leaselock import LeaseLock
 from hygge_core.locallock import flock_file
 from hygge_core.state import FlowState, RunRecord
+
+if TYPE_CHECKING:
+    import fsspec  # the type only: fsspec loads with the first filesystem opened
 
 STAGING = "_hygge_staging"
 META = "_hygge"

@@ -23,7 +23,6 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from hygge_core.errors import PermanentError, SchemaDriftError
@@ -73,6 +72,8 @@ def split_by_key(table: pa.Table, keys: pa.Table | None) -> list[tuple[Key, pa.T
     combos = keys.group_by(names, use_threads=False).aggregate([])
     if combos.num_rows == 1:
         return [(tuple(combos.to_pylist()[0][n] for n in names), table)]
+    import pyarrow.compute as pc  # partitioned stores only: not every run pays its import
+
     groups = []
     for combo in combos.to_pylist():
         mask = None

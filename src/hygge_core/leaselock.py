@@ -34,11 +34,12 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
-
-import fsspec
+from typing import TYPE_CHECKING, Any
 
 from hygge_core.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    import fsspec  # the type only: fsspec loads with the first filesystem opened
 
 log = logging.getLogger(__name__)
 

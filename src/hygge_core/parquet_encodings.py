@@ -36,6 +36,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hygge_core._kernels import aggregate, call
+
 # pyarrow's `dictionary_pagesize_limit` default: past it a column chunk falls back to plain.
 DICTIONARY_PAGE_LIMIT = 1 << 20
 # Rows looked at per unit: 8 slices spread over the first row group (a sorted table's head
@@ -249,22 +251,20 @@ def _dictionary_pays(
         return True  # already a dictionary: keep it one
     if pa.types.is_boolean(type_):
         return False  # Parquet has no dictionary for booleans
-    values = column.drop_null()
+    values = call("drop_null", column)
     n = len(values)
     if n == 0:
         return False
-    import pyarrow.compute as pc  # only with data to look at: ~30 ms CPU to import
-
     rows = max(rows_per_group, group.num_rows) * n / len(column)
     if n > PROBE_ROWS:
         # A look at a few spread rows first: free text, ids and timestamps overflow the
         # page even by this small sample's estimate, and hashing all of the sample's long
         # strings is what the choice would otherwise spend most on.
         step = n // PROBE_ROWS
-        probe = values.take(pa.array(range(0, step * PROBE_ROWS, step), pa.int64()))
+        probe = call("take", values, pa.array(range(0, step * PROBE_ROWS, step), pa.int64()))
         if _estimate(probe, rows) > PROBE_MARGIN * DICTIONARY_PAGE_LIMIT:
             return False
-    counts = pc.value_counts(values)
+    counts = call("value_counts", values)
     if len(counts) > MAX_DISTINCT_SHARE * n:
         return False
     return _estimate(values, rows, counts) <= DICTIONARY_PAGE_LIMIT
@@ -276,13 +276,11 @@ def _estimate(values: pa.Array | pa.ChunkedArray, rows: float, counts: Any = Non
     Distinct values of the whole row group, from the sample: values seen once stand for the
     unseen ones, scaled by sqrt(rows / sample) (the GEE estimator of Charikar et al.).
     """
-    import pyarrow.compute as pc
-
     if counts is None:
-        counts = pc.value_counts(values)
+        counts = call("value_counts", values)
     n = len(values)
     distinct = len(counts)
-    singletons = pc.sum(pc.equal(counts.field("counts"), 1)).as_py() or 0
+    singletons = aggregate("sum", call("equal", counts.field("counts"), 1)).as_py() or 0
     estimate = distinct + singletons * (math.sqrt(rows / n) - 1) if rows > n else distinct
     return estimate * _value_width(counts.field("values"), values.type)
 
@@ -290,9 +288,7 @@ def _estimate(values: pa.Array | pa.ChunkedArray, rows: float, counts: Any = Non
 def _value_width(distinct_values: pa.Array, type_: pa.DataType) -> float:
     """Bytes one dictionary entry takes on its page."""
     if _is_bytes(type_):
-        import pyarrow.compute as pc
-
-        total = pc.sum(pc.binary_length(distinct_values)).as_py() or 0
+        total = aggregate("sum", call("binary_length", distinct_values)).as_py() or 0
         return 4 + total / max(len(distinct_values), 1)  # a 4-byte length, then the bytes
     try:
         return float(type_.bit_width) / 8

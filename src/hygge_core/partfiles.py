@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from hygge_core._kernels import aggregate, call
 from hygge_core.errors import PermanentError, first_line
 from hygge_core.hive import Key, split_by_key
 
@@ -47,12 +47,12 @@ class FileStats:
             self.nulls[name] = self.nulls.get(name, 0) + column.null_count
             if name in self.unknown or not _bounded(t):
                 continue
-            if pa.types.is_floating(t) and pc.any(pc.is_nan(column)).as_py():
+            if pa.types.is_floating(t) and aggregate("any", call("is_nan", column)).as_py():
                 self.unknown.add(name)
                 self.low.pop(name, None)
                 self.high.pop(name, None)
                 continue
-            bounds = pc.min_max(column)
+            bounds = aggregate("min_max", column)
             low, high = bounds["min"].as_py(), bounds["max"].as_py()
             if low is None:
                 continue

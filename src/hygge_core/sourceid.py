@@ -9,9 +9,11 @@ filesystem says about the object's version, without reading it: size and modific
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import fsspec
+if TYPE_CHECKING:
+    import fsspec  # the type only: fsspec loads with the first filesystem opened
+
 
 # Keys fsspec implementations report that change whenever an object's bytes change:
 # local (size, mtime, ino), s3fs (ETag, VersionId, LastModified), gcsfs (generation,

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import typing
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from hygge_core.errors import HyggeError, PermanentError
 from hygge_core.known import for_protocol
 from hygge_core.paths import RelativePaths
+
+if TYPE_CHECKING:
+    # fsspec (~0.07 CPU s to import, with asyncio and its own entry-point scan) loads with
+    # the first filesystem a flow opens: `hygge validate`, `plugins` and runs without file
+    # paths never pay for it.
+    import fsspec
 
 
 class ConnectionConfig(RelativePaths, BaseModel):
@@ -88,6 +92,8 @@ class LocalStorage(Storage):
     def filesystem(
         cls, protocol: str, connection: ConnectionConfig | None
     ) -> fsspec.AbstractFileSystem:
+        from fsspec.implementations.local import LocalFileSystem
+
         return LocalFileSystem(auto_mkdir=True)
 
 

@@ -1,0 +1,63 @@
+"""What `hygge` imports to start: a small local run pays for neither fsspec's filesystem
+layer before it opens a file, nor `pyarrow.compute`'s generated wrappers (bench/README.md,
+"Start-up")."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hygge_core._kernels import aggregate, call
+from hygge_core.testing import hygge_imports
+
+WATCHED = ("fsspec", "asyncio", "pyarrow.compute")
+# What other plugins' types need; registered as "module:Class", so a Parquet run skips them.
+LIBRARIES = ("sqlalchemy", "deltalake", "pyiceberg", "pika", "httpx", "prometheus_client",
+             "opentelemetry", "dask", "s3fs", "adlfs", "gcsfs")  # fmt: skip
+
+
+def _three_rows(tmp_path: pathlib.Path) -> None:
+    pq.write_table(pa.table({"id": [1, 2, 3], "name": ["a", "b", None]}), tmp_path / "in.parquet")
+    (tmp_path / "flows.yaml").write_text(
+        "flows:\n  f:\n    home: in.parquet\n    store: {type: parquet, path: out/}\n"
+    )
+
+
+def test_a_local_parquet_run_imports_no_compute_wrappers(tmp_path: pathlib.Path) -> None:
+    _three_rows(tmp_path)
+    done = hygge_imports("run", "flows.yaml", prefixes=WATCHED + LIBRARIES, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = pq.read_table(tmp_path / "out")
+    assert out.sort_by("id").to_pydict() == {"id": [1, 2, 3], "name": ["a", "b", None]}
+    # The files' statistics and the encoding choice ran, through hygge_core._kernels;
+    # fsspec's local filesystem is the file layer of the run.
+    assert "pyarrow.compute" not in done.modules, done.modules
+    assert [m for m in done.modules if m.startswith(LIBRARIES)] == []
+    assert "fsspec.implementations.local" in done.modules
+
+
+def test_validate_opens_no_filesystem(tmp_path: pathlib.Path) -> None:
+    # (`hygge plugins` is not held to this: it imports every type to show its capabilities.)
+    _three_rows(tmp_path)
+    checked = hygge_imports("validate", "flows.yaml", prefixes=WATCHED, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "flows.yaml: 1 flow valid" in checked.stdout
+    assert checked.modules == [], checked.modules
+
+
+def test_kernels_return_what_pyarrow_compute_returns() -> None:
+    ints = pa.chunked_array([[3, None, 1], [7, 1]])
+    floats = pa.chunked_array([[1.5, float("nan"), None]])
+    texts = pa.array(["a", "bb", None, "bb"])
+    assert aggregate("min_max", ints) == pc.min_max(ints)
+    assert aggregate("any", call("is_nan", floats)) == pc.any(pc.is_nan(floats))
+    assert call("drop_null", ints) == pc.drop_null(ints)
+    assert call("value_counts", texts) == pc.value_counts(texts)
+    assert call("take", texts, pa.array([3, 0])) == pc.take(texts, pa.array([3, 0]))
+    counts = pc.value_counts(texts).field("counts")
+    assert aggregate("sum", call("equal", counts, 1)) == pc.sum(pc.equal(counts, 1))
+    assert aggregate("sum", call("binary_length", texts)) == pc.sum(pc.binary_length(texts))
+    assert aggregate("sum", pa.array([], pa.int64())).as_py() is None  # min_count=1, as pc
