@@ -30,7 +30,7 @@ pkgs=(-e . -e plugins/hygge_parquet)
 if [[ $what == test ]]; then
   # Plugins with their extras; moto and s3fs must be resolved in this one call
   # (installed separately, their boto versions clash).
-  for p in "sql[postgres,sqlite,mysql]" csv "cloud[s3,azure,gcs]" dask delta iceberg "metrics[test]" dagster airflow http amqp; do
+  for p in "sql[postgres,sqlite,mysql]" csv "cloud[s3,azure,gcs]" dask delta "iceberg[test]" "metrics[test]" dagster airflow http amqp; do
     dir="plugins/hygge_${p%%[*}"
     extra=""; [[ $p == *"["* ]] && extra="[${p#*[}"
     [[ -f $dir/pyproject.toml ]] && pkgs+=(-e "$dir$extra")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import hashlib
 import os
 import pathlib
@@ -113,42 +111,6 @@ def _partition_files(lake: pathlib.Path) -> dict[str, dict[str, str]]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         found.setdefault(path.parent.name, {})[path.name] = digest
     return found
-
-
-def test_types_round_trip(harness: FlowHarness, tmp_path: pathlib.Path) -> None:
-    oslo = dt.datetime(2024, 3, 31, 1, 30, 0, 123456, tzinfo=dt.UTC)
-    source = pa.table(
-        {
-            "id": pa.array([1, 2, None], pa.int64()),
-            "d": pa.array(
-                [
-                    decimal.Decimal("12345678901234567890123456789.123456789"),
-                    None,
-                    decimal.Decimal("-1.000000001"),
-                ],
-                pa.decimal128(38, 9),
-            ),
-            "ts": pa.array([oslo, None, oslo], pa.timestamp("us", "UTC")),
-            "naive": pa.array(
-                [dt.datetime(2020, 1, 1, 0, 0, 0, 1), None, None], pa.timestamp("us")
-            ),
-            "day": pa.array([dt.date(1999, 12, 31), None, dt.date(2000, 2, 29)]),
-            "raw": pa.array([b"\x00\xff", None, b""], pa.binary()),
-            "text": pa.array(["ø", None, ""], pa.string()),
-            "s": pa.array(
-                [{"a": 1, "b": "x"}, None, {"a": None, "b": None}],
-                pa.struct([("a", pa.int32()), ("b", pa.string())]),
-            ),
-            "l": pa.array([[1, 2], None, []], pa.list_(pa.int64())),
-        }
-    )
-    lake = tmp_path / "lake"
-    harness.run_ok(flow(harness, source, {"type": "delta", "path": str(lake)}))
-    back = DeltaTable(str(lake)).to_pyarrow_table()
-    assert back.to_pylist() == source.to_pylist()
-    # An independent reader of the files the log references sees the same values.
-    files = sorted(DeltaTable(str(lake)).file_uris())
-    assert pa.concat_tables(pq.read_table(f) for f in files).to_pylist() == source.to_pylist()
 
 
 def test_other_time_zones_land_as_the_same_instants(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import os
 import pathlib
 import re
@@ -109,37 +108,6 @@ def test_partition_transforms(harness: FlowHarness, tmp_path: pathlib.Path) -> N
     files = list(scan.plan_files())
     assert files and all("p=p1" in f.file.file_path for f in files)
     assert scan.to_arrow().num_rows == 80
-
-
-def test_types_round_trip(harness: FlowHarness, tmp_path: pathlib.Path) -> None:
-    source = pa.table(
-        {
-            "id": pa.array([1, 2, None], pa.int64()),
-            "d": pa.array(
-                [
-                    decimal.Decimal("12345678901234567890123456789.123456789"),
-                    None,
-                    decimal.Decimal("-1.000000001"),
-                ],
-                pa.decimal128(38, 9),
-            ),
-            "ts": pa.array(
-                [dt.datetime(2024, 3, 31, 1, 30, 0, 123456, tzinfo=dt.UTC), None, None],
-                pa.timestamp("us", "UTC"),
-            ),
-            "day": pa.array([dt.date(1999, 12, 31), None, dt.date(2000, 2, 29)]),
-            "raw": pa.array([b"\x00\xff", None, b""], pa.binary()),
-            "text": pa.array(["ø", None, ""], pa.string()),
-            "s": pa.array([{"a": 1}, None, {"a": None}], pa.struct([("a", pa.int32())])),
-            "l": pa.array([[1, 2], None, []], pa.list_(pa.int64())),
-        }
-    )
-    wh = tmp_path / "wh"
-    harness.run_ok(flow(harness, source, store_at(wh)))
-    back = catalog(wh).load_table("lake.orders").scan().to_arrow()
-    assert sorted(back.to_pylist(), key=lambda r: r["id"] or 0) == sorted(
-        source.to_pylist(), key=lambda r: r["id"] or 0
-    )
 
 
 def test_schema_drift_is_refused_with_the_diff(
