@@ -4,8 +4,6 @@ because delta-rs commits there through its own Azure client, not hygge's."""
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import json
 import os
 import pathlib
@@ -105,36 +103,6 @@ def azure() -> Iterator[Cloud]:
     made.fs.rm(made.prefix.split("://", 1)[1], recursive=True)
 
 
-def every_type() -> pa.Table:
-    """The columns the local round trip covers (tests/test_store.py), NULLs in each."""
-    instant = dt.datetime(2024, 3, 31, 1, 30, 0, 123456, tzinfo=dt.UTC)
-    return pa.table(
-        {
-            "id": pa.array([1, 2, None], pa.int64()),
-            "d": pa.array(
-                [
-                    decimal.Decimal("12345678901234567890123456789.123456789"),
-                    None,
-                    decimal.Decimal("-1.000000001"),
-                ],
-                pa.decimal128(38, 9),
-            ),
-            "ts": pa.array([instant, None, instant], pa.timestamp("us", "UTC")),
-            "naive": pa.array(
-                [dt.datetime(2020, 1, 1, 0, 0, 0, 1), None, None], pa.timestamp("us")
-            ),
-            "day": pa.array([dt.date(1999, 12, 31), None, dt.date(2000, 2, 29)]),
-            "raw": pa.array([b"\x00\xff", None, b""], pa.binary()),
-            "text": pa.array(["ø", None, ""], pa.string()),
-            "s": pa.array(
-                [{"a": 1, "b": "x"}, None, {"a": None, "b": None}],
-                pa.struct([("a", pa.int32()), ("b", pa.string())]),
-            ),
-            "l": pa.array([[1, 2], None, []], pa.list_(pa.int64())),
-        }
-    )
-
-
 def rows(ids: range, *, v: float = 1.0) -> pa.Table:
     ids = list(ids)
     return pa.table(
@@ -177,9 +145,11 @@ def test_round_trip_through_s3(tmp_path: pathlib.Path) -> None:
     assert FlowHarness.read_parquet_dir(out).sort_by("id").select(["id", "p"]).equals(source)
 
 
-def test_every_type_round_trips_parquet_delta_parquet(cloud: Cloud, tmp_path: pathlib.Path) -> None:
+def test_every_type_round_trips_parquet_delta_parquet(
+    cloud: Cloud, tmp_path: pathlib.Path, every_type: pa.Table
+) -> None:
     harness = FlowHarness(tmp_path, connections={"lake": cloud.connection})
-    source = every_type()
+    source = every_type
     url = f"{cloud.prefix}/lake/types"
     store = {"type": "delta", "path": url, "connection": "lake"}
     harness.run_ok({"to": {"home": harness.parquet_source(source), "store": store}})
