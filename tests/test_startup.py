@@ -1,14 +1,18 @@
-"""What `hygge` imports to start: a small local run pays for neither fsspec's filesystem
-layer before it opens a file, nor `pyarrow.compute`'s generated wrappers (bench/README.md,
-"Start-up")."""
+"""What `hygge` imports to start: a small local run pays for neither fsspec (local paths
+are served by `hygge_core.localfs`), nor `pyarrow.compute`'s generated wrappers, nor the
+scan for pydantic's plugins (bench/README.md, "Start-up")."""
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 from hygge_core._kernels import aggregate, call
 from hygge_core.testing import hygge_imports
@@ -26,17 +30,15 @@ def _three_rows(tmp_path: pathlib.Path) -> None:
     )
 
 
-def test_a_local_parquet_run_imports_no_compute_wrappers(tmp_path: pathlib.Path) -> None:
+def test_a_local_parquet_run_imports_no_fsspec_nor_compute_wrappers(tmp_path: pathlib.Path) -> None:
     _three_rows(tmp_path)
     done = hygge_imports("run", "flows.yaml", prefixes=WATCHED + LIBRARIES, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     out = pq.read_table(tmp_path / "out")
     assert out.sort_by("id").to_pydict() == {"id": [1, 2, 3], "name": ["a", "b", None]}
     # The files' statistics and the encoding choice ran, through hygge_core._kernels;
-    # fsspec's local filesystem is the file layer of the run.
-    assert "pyarrow.compute" not in done.modules, done.modules
-    assert [m for m in done.modules if m.startswith(LIBRARIES)] == []
-    assert "fsspec.implementations.local" in done.modules
+    # the commit protocol's file calls went to LocalFiles, which needs no fsspec.
+    assert done.modules == [], done.modules
 
 
 def test_validate_opens_no_filesystem(tmp_path: pathlib.Path) -> None:
@@ -61,3 +63,34 @@ def test_kernels_return_what_pyarrow_compute_returns() -> None:
     assert aggregate("sum", call("equal", counts, 1)) == pc.sum(pc.equal(counts, 1))
     assert aggregate("sum", call("binary_length", texts)) == pc.sum(pc.binary_length(texts))
     assert aggregate("sum", pa.array([], pa.int64())).as_py() is None  # min_count=1, as pc
+
+
+_PLUGINS_PROBE = """
+import atexit, sys
+import pydantic.plugin._loader as loader
+atexit.register(lambda: print("PLUGINS", loader._plugins))
+from hygge_core.cli import main
+sys.argv = ["hygge", "run", "flows.yaml"]
+main()
+"""
+
+
+@pytest.mark.parametrize(("setting", "looked"), [(None, "None"), ("", "{}")])
+def test_the_command_does_not_look_for_pydantic_plugins(
+    tmp_path: pathlib.Path, setting: str | None, looked: str
+) -> None:
+    # Looking scans every installed distribution's entry points; an empty setting (or any
+    # other than the default) still loads them.
+    _three_rows(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = setting
+    done = subprocess.run(
+        [sys.executable, "-c", _PLUGINS_PROBE],
+        cwd=tmp_path,
+        env={**env, "HYGGE_CLEAN_EXIT": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"PLUGINS {looked}" in done.stdout.splitlines()

@@ -816,7 +816,13 @@ def main() -> None:
     with `os._exit`: tearing down the interpreter (every module, Arrow's thread pools and
     allocator) cost a `hygge run` more than 0.1 s and does nothing a finished run needs.
     `HYGGE_CLEAN_EXIT=1` keeps the normal teardown (for profilers and leak checks).
+
+    pydantic's plugins (observability hooks on validation) would only see hygge's own
+    config being read, and looking for them scans every installed distribution's entry
+    points (~25 ms of a run's start-up), so the command does not load them unless
+    `PYDANTIC_DISABLE_PLUGINS` is set otherwise (an empty value loads them all).
     """
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     code: int
     try:
         app()

@@ -20,8 +20,8 @@ from hygge_core.paths import RelativePaths
 
 if TYPE_CHECKING:
     # fsspec (~0.07 CPU s to import, with asyncio and its own entry-point scan) loads with
-    # the first filesystem a flow opens: `hygge validate`, `plugins` and runs without file
-    # paths never pay for it.
+    # the first remote filesystem a flow opens, or the first call on a local one that
+    # `LocalFiles` leaves to fsspec: `hygge validate`, `plugins` and local runs never pay.
     import fsspec
 
 
@@ -92,9 +92,11 @@ class LocalStorage(Storage):
     def filesystem(
         cls, protocol: str, connection: ConnectionConfig | None
     ) -> fsspec.AbstractFileSystem:
-        from fsspec.implementations.local import LocalFileSystem
+        from hygge_core.localfs import LocalFiles
 
-        return LocalFileSystem(auto_mkdir=True)
+        # fsspec's interface without fsspec's import cost; fsspec's own local filesystem
+        # serves whatever LocalFiles does not (hygge_core/localfs.py).
+        return typing.cast("fsspec.AbstractFileSystem", LocalFiles())
 
 
 def split_protocol(url: str) -> tuple[str, str]:
