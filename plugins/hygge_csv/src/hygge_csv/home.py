@@ -18,6 +18,7 @@ from hygge_core.files import FileHome, HivePartitions, glob_base
 from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
 from hygge_csv.files import open_input
+from hygge_csv.paced import PacedInput
 
 
 class TextHome(FileHome):
@@ -107,36 +108,50 @@ class TextHome(FileHome):
 
     def _block_size(self) -> int:
         """Bytes parsed at once: `block_size`, or less when the unit's reader share is
-        smaller (a block and the batch parsed from it are both held while parsing)."""
-        return max(1 << 16, min(self.config.block_size, self.context.memory.share.reader // 2))
+        smaller (the reader holds at least three blocks: see `_blocks_ahead`)."""
+        return max(1 << 16, min(self.config.block_size, self.context.memory.share.reader // 3))
+
+    def _blocks_ahead(self, block: int) -> int:
+        """Blocks Arrow may read ahead of the batch taken: what the reader share holds
+        beside the block being parsed, and never fewer than the two it needs."""
+        return max(2, self.context.memory.share.reader // block - 1)
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         schema = self._file_schema()
         path = unit.payload["path"]
         memory = self.context.memory
         block = self._block_size()
-        memory.hold(block)
+        ahead = self._blocks_ahead(block)
+        memory.hold(block * (ahead + 1))
         try:
-            yield from self._read(unit, schema, path)
+            yield from self._read(unit, schema, path, ahead)
         finally:
-            memory.hold(-block)
+            memory.hold(-block * (ahead + 1))
 
-    def _read(self, unit: WorkUnit, schema: pa.Schema, path: str) -> Iterator[pa.RecordBatch]:
+    def _read(
+        self, unit: WorkUnit, schema: pa.Schema, path: str, ahead: int
+    ) -> Iterator[pa.RecordBatch]:
         partitions = unit.payload.get("partitions")
         names = self.schema().names
-        with self._open(path) as stream:
-            reader = self._parse(stream, schema, path)
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    return
-                except pa.ArrowInvalid as exc:
-                    raise self._bad_data(path, exc) from None
-                batch = self._finish(batch, schema, path)
-                if partitions is not None and self._partitions is not None:
-                    batch = self._partitions.append(batch, partitions).select(names)
-                yield _in_window(batch, unit.window)
+        with self._open(path) as raw:
+            # Arrow's reader would queue ~32 blocks read ahead on its own (hygge_csv.paced).
+            stream = PacedInput(raw, ahead)
+            try:
+                reader = self._parse(stream, schema, path)
+                while True:
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        return
+                    except pa.ArrowInvalid as exc:
+                        raise self._bad_data(path, exc) from None
+                    stream.took()
+                    batch = self._finish(batch, schema, path)
+                    if partitions is not None and self._partitions is not None:
+                        batch = self._partitions.append(batch, partitions).select(names)
+                    yield _in_window(batch, unit.window)
+            finally:
+                stream.release()
 
     def _open(self, path: str) -> Any:
         return open_input(self.afs, path, self.config.compression, self.config.encoding)
