@@ -65,32 +65,38 @@ def test_kernels_return_what_pyarrow_compute_returns() -> None:
     assert aggregate("sum", pa.array([], pa.int64())).as_py() is None  # min_count=1, as pc
 
 
-_PLUGINS_PROBE = """
-import atexit, sys
+_SETTINGS_PROBE = """
+import atexit, os, sys
 import pydantic.plugin._loader as loader
-atexit.register(lambda: print("PLUGINS", loader._plugins))
+atexit.register(lambda: print("PLUGINS", loader._plugins, os.environ["OPENBLAS_NUM_THREADS"]))
 from hygge_core.cli import main
 sys.argv = ["hygge", "run", "flows.yaml"]
 main()
 """
 
 
-@pytest.mark.parametrize(("setting", "looked"), [(None, "None"), ("", "{}")])
-def test_the_command_does_not_look_for_pydantic_plugins(
-    tmp_path: pathlib.Path, setting: str | None, looked: str
+@pytest.mark.parametrize(("setting", "seen"), [(None, "PLUGINS None 1"), ("", "PLUGINS {} 4")])
+def test_the_command_skips_pydantic_plugins_and_blas_threads(
+    tmp_path: pathlib.Path, setting: str | None, seen: str
 ) -> None:
-    # Looking scans every installed distribution's entry points; an empty setting (or any
-    # other than the default) still loads them.
+    # Looking for pydantic's plugins scans every installed distribution's entry points, and
+    # OpenBLAS spins a thread per core at import: the command turns both off, unless the
+    # user set them (an empty PYDANTIC_DISABLE_PLUGINS loads every plugin).
     _three_rows(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYDANTIC_DISABLE_PLUGINS", "OPENBLAS_NUM_THREADS")
+    }
     if setting is not None:
         env["PYDANTIC_DISABLE_PLUGINS"] = setting
+        env["OPENBLAS_NUM_THREADS"] = "4"
     done = subprocess.run(
-        [sys.executable, "-c", _PLUGINS_PROBE],
+        [sys.executable, "-c", _SETTINGS_PROBE],
         cwd=tmp_path,
         env={**env, "HYGGE_CLEAN_EXIT": "1"},
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert f"PLUGINS {looked}" in done.stdout.splitlines()
+    assert seen in done.stdout.splitlines()

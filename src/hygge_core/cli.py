@@ -820,9 +820,14 @@ def main() -> None:
     pydantic's plugins (observability hooks on validation) would only see hygge's own
     config being read, and looking for them scans every installed distribution's entry
     points (~25 ms of a run's start-up), so the command does not load them unless
-    `PYDANTIC_DISABLE_PLUGINS` is set otherwise (an empty value loads them all).
+    `PYDANTIC_DISABLE_PLUGINS` is set otherwise (an empty value loads them all). And
+    OpenBLAS, which numpy loads under pyarrow, starts a thread per core that spins at
+    import (~35 ms of CPU) for linear algebra hygge never does: one thread unless
+    `OPENBLAS_NUM_THREADS` says otherwise. Both are set here, in the command only: a
+    program that imports hygge as a library keeps its own settings.
     """
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code: int
     try:
         app()
