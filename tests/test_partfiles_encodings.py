@@ -84,3 +84,39 @@ def test_constant_columns_get_a_dictionary(tmp_path: pathlib.Path) -> None:
     back = pq.read_table(path)
     assert back.schema.field("_hygge_run_id").type == pa.string()  # not a dictionary type
     assert back.column("_hygge_loaded_at").to_pylist()[-1] == stamp.as_py()
+
+
+def test_given_the_flows_memory_it_writes_early_and_counts_what_it_gathers(
+    tmp_path: pathlib.Path,
+) -> None:
+    # The table formats' writer under a 2 MiB unit share: half its writer part (768 KiB)
+    # is passed by every second 20,000-row slice (430 KiB each), so the file gets a row
+    # group per two slices, each counted while gathered and released when written.
+    from hygge_core.memory import FlowMemory
+
+    data = table()
+    memory = FlowMemory(2 << 20)
+    limit = memory.share.writer // 2
+    writer = PartitionedWriter(
+        pafs.LocalFileSystem(), str(tmp_path), "part", data.schema, memory=memory
+    )
+    for start in range(0, 200_000, 20_000):
+        part = data.set_column(0, "id", pa.array(np.arange(start, start + 20_000)))
+        writer.write(part)
+        assert memory.held == writer.pending_bytes <= limit
+    written = writer.close()
+    assert memory.held == 0 and limit < memory.peak <= limit + data.nbytes
+    file = pq.ParquetFile(tmp_path / written[0].path)
+    assert file.num_row_groups == memory.flushed_early == 5
+    assert [file.metadata.row_group(i).num_rows for i in range(5)] == [40_000] * 5
+    landed = pq.read_table(tmp_path / written[0].path)
+    assert landed.column("id").to_pylist() == list(range(200_000))
+
+
+def test_without_memory_it_gathers_whole_row_groups(tmp_path: pathlib.Path) -> None:
+    data = table()
+    writer = PartitionedWriter(pafs.LocalFileSystem(), str(tmp_path), "part", data.schema)
+    for _ in range(10):
+        writer.write(data)
+    written = writer.close()
+    assert pq.ParquetFile(tmp_path / written[0].path).num_row_groups == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +20,9 @@ import pyarrow.parquet as pq
 from hygge_core._kernels import aggregate, call
 from hygge_core.errors import PermanentError, first_line
 from hygge_core.hive import Key, split_by_key
+
+if TYPE_CHECKING:
+    from hygge_core.memory import FlowMemory
 
 
 @dataclass
@@ -103,6 +106,11 @@ class PartitionedWriter:
     (compression, dictionary and encoding choices); unless they set `use_dictionary` or
     `column_encoding`, each column's encoding is chosen once, from the first rows written
     (`parquet_encodings.choose`), and kept for every file.
+
+    Given the flow's `memory`, the rows gathered are counted as held, and once they reach
+    half of the unit's writer share every open file writes what it gathered as a smaller
+    row group (the encoder holds about as much again while it writes), recorded with
+    `memory.flushed()`: many partitions, or wide rows, never take the unit past its share.
     """
 
     def __init__(
@@ -116,8 +124,11 @@ class PartitionedWriter:
         row_group_rows: int = 1_000_000,
         file_rows: int = 10_000_000,
         writer_options: dict[str, Any] | None = None,
+        memory: FlowMemory | None = None,
     ) -> None:
         self.afs = afs
+        self.memory = memory
+        self._pending_bytes = 0
         self.root = root
         self.prefix = prefix
         self.schema = schema
@@ -143,10 +154,19 @@ class PartitionedWriter:
         f.pending.append(table)
         f.pending_rows += table.num_rows
         f.stats.add(table)
+        self._gathered(table.nbytes)
         if f.pending_rows >= self.row_group_rows:
             self._flush(f)
         if f.stats.rows >= self.file_rows:
             self._close(key)
+        if self.memory is not None and self._pending_bytes > self.memory.share.writer // 2:
+            self.memory.flushed()
+            self.flush()
+
+    def _gathered(self, nbytes: int) -> None:
+        self._pending_bytes += nbytes
+        if self.memory is not None:
+            self.memory.hold(nbytes)
 
     def _new(self, key: Key, first: pa.Table) -> _Open:
         folder = self.folder(key)
@@ -179,7 +199,7 @@ class PartitionedWriter:
     @property
     def pending_bytes(self) -> int:
         """Bytes of rows gathered for row groups not written yet, over every open file."""
-        return sum(t.nbytes for f in self.open.values() for t in f.pending)
+        return self._pending_bytes
 
     def flush(self) -> None:
         """Write every open file's gathered rows as a row group now (smaller than
@@ -190,6 +210,7 @@ class PartitionedWriter:
     def _flush(self, f: _Open) -> None:
         if f.pending:
             f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.row_group_rows)
+            self._gathered(-sum(t.nbytes for t in f.pending))
             f.pending, f.pending_rows = [], 0
 
     def _close(self, key: Key) -> None:
@@ -212,6 +233,7 @@ class PartitionedWriter:
             f.writer.close()
         paths = [f.path for f in self.done] + [f.path for f in self.open.values()]
         self.open.clear()
+        self._gathered(-self._pending_bytes)
         return paths
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from hygge_core import PermanentError
+from hygge_core import FlowMemory, PermanentError
 from hygge_core.files import FileStats, PartitionedWriter
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # how Delta and Hive name a NULL partition
@@ -110,6 +110,7 @@ class DataFileWriter:
         compression: str | None,
         row_group_rows: int,
         file_rows: int,
+        memory: FlowMemory | None = None,
     ) -> None:
         self.partition_by = partition_by
         self.types = {n: schema.field(n).type for n in partition_by}
@@ -123,6 +124,7 @@ class DataFileWriter:
             row_group_rows=row_group_rows,
             file_rows=file_rows,
             writer_options={"compression": compression},
+            memory=memory,
         )
 
     def _folder(self, key: tuple[Any, ...]) -> str:

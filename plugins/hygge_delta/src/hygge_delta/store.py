@@ -286,6 +286,7 @@ class DeltaStore(TablePlace, Store):
             compression=compression,
             row_group_rows=self.config.row_group_rows,
             file_rows=self.config.file_rows,
+            memory=self.context.memory,
         )
         rows = nbytes = 0
         try:

@@ -344,6 +344,7 @@ class IcebergStore(Store):
             row_group_rows=self.config.row_group_rows,
             file_rows=self.config.file_rows,
             writer_options={"compression": compression},
+            memory=self.context.memory,
         )
         rows = nbytes = 0
         try:

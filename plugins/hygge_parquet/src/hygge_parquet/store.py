@@ -255,17 +255,13 @@ class ParquetStore(FileStore):
                         row_group_rows=self.config.row_group_rows,
                         file_rows=self.config.file_rows,
                         writer_options=options,
+                        memory=memory,  # past half the writer share, it writes early
                     )
                 writer.write(data, group.select(names))
                 rows += group.num_rows
                 nbytes += group.nbytes
                 memory.hold(-group.nbytes)
                 del group, data
-                # Rows gathered per partition stay within the unit's writer share: past
-                # it, every partition's rows go out as a (smaller) row group now.
-                if writer.pending_bytes > memory.share.writer // 2:
-                    memory.flushed()
-                    writer.flush()
             written = writer.close() if writer is not None else []
         except BaseException:
             if writer is not None:  # closed before abort runs (see `stage`)
