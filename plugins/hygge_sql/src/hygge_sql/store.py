@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -404,6 +403,8 @@ class SqlStore(OnDatabase, Store):
 
     def _refuse_special_floats(self, column: pa.Array, name: str, before: int) -> None:
         """Fail on a NaN or -0.0 the database would silently change (SQLite: NULL, 0.0)."""
+        import pyarrow.compute as pc  # only SQLite stores refuse them
+
         nan = pc.is_nan(column)
         negative_zero = pc.and_(
             pc.equal(column, 0), pc.less(pc.divide(pa.scalar(1, column.type), column), 0)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.sql.sqltypes import _AbstractInterval, _Binary
 
@@ -132,6 +131,8 @@ def coerce(array: pa.Array | pa.ChunkedArray, target: pa.DataType, column: str) 
             pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
         ):
             # Arrow parses no bare times: read 'HH:MM:SS.ffffff' as a time on 1970-01-01.
+            import pyarrow.compute as pc  # here: a read whose types match never needs it
+
             stamps = pc.binary_join_element_wise("1970-01-01 ", array, "").cast(pa.timestamp("us"))
             return stamps.cast(pa.int64()).cast(pa.time64("us")).cast(target)
         if pa.types.is_timestamp(target) and pa.types.is_timestamp(array.type):

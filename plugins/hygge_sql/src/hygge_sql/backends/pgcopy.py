@@ -151,21 +151,23 @@ def _rows(record: np.ndarray, kind: pa.DataType) -> pa.Array:
     return fixed.cast(kind, memory_pool=_POOL)
 
 
-def _pack(columns: list[np.ndarray], n: int, count: int | None, kind: pa.DataType) -> pa.Array:
-    """Fixed-width fields (each after its length word) packed per row, optionally after the
-    row's field count (which opens every COPY tuple)."""
-    layout: list[tuple[str, str, tuple[int, ...]]] = []
-    if count is not None:
-        layout.append(("n", ">i2", ()))
-    for i, values in enumerate(columns):  # a 2-D column (NUMERIC) has a field per row
-        layout += [(f"l{i}", ">i4", ()), (f"v{i}", values.dtype.str, values.shape[1:])]
+# A field of a packed record: its numpy type, its shape per row (a NUMERIC has several
+# digits), and its value, either one per row or the same in every row.
+_Field = tuple[str, tuple[int, ...], "np.ndarray | int"]
+
+
+def _pack(fields: list[_Field], n: int, kind: pa.DataType) -> pa.Array:
+    """Fixed-width fields packed into one record per row, as a binary array."""
+    layout = [(f"f{i}", dtype, shape) for i, (dtype, shape, _) in enumerate(fields)]
     record = np.empty(n, dtype=np.dtype(layout))  # numpy packs the fields without padding
-    if count is not None:
-        record["n"] = count
-    for i, values in enumerate(columns):
-        record[f"l{i}"] = values[:1].nbytes
-        record[f"v{i}"] = values
+    for i, (_, _, value) in enumerate(fields):
+        record[f"f{i}"] = value
     return _rows(record, kind)
+
+
+def _fixed(values: np.ndarray) -> list[_Field]:
+    """A fixed-width column's COPY field: its length word, then its values."""
+    return [(">i4", (), values[:1].nbytes), (values.dtype.str, values.shape[1:], values)]
 
 
 def _nulls(arr: pa.Array, field: pa.Array, kind: pa.DataType) -> pa.Array:
@@ -176,21 +178,31 @@ def _nulls(arr: pa.Array, field: pa.Array, kind: pa.DataType) -> pa.Array:
     return pc.if_else(arr.is_null(), null, field, memory_pool=_POOL)
 
 
-def _varfield(arr: pa.Array, kind: pa.DataType) -> pa.Array:
-    """A text or bytea column as COPY fields (length word and bytes)."""
+def _varfield(arr: pa.Array, kind: pa.DataType) -> tuple[_Field, pa.Array]:
+    """A text or bytea column's COPY field as its length word (-1 for NULL), which joins
+    the packed record before it, and its bytes (NULL where the value is: the join reads
+    them as no bytes)."""
     data = arr.cast(kind, memory_pool=_POOL)
+    lengths = pc.binary_length(data, memory_pool=_POOL)
     if arr.null_count:
-        data = pc.coalesce(data, pa.scalar(b"", kind), memory_pool=_POOL)
-    lengths = pc.binary_length(data, memory_pool=_POOL).to_numpy().astype(">i4")
-    field = pc.binary_join_element_wise(
-        _rows(lengths, kind), data, pa.scalar(b"", kind), memory_pool=_POOL
-    )
-    return _nulls(arr, field, kind)
+        lengths = pc.fill_null(lengths, -1)
+    return (">i4", (), lengths.to_numpy().astype(">i4")), data
+
+
+# NULL bytes of a text or bytea column join as no bytes (its length word says NULL).
+_JOIN = pc.JoinOptions(null_handling="replace", null_replacement="")
 
 
 def encode(batch: pa.RecordBatch) -> pa.Buffer:
     """The COPY tuples of `batch` (no header, no trailer), its columns in `order`, all of
-    them `encodable`."""
+    them `encodable`.
+
+    A row is built from parts joined once: packed records of fixed-width fields (the
+    field count, the values of columns without NULLs, and the length word of each text
+    column), each text column's bytes, and a nullable fixed-width column's field. Every
+    byte is copied once by the join; gluing each text column to its length word first
+    copied the text twice.
+    """
     n = batch.num_rows
     if n == 0:
         return pa.py_buffer(b"")
@@ -198,31 +210,31 @@ def encode(batch: pa.RecordBatch) -> pa.Buffer:
     size = 2 * n + sum(4 * n + arr.nbytes for arr in batch.columns)
     kind = pa.binary() if size < 2**31 - 1 else pa.large_binary()
     parts: list[pa.Array] = []
-    pending: list[np.ndarray] = []
-    count: int | None = batch.num_columns  # goes before the first field of each row
+    # The field count goes before the first field of each row.
+    pending: list[_Field] = [(">i2", (), batch.num_columns)]
 
     def flush() -> None:
-        nonlocal count
-        if pending or count is not None:
-            parts.append(_pack(pending, n, count, kind))
+        if pending:
+            parts.append(_pack(pending, n, kind))
             pending.clear()
-            count = None
 
     for arr in batch.columns:
         if _fixed_width(arr.type) and not arr.null_count:
-            pending.append(_values(arr))
-            continue
-        flush()
-        if _fixed_width(arr.type):
-            parts.append(_nulls(arr, _pack([_values(arr)], n, None, kind), kind))
+            pending.extend(_fixed(_values(arr)))
+        elif _fixed_width(arr.type):
+            flush()
+            parts.append(_nulls(arr, _pack(_fixed(_values(arr)), n, kind), kind))
         else:
-            parts.append(_varfield(arr, kind))
+            word, data = _varfield(arr, kind)
+            pending.append(word)
+            flush()
+            parts.append(data)
     flush()
     if len(parts) == 1:
         joined = parts[0]
     else:
         glue = pa.scalar(b"", kind)
-        joined = pc.binary_join_element_wise(*parts, glue, memory_pool=_POOL)
+        joined = pc.binary_join_element_wise(*parts, glue, options=_JOIN, memory_pool=_POOL)
     width = np.int64 if kind == pa.large_binary() else np.int32
     offsets = np.frombuffer(
         joined.buffers()[1], dtype=width, count=n + 1, offset=joined.offset * width().itemsize
