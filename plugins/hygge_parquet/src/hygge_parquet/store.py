@@ -183,7 +183,7 @@ class ParquetStore(FileStore):
             path,
             schema,
             filesystem=self.afs,
-            compression=self._compression,
+            compression=plan.codecs(self._compression),
             compression_level=self.config.compression_level,
             **plan.writer_options(),
         )
@@ -242,7 +242,7 @@ class ParquetStore(FileStore):
                 if writer is None:
                     plan = self._encodings(data)
                     options = {
-                        "compression": self._compression,
+                        "compression": plan.codecs(self._compression),
                         "compression_level": self.config.compression_level,
                         **plan.writer_options(),
                     }
