@@ -111,6 +111,13 @@ class EncodingPlan:
         some column without it, else `default` (the store's codec) as it is."""
         return dict(self.compression) if self.compression else default
 
+    def levels(self, level: int | None) -> Any:
+        """The writer's `compression_level` argument for the store's `level`: per column
+        beside `codecs`, since pyarrow refuses a level for a column without a codec."""
+        if level is None or not self.compression:
+            return level
+        return {name: level for name, codec in self.compression.items() if codec != "NONE"}
+
 
 class EncodingOptionError(ValueError):
     """A `dictionary:` or `encoding:` entry that does not fit the data's schema."""

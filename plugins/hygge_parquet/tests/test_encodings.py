@@ -119,6 +119,10 @@ def test_the_rule_holds_for_other_codecs(tmp_path: pathlib.Path) -> None:
     assert found["note"] == found["category"] == {"ZSTD"}
     assert found["code"] == {"UNCOMPRESSED"}
     assert pq.read_table(out).equals(table)
+    (tmp_path / "level").mkdir()  # a level applies to the columns that keep the codec
+    leveled = land(tmp_path / "level", table, compression="zstd", compression_level=9)
+    assert codecs_of(leveled) == found
+    assert pq.read_table(leveled).equals(table)
     (tmp_path / "bare").mkdir()
     bare = land(tmp_path / "bare", table, compression="none")
     assert set().union(*codecs_of(bare).values()) == {"UNCOMPRESSED"}

@@ -184,7 +184,7 @@ class ParquetStore(FileStore):
             schema,
             filesystem=self.afs,
             compression=plan.codecs(self._compression),
-            compression_level=self.config.compression_level,
+            compression_level=plan.levels(self.config.compression_level),
             **plan.writer_options(),
         )
 
@@ -243,7 +243,7 @@ class ParquetStore(FileStore):
                     plan = self._encodings(data)
                     options = {
                         "compression": plan.codecs(self._compression),
-                        "compression_level": self.config.compression_level,
+                        "compression_level": plan.levels(self.config.compression_level),
                         **plan.writer_options(),
                     }
                     writer = PartitionedWriter(
