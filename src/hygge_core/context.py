@@ -24,6 +24,11 @@ class FlowContext:
     a Home may read ahead or parse at once for one unit, `memory.share.writer` what a Store
     may hold in one unit's open row group or buffer; both count what they hold with
     `memory.hold(n)` / `memory.hold(-n)`. It is set before units move (not at plan time).
+
+    `parallelism` is how many units of the flow the executor runs at once (the flow's
+    `parallelism:`, else one per core), known before `Home.plan`; None when the executor
+    sets no limit (a Dask cluster). A home that can cut its read finely uses it to plan a
+    multiple of that many units of equal size, so no core idles at the end of the flow.
     """
 
     flow: str
@@ -32,6 +37,7 @@ class FlowContext:
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema_drift: str = "strict"
     memory: FlowMemory = field(default_factory=lambda: FlowMemory(64 << 20))
+    parallelism: int | None = None
 
     def connection(self, name: str) -> dict[str, Any]:
         """The settings of the named connection (as written under `connections:`)."""

@@ -187,11 +187,9 @@ class PartitionedWriter:
             return self._encodings
         from hygge_core.parquet_encodings import SAMPLE_ROWS, choose
 
-        plan = choose(
-            first,
-            rows_per_group=self.row_group_rows,
-            compression=self.writer_options.get("compression"),
-        ).writer_options()
+        codec = self.writer_options.get("compression")
+        chosen = choose(first, rows_per_group=self.row_group_rows, compression=codec)
+        plan = {**chosen.writer_options(), "compression": chosen.codecs(codec)}
         if first.num_rows >= SAMPLE_ROWS:  # a full sample: good for the unit's other files
             self._encodings = plan
         return plan

@@ -215,6 +215,15 @@ class Runner:
         count, because = units_in_flight(granted, parallelism, units)
         return FlowMemory(granted, count, f"{why}; {count} unit(s) in flight: {because}")
 
+    def _planned_parallelism(self, flow: ResolvedFlow, executor: Executor) -> int | None:
+        """Units of the flow that will move at once, as far as is known before planning:
+        the flow's parallelism, capped by what its budget admits (`FlowContext.parallelism`)."""
+        parallelism = flow.spec.parallelism or executor.default_parallelism()
+        if parallelism is None:
+            return None
+        want = min(flow.budget or self.budget.total, self.budget.total)
+        return units_in_flight(want, parallelism, parallelism)[0]
+
     def context(self, flow: ResolvedFlow, run_id: str) -> FlowContext:
         """The context handed to the flow's Home and Store."""
         return FlowContext(
@@ -245,6 +254,7 @@ class Runner:
         if limit is not None:
             self.deadlines[flow.name] = started + limit
         ctx = self.context(flow, run_id)
+        ctx.parallelism = self._planned_parallelism(flow, executor)
         home: Home = flow.home_cls(flow.home_config, ctx)
         store: Store = flow.store_cls(flow.store_config, ctx)
         result = FlowResult(

@@ -72,6 +72,63 @@ def test_hygge_chooses_per_column_and_beats_pyarrow_default_size(tmp_path: pathl
     assert ours <= default.stat().st_size
 
 
+def codecs_of(folder: pathlib.Path) -> dict[str, set[str]]:
+    """Codecs each column was written with, over every part file and row group."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.parquet")):
+        meta = pq.read_metadata(path)
+        for g in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                column = meta.row_group(g).column(c)
+                found.setdefault(column.path_in_schema, set()).add(column.compression)
+    return found
+
+
+def test_no_codec_where_it_does_not_pay(tmp_path: pathlib.Path) -> None:
+    """Random numbers and free text barely compress: snappy would cost CPU on every write and
+    read for a few bytes, so those columns are written without it; the others keep it."""
+    rng = np.random.default_rng(7)
+    alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+    lengths = rng.integers(20, 41, ROWS)
+    letters = alphabet[rng.integers(0, 62, (ROWS, 40))]
+    table = small_table().append_column(
+        "token", pa.array(["".join(r[:n]) for r, n in zip(letters, lengths, strict=True)])
+    )
+    table = table.append_column(
+        "repetitive", pa.array([f"row {i // 100:06d} of the same group" for i in range(ROWS)])
+    )
+    out = land(tmp_path, table)
+    found = codecs_of(out)
+    for column in ("token", "code", "flag"):  # random: snappy saves almost nothing
+        assert found[column] == {"UNCOMPRESSED"}, column
+    for column in ("id", "category", "repetitive"):  # it pays here
+        assert found[column] == {"SNAPPY"}, column
+    assert pq.read_table(out).equals(table)
+    # Still no larger than pyarrow's default, snappy on every column.
+    default = tmp_path / "default.parquet"
+    pq.write_table(table, default, compression="snappy", row_group_size=-(-ROWS // 3))
+    assert sum(p.stat().st_size for p in out.glob("*.parquet")) <= default.stat().st_size
+
+
+def test_the_rule_holds_for_other_codecs(tmp_path: pathlib.Path) -> None:
+    """zstd shrinks free text of 26 letters (its entropy coding), not random 60-bit numbers;
+    `compression: none` writes every column without a codec, as before."""
+    table = small_table()
+    out = land(tmp_path, table, compression="zstd")
+    found = codecs_of(out)
+    assert found["note"] == found["category"] == {"ZSTD"}
+    assert found["code"] == {"UNCOMPRESSED"}
+    assert pq.read_table(out).equals(table)
+    (tmp_path / "level").mkdir()  # a level applies to the columns that keep the codec
+    leveled = land(tmp_path / "level", table, compression="zstd", compression_level=9)
+    assert codecs_of(leveled) == found
+    assert pq.read_table(leveled).equals(table)
+    (tmp_path / "bare").mkdir()
+    bare = land(tmp_path / "bare", table, compression="none")
+    assert set().union(*codecs_of(bare).values()) == {"UNCOMPRESSED"}
+    assert pq.read_table(bare).equals(table)
+
+
 @pytest.mark.parametrize(
     ("store", "dictionary", "not_dictionary"),
     [

@@ -13,6 +13,9 @@ from pydantic import Field
 from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id, hive
 from hygge_core.files import FileHome, FileHomeConfig, HivePartitions, glob_base
 
+# The fewest rows a unit is cut to so that the plan's units spread evenly over the cores.
+MIN_SPLIT_ROWS = 100_000
+
 
 class ParquetHomeConfig(FileHomeConfig):
     """`home: {type: parquet, ...}`."""
@@ -20,7 +23,10 @@ class ParquetHomeConfig(FileHomeConfig):
     columns: list[str] | None = Field(default=None, description="read only these columns")
     batch_rows: int = Field(default=131_072, ge=1, description="rows per record batch")
     unit_rows: int = Field(
-        default=1_000_000, ge=1, description="rows per work unit (row groups are grouped)"
+        default=1_000_000,
+        ge=1,
+        description="rows per work unit at most (row groups are grouped; fewer, down to "
+        "100,000, so that the units spread evenly over the flow's parallelism)",
     )
 
 
@@ -106,15 +112,25 @@ class ParquetHome(FileHome):
         return first.remove_metadata()
 
     def plan(self, window: Window | None) -> list[WorkUnit]:
+        found = [
+            (
+                path,
+                meta,
+                version,
+                [i for i in range(meta.num_row_groups) if _may_match(meta, i, window)],
+            )
+            for path, meta, version in zip(self.files, self._metadata, self._versions, strict=True)
+        ]
+        total = sum(meta.row_group(i).num_rows for _, meta, _, groups in found for i in groups)
+        target = _unit_rows(total, self.config.unit_rows, self.context.parallelism)
         units: list[WorkUnit] = []
-        for path, meta, version in zip(self.files, self._metadata, self._versions, strict=True):
-            groups = [i for i in range(meta.num_row_groups) if _may_match(meta, i, window)]
+        for path, meta, version, groups in found:
             chunk: list[int] = []
             rows = 0
             for i in groups:
                 chunk.append(i)
                 rows += meta.row_group(i).num_rows
-                if rows >= self.config.unit_rows:
+                if rows >= target:
                     units.append(self._unit(path, chunk, rows, version))
                     chunk, rows = [], 0
             if chunk:
@@ -178,6 +194,23 @@ class ParquetHome(FileHome):
                 if self.config.columns and window.cursor not in self.config.columns:
                     batch = batch.select(self.config.columns)
             yield batch
+
+
+def _unit_rows(total: int, unit_rows: int, parallelism: int | None) -> int:
+    """Rows per unit: at most `unit_rows`, and fewer so that the plan's units come in a
+    multiple of `parallelism` of equal size (where row groups allow).
+
+    Otherwise the last round of units runs on fewer cores than the flow has: a 1M-row file
+    of small row groups was one unit on one of two cores, 2.5M rows three units, the last
+    alone (issue 22). Row groups are never split, so a file of 1M-row groups keeps a unit
+    per group; and no unit is cut below `MIN_SPLIT_ROWS`, where a unit's own costs (a file,
+    its footer, the threads) outweigh another core's help."""
+    if not parallelism or parallelism <= 1 or total <= 0:
+        return unit_rows
+    units = -(-total // unit_rows)
+    units = -(-units // parallelism) * parallelism
+    balanced = -(-total // units)
+    return balanced if balanced >= min(unit_rows, MIN_SPLIT_ROWS) else unit_rows
 
 
 def _batch_rows(pf: pq.ParquetFile, unit: WorkUnit, queue: int, configured: int) -> int:

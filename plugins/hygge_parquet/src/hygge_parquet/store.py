@@ -183,8 +183,8 @@ class ParquetStore(FileStore):
             path,
             schema,
             filesystem=self.afs,
-            compression=self._compression,
-            compression_level=self.config.compression_level,
+            compression=plan.codecs(self._compression),
+            compression_level=plan.levels(self.config.compression_level),
             **plan.writer_options(),
         )
 
@@ -242,8 +242,8 @@ class ParquetStore(FileStore):
                 if writer is None:
                     plan = self._encodings(data)
                     options = {
-                        "compression": self._compression,
-                        "compression_level": self.config.compression_level,
+                        "compression": plan.codecs(self._compression),
+                        "compression_level": plan.levels(self.config.compression_level),
                         **plan.writer_options(),
                     }
                     writer = PartitionedWriter(
