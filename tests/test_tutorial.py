@@ -42,6 +42,7 @@ NOT_IN_TUTORIAL = {
     "tests/test_cloud.py",
     "tests/test_shared_file.py",
     "tests/test_messages.py",
+    "tests/test_paced.py",
 }
 
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
