@@ -17,7 +17,10 @@ from hygge_core.testing import FlowHarness, tables_equal
 
 pytestmark = pytest.mark.services
 
-FILES, ROWS = 8, 120_000
+# Units must last long enough for the watcher to catch one mid-write: at 120,000 rows a
+# unit took ~0.2 s after this session's start-up and allocator changes, and a loaded CI
+# run missed every one of them; 480,000 rows take ~0.8 s.
+FILES, ROWS = 8, 480_000
 
 
 def test_killing_a_worker_mid_unit_still_lands_every_row_once(
@@ -27,7 +30,7 @@ def test_killing_a_worker_mid_unit_still_lands_every_row_once(
     lake = tmp_path / "lake"
     flows = {
         "copy": {
-            # Small batches make a unit last long enough (~0.5 s) to be killed mid-way;
+            # Small batches make a unit last long enough (~0.8 s) to be killed mid-way;
             # small row groups make the store write while it reads, so the killed attempt
             # leaves a half-written staging file behind for the re-run to overwrite.
             "home": {"type": "parquet", "path": str(tmp_path / "home"), "batch_rows": 50},
