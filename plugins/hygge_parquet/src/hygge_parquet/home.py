@@ -15,6 +15,9 @@ from hygge_core.files import FileHome, FileHomeConfig, HivePartitions, glob_base
 
 # The fewest rows a unit is cut to so that the plan's units spread evenly over the cores.
 MIN_SPLIT_ROWS = 100_000
+# The smallest read buffer a column gets, however many columns share the reader's share:
+# about a data page, below which reads turn into many small requests.
+MIN_COLUMN_BUFFER = 1 << 20
 
 
 class ParquetHomeConfig(FileHomeConfig):
@@ -125,20 +128,28 @@ class ParquetHome(FileHome):
         target = _unit_rows(total, self.config.unit_rows, self.context.parallelism)
         units: list[WorkUnit] = []
         for path, meta, version, groups in found:
+            leaves = _leaves(meta, self.config.columns, window)
             chunk: list[int] = []
             rows = 0
             for i in groups:
                 chunk.append(i)
                 rows += meta.row_group(i).num_rows
                 if rows >= target:
-                    units.append(self._unit(path, chunk, rows, version))
+                    units.append(self._unit(path, chunk, rows, version, leaves))
                     chunk, rows = [], 0
             if chunk:
-                units.append(self._unit(path, chunk, rows, version))
+                units.append(self._unit(path, chunk, rows, version, leaves))
+        if len(units) < (self.context.parallelism or 1):
+            # Fewer units than cores (one big row group, say): each unit decodes its columns
+            # on Arrow's threads, or the flow's other cores would idle while it reads.
+            for unit in units:
+                unit.payload["threads"] = True
         return units
 
-    def _unit(self, path: str, groups: list[int], rows: int, version: dict[str, str]) -> WorkUnit:
-        payload = {"path": path, "row_groups": groups, "version": version}
+    def _unit(
+        self, path: str, groups: list[int], rows: int, version: dict[str, str], leaves: int
+    ) -> WorkUnit:
+        payload = {"path": path, "row_groups": groups, "version": version, "leaves": leaves}
         if self._partitions is not None:
             payload["partitions"] = self._partitions.values[path]
         return WorkUnit(
@@ -149,24 +160,28 @@ class ParquetHome(FileHome):
 
     def read(self, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
         memory = self.context.memory
-        # Unbuffered, the reader fetches a whole column chunk at once (tens of MB for a 1M-row
-        # row group, per unit in flight, outside any budget): read through a buffer of the
-        # unit's reader share instead, and cut batches to fit the queue's share.
-        block = memory.share.reader
-        pf = self._open(unit.payload["path"], buffer_size=block)
         window = unit.window
         columns = self.config.columns
         if window is not None and columns and window.cursor not in columns:
             columns = [*columns, window.cursor]
         if columns and self._partitions is not None:  # those are in the folder names
             columns = [c for c in columns if c not in self._partitions.names]
-        memory.hold(block)
+        # Unbuffered, the reader fetches a whole column chunk at once (tens of MB for a 1M-row
+        # row group, per unit in flight, outside any budget). Buffered, each column read has
+        # a buffer of its own, all alive at once: so the unit's reader share is split among
+        # the columns it reads, and batches are cut to fit the queue's share.
+        leaves = unit.payload.get("leaves") or 1
+        buffer = max(MIN_COLUMN_BUFFER, memory.share.reader // leaves)
+        # Counted as the whole share, or more where many columns each need their minimum.
+        held = max(memory.share.reader, buffer * leaves)
+        pf = self._open(unit.payload["path"], buffer_size=buffer)
+        memory.hold(held)
         try:
             yield from self._batches(
                 pf, unit, columns, _batch_rows(pf, unit, memory.share.queue, self.config.batch_rows)
             )
         finally:
-            memory.hold(-block)
+            memory.hold(-held)
 
     def _batches(
         self, pf: pq.ParquetFile, unit: WorkUnit, columns: list[str] | None, rows: int
@@ -176,7 +191,7 @@ class ParquetHome(FileHome):
             batch_size=rows,
             row_groups=unit.payload["row_groups"],
             columns=columns,
-            use_threads=False,
+            use_threads=unit.payload.get("threads", False),
         ):
             if self._partitions is not None:
                 batch = self._partitions.append(batch, unit.payload["partitions"])
@@ -211,6 +226,21 @@ def _unit_rows(total: int, unit_rows: int, parallelism: int | None) -> int:
     units = -(-units // parallelism) * parallelism
     balanced = -(-total // units)
     return balanced if balanced >= min(unit_rows, MIN_SPLIT_ROWS) else unit_rows
+
+
+def _leaves(meta: pq.FileMetaData, columns: list[str] | None, window: Window | None) -> int:
+    """How many Parquet columns (leaves of nested ones) a unit of this file reads."""
+    if not columns:
+        return int(meta.num_columns)
+    schema = meta.schema.to_arrow_schema()
+    wanted = {*columns, window.cursor} if window is not None else set(columns)
+    return sum(_leaf_count(f.type) for f in schema if f.name in wanted) or 1
+
+
+def _leaf_count(type_: pa.DataType) -> int:
+    if type_.num_fields == 0:
+        return 1
+    return sum(_leaf_count(type_.field(i).type) for i in range(type_.num_fields))
 
 
 def _batch_rows(pf: pq.ParquetFile, unit: WorkUnit, queue: int, configured: int) -> int:
