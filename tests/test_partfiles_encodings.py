@@ -103,7 +103,10 @@ def test_given_the_flows_memory_it_writes_early_and_counts_what_it_gathers(
     for start in range(0, 200_000, 20_000):
         part = data.set_column(0, "id", pa.array(np.arange(start, start + 20_000)))
         writer.write(part)
-        assert memory.held == writer.pending_bytes <= limit
+        # The first slice of a pair is held to the byte; the second writes both, and
+        # releases exactly what was held.
+        gathered = part.nbytes if start % 40_000 == 0 else 0
+        assert memory.held == writer.pending_bytes == gathered <= limit
     written = writer.close()
     assert memory.held == 0 and limit < memory.peak <= limit + data.nbytes
     file = pq.ParquetFile(tmp_path / written[0].path)
@@ -111,6 +114,34 @@ def test_given_the_flows_memory_it_writes_early_and_counts_what_it_gathers(
     assert [file.metadata.row_group(i).num_rows for i in range(5)] == [40_000] * 5
     landed = pq.read_table(tmp_path / written[0].path)
     assert landed.column("id").to_pylist() == list(range(200_000))
+
+
+def test_a_row_group_written_releases_only_its_own_rows(tmp_path: pathlib.Path) -> None:
+    """Two partitions: when one writes its row group, what the other gathered stays held,
+    to the byte; closing releases the rest."""
+    from hygge_core.memory import FlowMemory
+
+    data = table()
+    memory = FlowMemory(64 << 20)  # far above these rows: no early write
+    writer = PartitionedWriter(
+        pafs.LocalFileSystem(),
+        str(tmp_path),
+        "part",
+        data.schema,
+        folder=lambda key: f"k={key[0]}",
+        row_group_rows=15_000,
+        memory=memory,
+    )
+    small, full = data.slice(0, 5_000), data.slice(5_000, 15_000)
+    writer.write(small, pa.table({"k": ["b"] * small.num_rows}))
+    assert memory.held == writer.pending_bytes == small.nbytes
+    writer.write(full, pa.table({"k": ["a"] * full.num_rows}))  # a whole row group: written
+    assert memory.held == writer.pending_bytes == small.nbytes
+    assert memory.flushed_early == 0
+    written = {w.key: w for w in writer.close()}
+    assert memory.held == writer.pending_bytes == 0
+    assert pq.ParquetFile(tmp_path / written[("a",)].path).num_row_groups == 1
+    assert pq.read_table(tmp_path / written[("b",)].path).equals(small)
 
 
 def test_without_memory_it_gathers_whole_row_groups(tmp_path: pathlib.Path) -> None:

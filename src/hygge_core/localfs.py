@@ -39,6 +39,14 @@ def _strip(path: Any) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
+def _with_parent(path: Any) -> str:
+    """`_strip(path)`, its parent folder made first: what `auto_mkdir` does before a file is
+    written, moved or copied there."""
+    target = _strip(path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    return target
+
+
 def _stat_info(path: str, out: os.stat_result, link: bool, kind: str, size: int) -> dict[str, Any]:
     """fsspec's `info()` dictionary for `path`."""
     info: dict[str, Any] = {
@@ -191,9 +199,7 @@ class LocalFiles:
     def open(self, path: Any, mode: str = "rb", **kwargs: Any) -> Any:
         if set(kwargs) - _TEXT_KWARGS:  # block sizes, compression, ...: fsspec's own
             return self.fsspec.open(path, mode, **kwargs)
-        path = _strip(path)
-        if any(c in mode for c in "wax"):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+        path = _with_parent(path) if any(c in mode for c in "wax") else _strip(path)
         return open(path, mode, **kwargs)
 
     def cat_file(
@@ -223,14 +229,12 @@ class LocalFiles:
     def mv(self, path1: Any, path2: Any, recursive: bool = True, **kwargs: Any) -> None:
         if not isinstance(path1, str | os.PathLike) or kwargs:
             return self.fsspec.mv(path1, path2, recursive=recursive, **kwargs)
-        source, target = _strip(path1), _strip(path2)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        source, target = _strip(path1), _with_parent(path2)
         shutil.move(source, target)
         return None
 
     def cp_file(self, path1: Any, path2: Any, **kwargs: Any) -> None:
-        source, target = _strip(path1), _strip(path2)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        source, target = _strip(path1), _with_parent(path2)
         if os.path.isfile(source):
             shutil.copyfile(source, target)
         elif os.path.isdir(source):

@@ -94,6 +94,7 @@ class _Open:
         self.stats = FileStats()
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
+        self.pending_bytes = 0  # of `pending`: what writing them releases
 
 
 class PartitionedWriter:
@@ -153,6 +154,7 @@ class PartitionedWriter:
             f = self.open[key] = self._new(key, table)
         f.pending.append(table)
         f.pending_rows += table.num_rows
+        f.pending_bytes += table.nbytes
         f.stats.add(table)
         self._gathered(table.nbytes)
         if f.pending_rows >= self.row_group_rows:
@@ -208,8 +210,8 @@ class PartitionedWriter:
     def _flush(self, f: _Open) -> None:
         if f.pending:
             f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.row_group_rows)
-            self._gathered(-sum(t.nbytes for t in f.pending))
-            f.pending, f.pending_rows = [], 0
+            self._gathered(-f.pending_bytes)
+            f.pending, f.pending_rows, f.pending_bytes = [], 0, 0
 
     def _close(self, key: Key) -> None:
         f = self.open.pop(key)

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from hygge_core.testing import FlowHarness, Kill, need_env, run_hygge
+from hygge_core.testing import FlowHarness, Kill, every_type_table, need_env, run_hygge
 
 
 @dataclass
@@ -145,11 +145,9 @@ def test_round_trip_through_s3(tmp_path: pathlib.Path) -> None:
     assert FlowHarness.read_parquet_dir(out).sort_by("id").select(["id", "p"]).equals(source)
 
 
-def test_every_type_round_trips_parquet_delta_parquet(
-    cloud: Cloud, tmp_path: pathlib.Path, every_type: pa.Table
-) -> None:
+def test_every_type_round_trips_parquet_delta_parquet(cloud: Cloud, tmp_path: pathlib.Path) -> None:
     harness = FlowHarness(tmp_path, connections={"lake": cloud.connection})
-    source = every_type
+    source = every_type_table()
     url = f"{cloud.prefix}/lake/types"
     store = {"type": "delta", "path": url, "connection": "lake"}
     harness.run_ok({"to": {"home": harness.parquet_source(source), "store": store}})

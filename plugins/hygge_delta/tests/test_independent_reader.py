@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from hygge_core.testing import FlowHarness
+from hygge_core.testing import FlowHarness, every_type_table
 
 FLOW = "orders"
 
@@ -134,9 +134,9 @@ def test_every_mode_reads_back_exactly_without_delta_rs(
     same_rows(replay(lake), rows(range(7, 9)))
 
 
-def test_types_round_trip(tmp_path: pathlib.Path, every_type: pa.Table) -> None:
+def test_types_round_trip(tmp_path: pathlib.Path) -> None:
     harness = FlowHarness(tmp_path)
-    source = every_type
+    source = every_type_table()
     lake = tmp_path / "lake"
     run(harness, source, {"type": "delta", "path": str(lake)}, "src")
     back = DeltaTable(str(lake)).to_pyarrow_table()

@@ -9,7 +9,6 @@ reach, and polars reads Iceberg through pyiceberg itself; this reader is the ind
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import json
 import pathlib
 import sqlite3
@@ -23,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from hygge_core.testing import FlowHarness
+from hygge_core.testing import FlowHarness, every_type_table
 
 FLOW = "orders"
 ADDED_OR_EXISTING = (0, 1)  # a manifest entry's status; 2 is deleted
@@ -117,28 +116,7 @@ def test_every_mode_reads_back_exactly_without_pyiceberg(
 
 def test_types_round_trip(tmp_path: pathlib.Path) -> None:
     harness = FlowHarness(tmp_path)
-    source = pa.table(
-        {
-            "id": pa.array([1, 2, None], pa.int64()),
-            "d": pa.array(
-                [
-                    decimal.Decimal("12345678901234567890123456789.123456789"),
-                    None,
-                    decimal.Decimal("-1.000000001"),
-                ],
-                pa.decimal128(38, 9),
-            ),
-            "ts": pa.array(
-                [dt.datetime(2024, 3, 31, 1, 30, 0, 123456, tzinfo=dt.UTC), None, None],
-                pa.timestamp("us", "UTC"),
-            ),
-            "day": pa.array([dt.date(1999, 12, 31), None, dt.date(2000, 2, 29)]),
-            "raw": pa.array([b"\x00\xff", None, b""], pa.binary()),
-            "text": pa.array(["ø", None, ""], pa.string()),
-            "s": pa.array([{"a": 1}, None, {"a": None}], pa.struct([("a", pa.int32())])),
-            "l": pa.array([[1, 2], None, []], pa.list_(pa.int64())),
-        }
-    )
+    source = every_type_table()
     wh = tmp_path / "wh"
     run(harness, source, {"type": "iceberg", "warehouse": str(wh), "table": "lake.orders"}, "s")
     catalog = SqlCatalog("hygge", uri=f"sqlite:///{wh}/catalog.db", warehouse=f"file://{wh}")

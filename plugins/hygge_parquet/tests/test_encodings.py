@@ -6,6 +6,7 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -36,15 +37,21 @@ def small_table() -> pa.Table:
     )
 
 
-def encodings_of(folder: pathlib.Path) -> dict[str, set[str]]:
-    """Encodings each column was written with, over every part file and row group."""
-    found: dict[str, set[str]] = {}
+def column_chunks(folder: pathlib.Path) -> Iterator[pq.ColumnChunkMetaData]:
+    """The metadata of every column chunk: every column of every row group of every part
+    file in `folder`."""
     for path in sorted(folder.glob("*.parquet")):
         meta = pq.read_metadata(path)
         for g in range(meta.num_row_groups):
             for c in range(meta.num_columns):
-                column = meta.row_group(g).column(c)
-                found.setdefault(column.path_in_schema, set()).update(column.encodings)
+                yield meta.row_group(g).column(c)
+
+
+def encodings_of(folder: pathlib.Path) -> dict[str, set[str]]:
+    """Encodings each column was written with, over every part file and row group."""
+    found: dict[str, set[str]] = {}
+    for column in column_chunks(folder):
+        found.setdefault(column.path_in_schema, set()).update(column.encodings)
     return found
 
 
@@ -75,12 +82,8 @@ def test_hygge_chooses_per_column_and_beats_pyarrow_default_size(tmp_path: pathl
 def codecs_of(folder: pathlib.Path) -> dict[str, set[str]]:
     """Codecs each column was written with, over every part file and row group."""
     found: dict[str, set[str]] = {}
-    for path in sorted(folder.glob("*.parquet")):
-        meta = pq.read_metadata(path)
-        for g in range(meta.num_row_groups):
-            for c in range(meta.num_columns):
-                column = meta.row_group(g).column(c)
-                found.setdefault(column.path_in_schema, set()).add(column.compression)
+    for column in column_chunks(folder):
+        found.setdefault(column.path_in_schema, set()).add(column.compression)
     return found
 
 

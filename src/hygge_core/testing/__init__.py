@@ -31,7 +31,12 @@ from hygge_core.testing.capabilities import KIT_TYPES, declared_capabilities
 if TYPE_CHECKING:
     from hygge_core.testing.cli import Completed, run_cli
     from hygge_core.testing.contracts import HomeContract, SimulatedCrash, StoreContract
-    from hygge_core.testing.data import sample_table, table_checksum, tables_equal
+    from hygge_core.testing.data import (
+        every_type_table,
+        sample_table,
+        table_checksum,
+        tables_equal,
+    )
     from hygge_core.testing.events import EventRecorder
     from hygge_core.testing.harness import FlowHarness
     from hygge_core.testing.imports import ImportProbe, hygge_imports
@@ -62,6 +67,7 @@ _LAZY = {
     "MeasuredRun": "hygge_core.testing.measure",
     "hygge_executable": "hygge_core.testing.measure",
     "run_hygge_measured": "hygge_core.testing.measure",
+    "every_type_table": "hygge_core.testing.data",
     "sample_table": "hygge_core.testing.data",
     "table_checksum": "hygge_core.testing.data",
     "tables_equal": "hygge_core.testing.data",
@@ -85,6 +91,7 @@ __all__ = [
     "StoreContract",
     "TransformContract",
     "declared_capabilities",
+    "every_type_table",
     "hygge_executable",
     "hygge_imports",
     "kill_points",

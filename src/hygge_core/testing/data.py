@@ -61,6 +61,45 @@ def sample_table(
     return pa.table(cols)
 
 
+def every_type_table() -> pa.Table:
+    """Three rows with one column per type a lakehouse round trip should carry, a NULL in
+    every column: `id` (int64), `d` (decimal128(38, 9) at full precision), `ts` (a UTC
+    timestamp in microseconds, the night Europe's clocks change), `naive` (a timestamp
+    without zone), `day` (a leap day among the dates), `raw` (binary, with an empty value),
+    `text` (non-ASCII and empty strings), `s` (a struct whose fields are NULL in one row)
+    and `l` (a list of int64, one of them empty).
+
+    Where `sample_table` is many rows of flat types, this is the few edge values of nested
+    and high-precision ones that table formats (Delta, Iceberg) must read back exactly.
+    """
+    instant = dt.datetime(2024, 3, 31, 1, 30, 0, 123456, tzinfo=dt.UTC)
+    return pa.table(
+        {
+            "id": pa.array([1, 2, None], pa.int64()),
+            "d": pa.array(
+                [
+                    decimal.Decimal("12345678901234567890123456789.123456789"),
+                    None,
+                    decimal.Decimal("-1.000000001"),
+                ],
+                pa.decimal128(38, 9),
+            ),
+            "ts": pa.array([instant, None, instant], pa.timestamp("us", "UTC")),
+            "naive": pa.array(
+                [dt.datetime(2020, 1, 1, 0, 0, 0, 1), None, None], pa.timestamp("us")
+            ),
+            "day": pa.array([dt.date(1999, 12, 31), None, dt.date(2000, 2, 29)]),
+            "raw": pa.array([b"\x00\xff", None, b""], pa.binary()),
+            "text": pa.array(["ø", None, ""], pa.string()),
+            "s": pa.array(
+                [{"a": 1, "b": "x"}, None, {"a": None, "b": None}],
+                pa.struct([("a", pa.int32()), ("b", pa.string())]),
+            ),
+            "l": pa.array([[1, 2], None, []], pa.list_(pa.int64())),
+        }
+    )
+
+
 def table_checksum(table: pa.Table, key: str | None = "id") -> str:
     """A content checksum independent of row order (sorted by `key`) and chunking.
 
