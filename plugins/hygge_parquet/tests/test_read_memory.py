@@ -95,18 +95,23 @@ def test_leaves_count_the_parquet_columns_read(
 
 
 @pytest.mark.parametrize(
-    ("group", "parallelism", "threads"), [(100_000, 2, True), (25_000, 2, False)]
+    ("group", "parallelism", "threads"),
+    [
+        # One 100,000-row row group is one unit: on two cores it decodes on Arrow's threads.
+        (100_000, 2, [True]),
+        # Four units keep both cores busy to the end: no unit needs them.
+        (25_000, 2, [False] * 4),
+        # Five units on two cores: the fifth runs alone, and decodes on Arrow's threads.
+        (20_000, 2, [False] * 4 + [True]),
+    ],
 )
-def test_fewer_units_than_cores_decode_on_arrow_threads(
-    tmp_path: pathlib.Path, group: int, parallelism: int, threads: bool
+def test_units_of_a_short_last_round_decode_on_arrow_threads(
+    tmp_path: pathlib.Path, group: int, parallelism: int, threads: list[bool]
 ) -> None:
-    # One 100,000-row row group is one unit: on two cores it decodes its columns on
-    # Arrow's threads. Four units keep both cores busy without.
     path = tmp_path / "in.parquet"
     pq.write_table(pa.table({"id": range(100_000)}), path, row_group_size=group)
-    reader = home(path, 128 * MB, parallelism=parallelism, unit_rows=25_000)
+    reader = home(path, 128 * MB, parallelism=parallelism, unit_rows=group)
     units = reader.plan(None)
-    assert len(units) == 100_000 // group
-    assert all(u.payload.get("threads", False) is threads for u in units)
+    assert [u.payload.get("threads", False) for u in units] == threads
     got = pa.Table.from_batches([b for u in units for b in reader.read(u)])
     assert got.column("id").to_pylist() == list(range(100_000))

@@ -139,11 +139,13 @@ class ParquetHome(FileHome):
                     chunk, rows = [], 0
             if chunk:
                 units.append(self._unit(path, chunk, rows, version, leaves))
-        if len(units) < (self.context.parallelism or 1):
-            # Fewer units than cores (one big row group, say): each unit decodes its columns
-            # on Arrow's threads, or the flow's other cores would idle while it reads.
-            for unit in units:
-                unit.payload["threads"] = True
+        # Units run in plan order, as many at once as the flow's parallelism. Those of the
+        # last round, when it has fewer units than cores (or the whole plan does: one big
+        # row group), decode their columns on Arrow's threads, or the other cores would idle
+        # while they read.
+        tail = len(units) % (self.context.parallelism or 1)
+        for unit in units[len(units) - tail :] if tail else []:
+            unit.payload["threads"] = True
         return units
 
     def _unit(
