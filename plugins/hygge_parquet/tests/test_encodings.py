@@ -274,3 +274,39 @@ def test_nested_columns_keep_a_dictionary_on_their_leaves(tmp_path: pathlib.Path
     assert pq.read_table(out).equals(table)
     (tmp_path / "off").mkdir()
     assert not encodings_of(land(tmp_path / "off", table, dictionary=False))["point.x"] & DICT
+
+
+def test_a_first_look_without_repeats_decides_without_hashing_the_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hygge_core import parquet_encodings as encodings
+
+    # No value twice among 4,096 spread rows: taken for a column of distinct values (GEE
+    # would say sqrt(rows x 4,096)); with repeats, GEE as before. In dictionary bytes,
+    # 8 an int64.
+    assert encodings._estimate(pa.array(range(4096), pa.int64()), 1_000_000) == 8_000_000
+    halves = pa.array([i // 2 for i in range(4096)], pa.int64())
+    assert encodings._estimate(halves, 1_000_000) == 2048 * 8
+
+    # So ids and timestamps are ruled out after hashing the 4,096, not the 65,536; the
+    # low-cardinality column is still counted over the whole sample, and still chosen.
+    n = 200_000
+    table = pa.table(
+        {
+            "id": pa.array(np.arange(n), pa.int64()),
+            "at": pa.array(np.arange(n) * 1_000_003, pa.timestamp("us")),
+            "small": pa.array(np.arange(n) % 50, pa.int64()),
+        }
+    )
+    hashed: list[int] = []
+    call = encodings.call
+
+    def counting(name: str, *args: Any) -> Any:
+        if name == "value_counts":
+            hashed.append(len(args[0]))
+        return call(name, *args)
+
+    monkeypatch.setattr(encodings, "call", counting)
+    plan = encodings.choose(table, rows_per_group=1_000_000, compression="snappy")
+    assert plan.dictionary == ("small",)
+    assert sorted(hashed) == [4096, 4096, 4096, encodings.SAMPLE_ROWS]
