@@ -4,6 +4,7 @@ A plugin that reads or writes files builds on these and nothing else of hygge-co
 internals: `FileHome` and `FileStore` resolve paths through the installed storages, list
 files with the one hidden-file rule and wire in the commit protocol (`FileCommitter`);
 `PartitionedWriter` writes a unit's rows as Parquet files per partition, with statistics;
+`read_buffer` fits a Parquet reader's column buffers into a unit's reader share;
 `hygge_core.hive` names and reads back hive partition folders (`col=value/`);
 `InPlaceRuns` keeps the run markers of stores whose files a table format's log publishes.
 Names load on first use, so a CSV plugin does not pay for the Parquet writer.
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.hive import HivePartitions, HiveStoreConfig
     from hygge_core.inplace import InPlaceRuns
+    from hygge_core.parquetread import MIN_COLUMN_BUFFER, leaf_columns, read_buffer
     from hygge_core.partfiles import FileStats, PartitionedWriter, WrittenFile, conform
 
 __getattr__ = lazy_exports(
@@ -46,11 +48,15 @@ __getattr__ = lazy_exports(
         "PartitionedWriter": "hygge_core.partfiles",
         "WrittenFile": "hygge_core.partfiles",
         "conform": "hygge_core.partfiles",
+        "MIN_COLUMN_BUFFER": "hygge_core.parquetread",
+        "leaf_columns": "hygge_core.parquetread",
+        "read_buffer": "hygge_core.parquetread",
     },
 )
 
 __all__ = [
     "GLOB_CHARS",
+    "MIN_COLUMN_BUFFER",
     "FileCommitter",
     "FileHome",
     "FileHomeConfig",
@@ -67,5 +73,7 @@ __all__ = [
     "glob_base",
     "is_glob",
     "is_hidden",
+    "leaf_columns",
     "list_files",
+    "read_buffer",
 ]

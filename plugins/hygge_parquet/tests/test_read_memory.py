@@ -9,9 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hygge_parquet.home import MIN_COLUMN_BUFFER, ParquetHome
+from hygge_parquet.home import ParquetHome
 
 from hygge_core.context import FlowContext
+from hygge_core.files import MIN_COLUMN_BUFFER
 from hygge_core.memory import FlowMemory
 from hygge_core.plugins import load_registry
 from hygge_core.storage import StorageResolver

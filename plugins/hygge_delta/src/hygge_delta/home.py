@@ -45,6 +45,7 @@ from hygge_core import (
     changes,
     first_line,
 )
+from hygge_core.files import leaf_columns, read_buffer
 from hygge_delta.config import DeltaHomeConfig
 from hygge_delta.location import TablePlace
 
@@ -361,35 +362,48 @@ class DeltaHome(TablePlace, Home):
                 needed.append(name)
         in_file = [n for n in needed if n not in self.partitions]
         path = posixpath.join(self.root, unquote(unit.payload["path"]))
+        # Each column through a buffer of the reader share: unbuffered, pyarrow fetches
+        # every column's whole chunk at once, outside the budget (`read_buffer`).
+        memory = self.context.memory
+        buffer, held = read_buffer(
+            memory.share.reader, leaf_columns(full.field(n).type for n in in_file)
+        )
         try:
-            pf = pq.ParquetFile(self.afs.open_input_file(path), pre_buffer=False)
+            pf = pq.ParquetFile(
+                self.afs.open_input_file(path), pre_buffer=False, buffer_size=buffer
+            )
         except FileNotFoundError:
             raise PermanentError(
                 f"delta table {self.config.path}: data file {unit.payload['path']} of version "
                 f"{unit.payload['version']} is gone (vacuumed?)"
             ) from None
-        present = set(pf.schema_arrow.names)
-        for batch in pf.iter_batches(
-            batch_size=self.config.batch_rows,
-            columns=[n for n in in_file if n in present],
-            use_threads=False,
-        ):
-            columns = []
-            for name in needed:
-                t = full.field(name).type
-                if name in self.partitions:
-                    value = unit.payload["partitions"].get(name)
-                    columns.append(pa.repeat(pa.scalar(value, type=t), batch.num_rows))
-                elif name in present:
-                    column = batch.column(name)
-                    columns.append(column if column.type == t else column.cast(t))
-                else:  # a column added to the table after this file was written
-                    columns.append(pa.nulls(batch.num_rows, type=t))
-            table = pa.Table.from_arrays(columns, schema=pa.schema([full.field(n) for n in needed]))
-            if expression is not None:
-                table = table.filter(expression)
-            if table.num_rows:
-                yield from table.select(wanted.names).to_batches()
+        memory.hold(held)
+        try:
+            present = set(pf.schema_arrow.names)
+            for batch in pf.iter_batches(
+                batch_size=self.config.batch_rows,
+                columns=[n for n in in_file if n in present],
+                use_threads=False,
+            ):
+                columns = []
+                for name in needed:
+                    t = full.field(name).type
+                    if name in self.partitions:
+                        value = unit.payload["partitions"].get(name)
+                        columns.append(pa.repeat(pa.scalar(value, type=t), batch.num_rows))
+                    elif name in present:
+                        column = batch.column(name)
+                        columns.append(column if column.type == t else column.cast(t))
+                    else:  # a column added to the table after this file was written
+                        columns.append(pa.nulls(batch.num_rows, type=t))
+                schema = pa.schema([full.field(n) for n in needed])
+                table = pa.Table.from_arrays(columns, schema=schema)
+                if expression is not None:
+                    table = table.filter(expression)
+                if table.num_rows:
+                    yield from table.select(wanted.names).to_batches()
+        finally:
+            memory.hold(-held)
 
     def _filter(self) -> pads.Expression | None:
         """The `filter:` option as an Arrow expression (values cast to the columns' types)."""

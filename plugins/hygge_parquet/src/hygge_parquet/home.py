@@ -11,13 +11,17 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from hygge_core import FlowContext, PermanentError, Window, WorkUnit, content_id, hive
-from hygge_core.files import FileHome, FileHomeConfig, HivePartitions, glob_base
+from hygge_core.files import (
+    FileHome,
+    FileHomeConfig,
+    HivePartitions,
+    glob_base,
+    leaf_columns,
+    read_buffer,
+)
 
 # The fewest rows a unit is cut to so that the plan's units spread evenly over the cores.
 MIN_SPLIT_ROWS = 100_000
-# The smallest read buffer a column gets, however many columns share the reader's share:
-# about a data page, below which reads turn into many small requests.
-MIN_COLUMN_BUFFER = 1 << 20
 
 
 class ParquetHomeConfig(FileHomeConfig):
@@ -168,14 +172,9 @@ class ParquetHome(FileHome):
             columns = [*columns, window.cursor]
         if columns and self._partitions is not None:  # those are in the folder names
             columns = [c for c in columns if c not in self._partitions.names]
-        # Unbuffered, the reader fetches a whole column chunk at once (tens of MB for a 1M-row
-        # row group, per unit in flight, outside any budget). Buffered, each column read has
-        # a buffer of its own, all alive at once: so the unit's reader share is split among
-        # the columns it reads, and batches are cut to fit the queue's share.
-        leaves = unit.payload.get("leaves") or 1
-        buffer = max(MIN_COLUMN_BUFFER, memory.share.reader // leaves)
-        # Counted as the whole share, or more where many columns each need their minimum.
-        held = max(memory.share.reader, buffer * leaves)
+        # Each column read through a buffer of its share (`read_buffer`: unbuffered, a whole
+        # column chunk per column, outside any budget), and batches cut to fit the queue's.
+        buffer, held = read_buffer(memory.share.reader, unit.payload.get("leaves") or 1)
         pf = self._open(unit.payload["path"], buffer_size=buffer)
         memory.hold(held)
         try:
@@ -234,15 +233,9 @@ def _leaves(meta: pq.FileMetaData, columns: list[str] | None, window: Window | N
     """How many Parquet columns (leaves of nested ones) a unit of this file reads."""
     if not columns:
         return int(meta.num_columns)
-    schema = meta.schema.to_arrow_schema()
     wanted = {*columns, window.cursor} if window is not None else set(columns)
-    return sum(_leaf_count(f.type) for f in schema if f.name in wanted) or 1
-
-
-def _leaf_count(type_: pa.DataType) -> int:
-    if type_.num_fields == 0:
-        return 1
-    return sum(_leaf_count(type_.field(i).type) for i in range(type_.num_fields))
+    schema = meta.schema.to_arrow_schema()
+    return leaf_columns(f.type for f in schema if f.name in wanted) or 1
 
 
 def _batch_rows(pf: pq.ParquetFile, unit: WorkUnit, queue: int, configured: int) -> int:
