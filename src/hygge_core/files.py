@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from hygge_core.filestore import FileStore, FileStoreConfig
     from hygge_core.hive import HivePartitions, HiveStoreConfig
     from hygge_core.inplace import InPlaceRuns
-    from hygge_core.parquetread import MIN_COLUMN_BUFFER, leaf_columns, read_buffer
+    from hygge_core.parquetread import MIN_COLUMN_BUFFER, leaf_columns, read_buffer, short_round
     from hygge_core.partfiles import FileStats, PartitionedWriter, WrittenFile, conform
 
 __getattr__ = lazy_exports(
@@ -51,6 +51,7 @@ __getattr__ = lazy_exports(
         "MIN_COLUMN_BUFFER": "hygge_core.parquetread",
         "leaf_columns": "hygge_core.parquetread",
         "read_buffer": "hygge_core.parquetread",
+        "short_round": "hygge_core.parquetread",
     },
 )
 
@@ -76,4 +77,5 @@ __all__ = [
     "leaf_columns",
     "list_files",
     "read_buffer",
+    "short_round",
 ]

@@ -1,4 +1,4 @@
-"""How a Parquet reader fits a unit's reader share.
+"""How a Parquet reader fits a unit's reader share, and when it decodes on Arrow's threads.
 
 pyarrow reads each column of a row group through a stream of its own. Unbuffered, a
 stream fetches its whole column chunk at once: tens of MB per column for a 1M-row row
@@ -14,16 +14,20 @@ decompressed (2.5-2.7 MiB a column measured with 1 MiB pages); that is not count
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from hygge_core.units import WorkUnit
 
 # The smallest buffer a column gets, however many columns share the reader's share: about
 # a data page, below which reads turn into many small requests.
 MIN_COLUMN_BUFFER = 1 << 20
 
 # Public (docs/plugins/api.md), exported by `hygge_core.files`.
-__all__ = ["MIN_COLUMN_BUFFER", "leaf_columns", "read_buffer"]
+__all__ = ["MIN_COLUMN_BUFFER", "leaf_columns", "read_buffer", "short_round"]
 
 
 def leaf_columns(types: Iterable[pa.DataType]) -> int:
@@ -44,3 +48,13 @@ def read_buffer(reader_share: int, columns: int) -> tuple[int, int]:
     columns = max(1, columns)
     buffer = max(MIN_COLUMN_BUFFER, reader_share // columns)
     return buffer, max(reader_share, buffer * columns)
+
+
+def short_round(units: Sequence[WorkUnit], parallelism: int | None) -> Sequence[WorkUnit]:
+    """The units of the plan's last round when it has fewer units than the flow's
+    parallelism (all of them when the whole plan has): units run in plan order, as many at
+    once as the parallelism, so these run without company, and a reader decodes their
+    columns on Arrow's threads (`use_threads=True`) or the flow's other cores idle. Without
+    a known parallelism (Dask), none."""
+    tail = len(units) % (parallelism or 1)
+    return units[len(units) - tail :] if tail else []

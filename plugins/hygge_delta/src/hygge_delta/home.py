@@ -45,7 +45,7 @@ from hygge_core import (
     changes,
     first_line,
 )
-from hygge_core.files import leaf_columns, read_buffer
+from hygge_core.files import leaf_columns, read_buffer, short_round
 from hygge_delta.config import DeltaHomeConfig
 from hygge_delta.location import TablePlace
 
@@ -207,6 +207,8 @@ class DeltaHome(TablePlace, Home):
                     estimated_bytes=row.get("size_bytes"),
                 )
             )
+        for unit in short_round(units, self.context.parallelism):
+            unit.payload["threads"] = True  # decoded on Arrow's threads
         return units
 
     # ---- the change data feed ----------------------------------------------------------
@@ -383,7 +385,7 @@ class DeltaHome(TablePlace, Home):
             for batch in pf.iter_batches(
                 batch_size=self.config.batch_rows,
                 columns=[n for n in in_file if n in present],
-                use_threads=False,
+                use_threads=unit.payload.get("threads", False),
             ):
                 columns = []
                 for name in needed:

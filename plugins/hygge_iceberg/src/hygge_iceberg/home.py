@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hygge_core import FlowContext, FlowState, Home, PermanentError, Window, WorkUnit, first_line
-from hygge_core.files import leaf_columns, read_buffer
+from hygge_core.files import leaf_columns, read_buffer, short_round
 from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergHomeConfig
 
@@ -147,11 +147,8 @@ class IcebergHome(Home):
             )
             for task in sorted(tasks, key=lambda t: t.file.file_path)
         ]
-        # The units of a last round with fewer units than cores decode on Arrow's threads
-        # (when read directly), or the flow's other cores would idle.
-        tail = len(units) % (self.context.parallelism or 1)
-        for unit in units[len(units) - tail :] if tail else []:
-            unit.payload["threads"] = True
+        for unit in short_round(units, self.context.parallelism):
+            unit.payload["threads"] = True  # decoded on Arrow's threads, when read directly
         return units
 
     def _added_since(self) -> set[str] | None:

@@ -18,6 +18,7 @@ from hygge_core.files import (
     glob_base,
     leaf_columns,
     read_buffer,
+    short_round,
 )
 
 # The fewest rows a unit is cut to so that the plan's units spread evenly over the cores.
@@ -143,13 +144,8 @@ class ParquetHome(FileHome):
                     chunk, rows = [], 0
             if chunk:
                 units.append(self._unit(path, chunk, rows, version, leaves))
-        # Units run in plan order, as many at once as the flow's parallelism. Those of the
-        # last round, when it has fewer units than cores (or the whole plan does: one big
-        # row group), decode their columns on Arrow's threads, or the other cores would idle
-        # while they read.
-        tail = len(units) % (self.context.parallelism or 1)
-        for unit in units[len(units) - tail :] if tail else []:
-            unit.payload["threads"] = True
+        for unit in short_round(units, self.context.parallelism):
+            unit.payload["threads"] = True  # decoded on Arrow's threads
         return units
 
     def _unit(
