@@ -4,6 +4,7 @@ still read by it. Both give the same rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from hygge_iceberg.home import IcebergHome
 from pyiceberg.catalog.sql import SqlCatalog
 
+from hygge_core import Window
 from hygge_core.context import FlowContext
 from hygge_core.memory import FlowMemory
 from hygge_core.plugins import load_registry
@@ -53,8 +55,9 @@ def home_of(wh: pathlib.Path, **config: object) -> IcebergHome:
     return IcebergHome(model, ctx)  # type: ignore[arg-type]
 
 
-def read_all(home: IcebergHome) -> pa.Table:
-    return pa.Table.from_batches([b for u in home.plan(None) for b in home.read(u)])
+def read_all(home: IcebergHome, window: Window | None = None) -> pa.Table:
+    units = [dataclasses.replace(u, window=window) for u in home.plan(window)]
+    return pa.Table.from_batches([b for u in units for b in home.read(u)])
 
 
 def test_a_plain_data_file_is_read_within_the_reader_share(warehouse: pathlib.Path) -> None:
@@ -84,7 +87,14 @@ def test_the_same_rows_as_pyiceberg_reads(warehouse: pathlib.Path) -> None:
         pa.schema([pa.field(f.name, pa.binary()) if f.name != "id" else f for f in expected.schema])
     )
     assert read_all(home_of(warehouse)).sort_by("id").equals(expected.sort_by("id"))
-    # A row filter needs pyiceberg's reader: it reads the same rows, uncounted.
+    # An incremental window is read directly too: the home filters on the cursor itself.
+    home = home_of(warehouse)
+    after = read_all(home, Window(cursor="id", after=ROWS - 1000))
+    assert after.sort_by("id").equals(
+        expected.filter(pa.compute.greater(expected["id"], ROWS - 1000))
+    )
+    assert home.context.memory.peak == home.context.memory.share.reader
+    # A `filter:` needs pyiceberg's reader: it reads the same rows, uncounted.
     home = home_of(warehouse, filter="id < 1000")
     wanted = expected.filter(pa.compute.less(expected["id"], 1000))
     assert read_all(home).sort_by("id").equals(wanted)
