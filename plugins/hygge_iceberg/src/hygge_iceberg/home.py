@@ -29,6 +29,9 @@ from hygge_core.files import leaf_columns, read_buffer, short_round
 from hygge_iceberg.catalog import open_catalog
 from hygge_iceberg.config import IcebergHomeConfig
 
+# Text and bytes as Arrow's plain types, whatever pyiceberg's reader or a file holds.
+_PLAIN = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+
 
 class IcebergHome(Home):
     """Reads an Iceberg table (see the module docstring)."""
@@ -95,9 +98,7 @@ class IcebergHome(Home):
 
     def _snapshot_schema(self) -> pa.Schema:
         full = self.table.schema().as_arrow()
-        # Text and bytes as Arrow's plain types, whatever pyiceberg's reader produces.
-        plain = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
-        return pa.schema([pa.field(f.name, plain.get(f.type, f.type)) for f in full])
+        return pa.schema([pa.field(f.name, _PLAIN.get(f.type, f.type)) for f in full])
 
     def _scan(self, window: Window | None) -> Any:
         from pyiceberg.expressions import AlwaysTrue, GreaterThan, Reference, parser
@@ -233,37 +234,35 @@ class IcebergHome(Home):
         table_schema = self.table.schema()
         names = [f.name for f in scan.projection().fields]
         arrow = self._snapshot_schema()
+        types = [arrow.field(n).type for n in names]
+        memory = self.context.memory
+        buffer, held = read_buffer(memory.share.reader, leaf_columns(types))
         fin = self.table.io.new_input(task.file.file_path).open(seekable=True)
         try:
-            physical = pq.read_schema(fin)
+            # One footer read serves the check and the read.
+            pf = pq.ParquetFile(fin, pre_buffer=False, buffer_size=buffer)
         except (pa.ArrowInvalid, OSError):  # pyiceberg's reader says what is wrong
             fin.close()
             return None
         ids = {
             int(f.metadata[b"PARQUET:field_id"]): f
-            for f in physical
+            for f in pf.schema_arrow
             if f.metadata and b"PARQUET:field_id" in f.metadata
         }
-        for name in names:
+        for name, type_ in zip(names, types, strict=True):
             found = ids.get(table_schema.find_field(name).field_id)
-            if (
-                found is None
-                or found.name != name
-                or not _same_type(found.type, arrow.field(name).type)
-            ):
+            if found is None or found.name != name or not _same_type(found.type, type_):
                 fin.close()
                 return None
-        return self._batches(fin, names, [arrow.field(n).type for n in names], threads)
+        return self._batches(fin, pf, names, held, threads)
 
     def _batches(
-        self, fin: Any, names: list[str], types: list[pa.DataType], threads: bool
+        self, fin: Any, pf: pq.ParquetFile, names: list[str], held: int, threads: bool
     ) -> Iterator[pa.RecordBatch]:
         memory = self.context.memory
-        buffer, held = read_buffer(memory.share.reader, leaf_columns(types))
         memory.hold(held)
         try:
             with fin:
-                pf = pq.ParquetFile(fin, pre_buffer=False, buffer_size=buffer)
                 yield from pf.iter_batches(
                     batch_size=self.config.batch_rows, columns=names, use_threads=threads
                 )
@@ -274,8 +273,7 @@ class IcebergHome(Home):
 def _same_type(physical: pa.DataType, wanted: pa.DataType) -> bool:
     """Whether a file's column reads as the home's type without pyiceberg's conversions
     (text and bytes may be large or not: the home casts those)."""
-    plain = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
-    return plain.get(physical, physical) == wanted
+    return _PLAIN.get(physical, physical) == wanted
 
 
 def _literal(value: Any) -> Any:

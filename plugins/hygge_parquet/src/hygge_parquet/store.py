@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -177,16 +177,17 @@ class ParquetStore(FileStore):
                 self._plan = plan
             return plan
 
+    def _options(self, plan: EncodingPlan) -> dict[str, Any]:
+        """The `ParquetWriter` options of a file written by `plan` with the store's codec."""
+        return {
+            "compression": plan.codecs(self._compression),
+            "compression_level": plan.levels(self.config.compression_level),
+            **plan.writer_options(),
+        }
+
     def _writer(self, path: str, schema: pa.Schema, plan: EncodingPlan) -> pq.ParquetWriter:
         self.afs.create_dir(posixpath.dirname(path), recursive=True)
-        return pq.ParquetWriter(
-            path,
-            schema,
-            filesystem=self.afs,
-            compression=plan.codecs(self._compression),
-            compression_level=plan.levels(self.config.compression_level),
-            **plan.writer_options(),
-        )
+        return pq.ParquetWriter(path, schema, filesystem=self.afs, **self._options(plan))
 
     def stage(self, unit: WorkUnit, batches: Iterable[pa.RecordBatch]) -> StagedUnit:
         if self._partition_by:
@@ -240,12 +241,7 @@ class ParquetStore(FileStore):
             for group in _row_groups(batches, self.config.row_group_rows, memory):
                 data = group.drop_columns(names)
                 if writer is None:
-                    plan = self._encodings(data)
-                    options = {
-                        "compression": plan.codecs(self._compression),
-                        "compression_level": plan.levels(self.config.compression_level),
-                        **plan.writer_options(),
-                    }
+                    options = self._options(self._encodings(data))
                     writer = PartitionedWriter(
                         self.afs,
                         staging,
