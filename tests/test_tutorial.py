@@ -43,6 +43,7 @@ NOT_IN_TUTORIAL = {
     "tests/test_shared_file.py",
     "tests/test_messages.py",
     "tests/test_paced.py",
+    "tests/test_parallel.py",
 }
 
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)

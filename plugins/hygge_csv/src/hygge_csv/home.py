@@ -19,6 +19,7 @@ from hygge_csv.columns import schema_of
 from hygge_csv.config import CsvHomeConfig, JsonlHomeConfig, TextHomeConfig
 from hygge_csv.files import open_input
 from hygge_csv.paced import PacedInput
+from hygge_csv.parallel import ParallelCsv
 
 
 class TextHome(FileHome):
@@ -134,30 +135,44 @@ class TextHome(FileHome):
         partitions = unit.payload.get("partitions")
         names = self.schema().names
         with self._open(path) as raw:
-            # Arrow's reader would queue ~32 blocks read ahead on its own (hygge_csv.paced).
-            stream = PacedInput(raw, ahead)
-            try:
-                reader = self._parse(stream, schema, path)
-                while True:
-                    try:
-                        batch = reader.read_next_batch()
-                    except StopIteration:
-                        return
-                    except pa.ArrowInvalid as exc:
-                        raise self._bad_data(path, exc) from None
-                    stream.took()
-                    batch = self._finish(batch, schema, path)
-                    if partitions is not None and self._partitions is not None:
-                        batch = self._partitions.append(batch, partitions).select(names)
-                    yield _in_window(batch, unit.window)
-            finally:
-                stream.release()
+            for parsed in self._parsed(raw, schema, path, ahead):
+                batch = self._finish(parsed, schema, path)
+                if partitions is not None and self._partitions is not None:
+                    batch = self._partitions.append(batch, partitions).select(names)
+                yield _in_window(batch, unit.window)
+
+    def _parsed(
+        self,
+        raw: Any,
+        schema: pa.Schema,
+        path: str,
+        ahead: int,
+        read: Any = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches Arrow's streaming reader parses from `raw`, one block at a time
+        (`read`: the format's read options, where not the config's)."""
+        # Arrow's reader would queue ~32 blocks read ahead on its own (hygge_csv.paced).
+        stream = PacedInput(raw, ahead)
+        try:
+            reader = self._parse(stream, schema, path, read)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowInvalid as exc:
+                    raise self._bad_data(path, exc) from None
+                stream.took()
+                yield batch
+        finally:
+            stream.release()
 
     def _open(self, path: str) -> Any:
         return open_input(self.afs, path, self.config.compression, self.config.encoding)
 
-    def _parse(self, stream: Any, schema: pa.Schema | None, path: str) -> Any:
-        """A streaming reader of `stream` (it has `.schema` and `read_next_batch()`)."""
+    def _parse(self, stream: Any, schema: pa.Schema | None, path: str, read: Any = None) -> Any:
+        """A streaming reader of `stream` (it has `.schema` and `read_next_batch()`);
+        `read`: the format's read options, where not the config's."""
         raise NotImplementedError
 
     def _finish(self, batch: pa.RecordBatch, schema: pa.Schema, path: str) -> pa.RecordBatch:
@@ -217,37 +232,80 @@ class CsvHome(TextHome):
         super().__init__(config, context)
         self.config: CsvHomeConfig = config
 
-    def _parse(self, stream: Any, schema: pa.Schema | None, path: str) -> Any:
+    def _read_options(self) -> pacsv.ReadOptions:
         c = self.config
         names = list(c.columns) if c.columns else None
-        read = pacsv.ReadOptions(
+        return pacsv.ReadOptions(
             block_size=self._block_size(),
             skip_rows=c.skip_rows,
             column_names=None if c.header else names,
             autogenerate_column_names=not c.header and names is None,
         )
-        delimiter = c.delimiter or ("\t" if ".tsv" in path.lower() else ",")
-        parse = pacsv.ParseOptions(
-            delimiter=delimiter,
+
+    def _parse_options(self, path: str) -> pacsv.ParseOptions:
+        c = self.config
+        return pacsv.ParseOptions(
+            delimiter=c.delimiter or ("\t" if ".tsv" in path.lower() else ","),
             quote_char=c.quote_char or False,
             escape_char=c.escape_char or False,
             newlines_in_values=c.quote_char is not None,
         )
-        convert = pacsv.ConvertOptions(
+
+    def _convert_options(self, schema: pa.Schema | None) -> pacsv.ConvertOptions:
+        c = self.config
+        return pacsv.ConvertOptions(
             column_types=schema,
-            include_columns=schema.names if schema is not None else names,
+            include_columns=schema.names if schema is not None else list(c.columns or []),
             null_values=c.null_values,
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
         )
+
+    def _parse(self, stream: Any, schema: pa.Schema | None, path: str, read: Any = None) -> Any:
         try:
             return pacsv.open_csv(
-                stream, read_options=read, parse_options=parse, convert_options=convert
+                stream,
+                read_options=read or self._read_options(),
+                parse_options=self._parse_options(path),
+                convert_options=self._convert_options(schema),
             )
         except pa.ArrowInvalid as exc:
             if "Empty CSV file" in str(exc) and schema is not None:
                 return _Empty(schema)
             raise self._bad_data(path, exc) from None
+
+    def _parsed(
+        self,
+        raw: Any,
+        schema: pa.Schema,
+        path: str,
+        ahead: int,
+        read: Any = None,
+    ) -> Iterator[pa.RecordBatch]:
+        # Arrow's streaming reader parses on one core. When the flow's units leave cores
+        # idle (one large file, say), the file is cut where rows end and its pieces parse
+        # side by side, one per core the unit has, as many as the reader share holds (a
+        # piece and its parsed table, for each one parsing and one parsed ahead). Measured
+        # on 2 cores, a 450 MB file: 2.38-2.52 s against 2.27-2.74 s streaming.
+        cores = (self.context.parallelism or 1) // self.context.memory.units
+        workers = min(cores, (ahead + 1) // 2 - 1)
+        options = read or self._read_options()
+        parse = self._parse_options(path)
+        if read is not None or not ParallelCsv.usable(parse, options, workers):
+            yield from super()._parsed(raw, schema, path, ahead, read)
+            return
+        parallel = ParallelCsv(options, parse, self._convert_options(schema), workers)
+        try:
+            yield from parallel.batches(raw)
+        except pa.ArrowInvalid as exc:
+            raise self._bad_data(path, exc) from None
+        if parallel.rest is not None:
+            try:
+                yield from super()._parsed(
+                    parallel.rest, schema, path, ahead, parallel.rest_options()
+                )
+            except PermanentError as exc:
+                raise PermanentError(parallel.renumbered(str(exc))) from None
 
     def _bad_data(self, path: str, exc: Exception) -> PermanentError:
         # Arrow numbers the file's columns ("In CSV column #3"); users think in names.
@@ -282,8 +340,8 @@ class JsonlHome(TextHome):
     config_model = JsonlHomeConfig
     format = "jsonl"
 
-    def _parse(self, stream: Any, schema: pa.Schema | None, path: str) -> Any:
-        read = pajson.ReadOptions(block_size=self._block_size())
+    def _parse(self, stream: Any, schema: pa.Schema | None, path: str, read: Any = None) -> Any:
+        read = read or pajson.ReadOptions(block_size=self._block_size())
         parse = pajson.ParseOptions(
             explicit_schema=_json_parsable(schema) if schema is not None else None,
             unexpected_field_behavior="ignore" if schema is not None else "infer",
