@@ -47,7 +47,7 @@ def test_a_bad_csv_value_is_printed_once_cut_short(tmp_path: pathlib.Path) -> No
         timeout=120,
     )
     assert done.returncode == 1, done.stdout[:500]
-    # The row is numbered where the file is parsed in pieces (two cores or more).
+    # The row is numbered where the file is parsed in pieces (three cores or more).
     error = (
         f"csv file {tmp_path}/in.csv: in column 'id': (Row #3: )?CSV conversion error to int64: "
         f"invalid value '{'7' * 120}"

@@ -158,12 +158,12 @@ def test_directory_store_compresses_parts(harness: FlowHarness, tmp_path: pathli
     assert len(lines) == 500 + len(parts)  # every part starts with its header
 
 
-@pytest.mark.parametrize(("parallelism", "row"), [(1, ""), (2, "Row #3: ")])
+@pytest.mark.parametrize(("parallelism", "row"), [(1, ""), (4, "Row #3: ")])
 def test_a_bad_value_names_the_file_and_the_column(
     harness, tmp_path: pathlib.Path, parallelism: int, row: str
 ) -> None:
     """Arrow's streaming reader (one core) does not number the row of a bad value; the
-    pieces parsed side by side (two cores or more) do, counting the header as row 1."""
+    pieces parsed side by side (three cores or more) do, counting the header as row 1."""
     (tmp_path / "in.csv").write_text("id,amount\n1,10\n2,ten\n")
     home = {"type": "csv", "path": str(tmp_path / "in.csv"), "columns": {"id": "int64",
             "amount": "int64"}}  # fmt: skip

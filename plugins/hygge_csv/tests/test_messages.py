@@ -80,7 +80,7 @@ def test_a_long_bad_value_is_cut_short_and_a_nul_byte_escaped(harness, tmp_path)
     home = {"type": "csv", "path": str(src), "columns": {"id": "int64", "name": "string"}}
     error = error_of(harness, home, str(tmp_path / "out/"))
     assert "\x00" not in error
-    # The row is numbered where the file is parsed in pieces (two cores or more).
+    # The row is numbered where the file is parsed in pieces (three cores or more).
     head = "(Row #3: )?CSV conversion error to int64: invalid value '\\\\x00999"
     assert re.match(f"{re.escape(f'csv file {src}: in column')} 'id': {head}", error), error[:300]
     assert re.search(r"'\\x0099+\.\.\. \(199,\d{3} more characters\)$", error), error[-100:]
