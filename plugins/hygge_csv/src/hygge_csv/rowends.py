@@ -30,34 +30,50 @@ _LF, _CR = 10, 13
 BOM = b"\xef\xbb\xbf"
 
 
+def _quotes(a: np.ndarray, delimiter: int, quote: int) -> np.ndarray | None:
+    """Where the quotes of `a` are, or None when they are not laid out as the count needs
+    (see the module's docstring)."""
+    quotes = np.flatnonzero(a == quote)
+    if not quotes.size:
+        return quotes
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = a[np.maximum(opening - 1, 0)]
+    after = a[closing[closing + 1 < a.size] + 1]  # a quote at the very end: nothing to cut
+    for near in (before, after):  # comparisons: np.isin sorts, ten times slower here
+        if not ((near == delimiter) | (near == _LF) | (near == _CR) | (near == quote)).all():
+            return None
+    return quotes
+
+
 def row_ends(data: bytes | memoryview, delimiter: int, quote: int | None) -> np.ndarray | None:
     """The offsets just past each newline of `data` that ends a row, `data` starting at a
-    row start; None when its quotes are not laid out as the count needs (see the module's
-    docstring)."""
+    row start; None when its quotes cannot be counted."""
     a = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(a == _LF)
-    quotes = np.flatnonzero(a == quote) if quote is not None and newlines.size else newlines[:0]
-    if not quotes.size:
-        return newlines + 1
-    opening, closing = quotes[0::2], quotes[1::2]
-    bounds = np.array([delimiter, _LF, _CR, quote], dtype=np.uint8)
-    before = a[np.maximum(opening - 1, 0)]
-    opens_a_value = (opening == 0) | np.isin(before, bounds)
-    after_index = closing + 1
-    after = a[after_index[after_index < a.size]]  # a quote at the very end: nothing to cut
-    if not (opens_a_value.all() and np.isin(after, bounds).all()):
+    quotes = _quotes(a, delimiter, quote) if quote is not None else newlines[:0]
+    if quotes is None:
         return None
     outside = (np.searchsorted(quotes, newlines) & 1) == 0
     return newlines[outside] + 1
 
 
-def last_row_end(data: bytes | memoryview, delimiter: int, quote: int | None) -> int:
-    """The offset just past the last row end of `data` (see `row_ends`): 0 when it has
-    none, `IRREGULAR` when its quotes cannot be counted."""
-    ends = row_ends(data, delimiter, quote)
-    if ends is None:
+def last_row_end(data: bytes, delimiter: int, quote: int | None, start: int = 0) -> int:
+    """The offset (from `start`) just past the last row end of `data[start:]`, which starts
+    at a row start: 0 when it has none, `IRREGULAR` when its quotes cannot be counted.
+
+    Only the quotes are located; the newline is searched from the end, and one inside a
+    quoted value sends the search to before the quote that opened the value."""
+    a = np.frombuffer(data, dtype=np.uint8)[start:]
+    quotes = _quotes(a, delimiter, quote) if quote is not None else a[:0]
+    if quotes is None:
         return IRREGULAR
-    return int(ends[-1]) if ends.size else 0
+    end = len(data)
+    while (newline := data.rfind(b"\n", start, end)) >= 0:
+        before = int(np.searchsorted(quotes, newline - start))
+        if before % 2 == 0:
+            return newline + 1 - start
+        end = start + int(quotes[before - 1])  # the opening quote of the value it is in
+    return 0
 
 
 @dataclass
@@ -88,7 +104,7 @@ def row_blocks(
         buf = carry + data if carry else bytes(data)
         start = len(BOM) if first and buf.startswith(BOM) else 0
         first = False
-        end = last_row_end(memoryview(buf)[start:], delimiter, quote)
+        end = last_row_end(buf, delimiter, quote, start)
         if end == IRREGULAR or (end == 0 and len(buf) > 2 * block):
             yield Rest(buf, stream)
             return
