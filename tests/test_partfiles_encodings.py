@@ -147,7 +147,11 @@ def test_a_row_group_written_releases_only_its_own_rows(tmp_path: pathlib.Path) 
 def test_without_memory_it_gathers_whole_row_groups(tmp_path: pathlib.Path) -> None:
     data = table()
     writer = PartitionedWriter(pafs.LocalFileSystem(), str(tmp_path), "part", data.schema)
-    for _ in range(10):
+    for _ in range(13):  # 260,000 rows: two row groups of at most 131,072 (the default)
         writer.write(data)
     written = writer.close()
-    assert pq.ParquetFile(tmp_path / written[0].path).num_row_groups == 1
+    groups = pq.ParquetFile(tmp_path / written[0].path).metadata
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [
+        131_072,
+        128_928,
+    ]

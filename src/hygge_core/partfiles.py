@@ -122,7 +122,7 @@ class PartitionedWriter:
         schema: pa.Schema,
         *,
         folder: Callable[[Key], str] = lambda key: "",
-        row_group_rows: int = 1_000_000,
+        row_group_rows: int = 131_072,
         file_rows: int = 10_000_000,
         writer_options: dict[str, Any] | None = None,
         memory: FlowMemory | None = None,
@@ -158,7 +158,7 @@ class PartitionedWriter:
         f.stats.add(table)
         self._gathered(table.nbytes)
         if f.pending_rows >= self.row_group_rows:
-            self._flush(f)
+            self._flush(f, whole_groups=True)
         if f.stats.rows >= self.file_rows:
             self._close(key)
         if self.memory is not None and self._pending_bytes > self.memory.share.writer // 2:
@@ -207,11 +207,23 @@ class PartitionedWriter:
         for f in self.open.values():
             self._flush(f)
 
-    def _flush(self, f: _Open) -> None:
-        if f.pending:
-            f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.row_group_rows)
-            self._gathered(-f.pending_bytes)
-            f.pending, f.pending_rows, f.pending_bytes = [], 0, 0
+    def _flush(self, f: _Open, whole_groups: bool = False) -> None:
+        """Write what `f` gathered; with `whole_groups`, only full row groups, the rest
+        staying gathered (batches rarely end on a group's boundary: writing everything would
+        leave a small group after each full one)."""
+        if not f.pending:
+            return
+        table = pa.concat_tables(f.pending)
+        rest = table.slice(0, 0)
+        if whole_groups:
+            cut = table.num_rows - table.num_rows % self.row_group_rows
+            table, rest = table.slice(0, cut), table.slice(cut)
+        f.writer.write_table(table, row_group_size=self.row_group_rows)
+        self._gathered(-f.pending_bytes)
+        f.pending, f.pending_rows, f.pending_bytes = [], 0, 0
+        if rest.num_rows:
+            f.pending, f.pending_rows, f.pending_bytes = [rest], rest.num_rows, rest.nbytes
+            self._gathered(rest.nbytes)
 
     def _close(self, key: Key) -> None:
         f = self.open.pop(key)

@@ -24,7 +24,7 @@ class DeltaStoreConfig(StoreConfig):
     compression: Literal["snappy", "zstd", "gzip", "brotli", "lz4", "none"] = Field(
         default="snappy", description="codec of the data files"
     )
-    row_group_rows: int = Field(default=1_000_000, ge=1, description="rows per row group")
+    row_group_rows: int = Field(default=131_072, ge=1, description="rows per row group")
     file_rows: int = Field(
         default=10_000_000, ge=1, description="rows per data file at most (the target size)"
     )

@@ -72,7 +72,7 @@ class IcebergStoreConfig(_IcebergCommon, StoreConfig):
     compression: Literal["snappy", "zstd", "gzip", "brotli", "lz4", "none"] = Field(
         default="zstd", description="codec of the data files"
     )
-    row_group_rows: int = Field(default=1_000_000, ge=1, description="rows per row group")
+    row_group_rows: int = Field(default=131_072, ge=1, description="rows per row group")
     file_rows: int = Field(default=10_000_000, ge=1, description="rows per data file at most")
     table_properties: dict[str, str] = Field(
         default_factory=dict, description="Iceberg table properties of a new table"

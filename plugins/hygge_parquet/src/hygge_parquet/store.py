@@ -44,7 +44,7 @@ class ParquetStoreConfig(HiveStoreConfig):
         default="snappy", description="codec of every column"
     )
     compression_level: int | None = Field(default=None, description="codec level, if any")
-    row_group_rows: int = Field(default=1_000_000, ge=1, description="rows per row group")
+    row_group_rows: int = Field(default=131_072, ge=1, description="rows per row group")
     file_rows: int = Field(default=10_000_000, ge=1, description="rows per part file at most")
     dictionary: bool | list[str] | None = Field(
         default=None,
