@@ -142,12 +142,14 @@ class TextHome(FileHome):
                 yield _in_window(batch, unit.window)
 
     def _parsed(
-        self,
-        raw: Any,
-        schema: pa.Schema,
-        path: str,
-        ahead: int,
-        read: Any = None,
+        self, raw: Any, schema: pa.Schema, path: str, ahead: int
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches parsed from `raw`: Arrow's streaming reader's (`CsvHome` cuts a
+        file into pieces parsed side by side where it can)."""
+        return self._streamed(raw, schema, path, ahead)
+
+    def _streamed(
+        self, raw: Any, schema: pa.Schema, path: str, ahead: int, read: Any = None
     ) -> Iterator[pa.RecordBatch]:
         """The batches Arrow's streaming reader parses from `raw`, one block at a time
         (`read`: the format's read options, where not the config's)."""
@@ -275,12 +277,7 @@ class CsvHome(TextHome):
             raise self._bad_data(path, exc) from None
 
     def _parsed(
-        self,
-        raw: Any,
-        schema: pa.Schema,
-        path: str,
-        ahead: int,
-        read: Any = None,
+        self, raw: Any, schema: pa.Schema, path: str, ahead: int
     ) -> Iterator[pa.RecordBatch]:
         # Arrow's streaming reader parses on one core. When the flow's units leave cores
         # idle (one large file, say), the file is cut where rows end and its pieces parse
@@ -291,10 +288,10 @@ class CsvHome(TextHome):
         # 0.6 CPU-seconds more, so a unit keeps a core for its writer.
         cores = (self.context.parallelism or 1) // self.context.memory.units
         workers = min(cores - 1, (ahead + 1) // 2 - 1)
-        options = read or self._read_options()
+        options = self._read_options()
         parse = self._parse_options(path)
-        if read is not None or not ParallelCsv.usable(parse, options, workers):
-            yield from super()._parsed(raw, schema, path, ahead, read)
+        if not ParallelCsv.usable(parse, options, workers):
+            yield from self._streamed(raw, schema, path, ahead)
             return
         parallel = ParallelCsv(options, parse, self._convert_options(schema), workers)
         try:
@@ -303,7 +300,7 @@ class CsvHome(TextHome):
             raise self._bad_data(path, exc) from None
         if parallel.rest is not None:
             try:
-                yield from super()._parsed(
+                yield from self._streamed(
                     parallel.rest, schema, path, ahead, parallel.rest_options()
                 )
             except PermanentError as exc:
